@@ -1,0 +1,1 @@
+"""Side effects: CRM store reads and writes, message rendering and delivery."""

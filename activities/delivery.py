@@ -1,0 +1,172 @@
+"""Delivery through apprise, and rendering with jinja2: separate from deciding.
+
+Channel URLs come from settings. `{to}` in a URL is replaced by the
+recipient's address and `{key}` by the touch's idempotency key; the key also
+travels as the `X-Crm-Touch-Key` header where the channel has headers
+(e-mail, JSON/form/XML webhooks), so a receiver can de-duplicate too.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import apprise
+from apprise.decorators import notify
+from babel.dates import format_datetime as babel_format_datetime
+from babel.numbers import format_currency
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    UndefinedError,
+    pass_context,
+)
+from jinja2.sandbox import SandboxedEnvironment
+
+_HEADER_SCHEMES = ("mailto", "mailtos", "json", "jsons", "form", "forms", "xml", "xmls")
+_outbox_lock = threading.Lock()
+
+
+@notify(on="outbox", name="CRM local outbox")
+def _write_outbox(body: str, title: str, notify_type: str, meta: dict[str, Any], *args: Any,
+                  **kwargs: Any) -> bool:
+    """The development channel: one readable block per message in a local file."""
+    path = Path(meta.get("fullpath") or "var/outbox.log")
+    query = meta.get("qsd", {})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    record = {
+        "channel": query.get("channel"),
+        "to": query.get("to"),
+        "key": query.get("+x-crm-touch-key"),
+        "title": title,
+        "body": body,
+        "written_at": stamp,
+    }
+    with _outbox_lock, path.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return True
+
+
+class DeliveryFailed(Exception):
+    """The channel refused or could not be reached; safe to retry."""
+
+
+@dataclass(frozen=True)
+class Message:
+    channel: str
+    to: str
+    title: str
+    body: str
+    key: str
+
+
+class AppriseDeliverer:
+    """Sends a rendered message through the apprise URL configured for its channel."""
+
+    def __init__(self, channel_urls: Callable[[str], str]) -> None:
+        self._channel_urls = channel_urls
+
+    def url_for(self, message: Message) -> str:
+        template = self._channel_urls(message.channel)
+        url = template.replace("{to}", quote(message.to, safe="")).replace(
+            "{key}", quote(message.key, safe="")
+        )
+        scheme = url.split("://", 1)[0].lower()
+        if scheme in _HEADER_SCHEMES or scheme == "outbox":
+            url += ("&" if "?" in url else "?") + "+X-Crm-Touch-Key=" + quote(message.key, safe="")
+        return url
+
+    def deliver(self, message: Message) -> None:
+        notifier = apprise.Apprise()
+        url = self.url_for(message)
+        if not notifier.add(url):
+            raise DeliveryFailed(f"channel {message.channel}: apprise does not accept its URL")
+        if not notifier.notify(body=message.body, title=message.title):
+            raise DeliveryFailed(f"channel {message.channel}: delivery to {message.to} failed")
+
+
+class RenderError(Exception):
+    """A template that cannot be rendered; names the template and what was wrong."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    template: str
+    title: str
+    body: str
+
+
+class TemplateRenderer:
+    """Sandboxed jinja2 with StrictUndefined; templates per step, channel and locale.
+
+    `templates/{journey}/{step}.{channel}.{locale}.j2` wins over
+    `templates/{journey}/{step}.{locale}.j2`; the default locale is the
+    fallback. A template sets its title with `{% set title = "..." %}`.
+    """
+
+    def __init__(self, directory: Path, *, default_locale: str = "zh-CN") -> None:
+        self.default_locale = default_locale
+        self.env = SandboxedEnvironment(
+            loader=FileSystemLoader(str(directory)),
+            undefined=StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["local_time"] = _local_time
+        self.env.filters["money"] = _money
+
+    def candidates(self, template: str, channel: str, locale: str) -> list[str]:
+        names = []
+        for loc in dict.fromkeys([locale, self.default_locale]):
+            names += [f"{template}.{channel}.{loc}.j2", f"{template}.{loc}.j2"]
+        return names
+
+    def render(self, template: str, *, channel: str, locale: str, context: Mapping[str, Any]) -> Rendered:
+        names = self.candidates(template, channel, locale)
+        try:
+            compiled = self.env.select_template(names)
+        except TemplateNotFound as exc:
+            raise RenderError(f"no template for {template!r}: looked for {', '.join(names)}") from exc
+        except TemplateSyntaxError as exc:
+            raise RenderError(
+                f"template {exc.name or template} line {exc.lineno} does not parse: {exc.message}"
+            ) from exc
+        try:
+            module = compiled.make_module(dict(context))
+            body = str(module).strip()
+            title = str(getattr(module, "title", "")).strip()
+        except UndefinedError as exc:
+            raise RenderError(f"template {compiled.name}: {exc.message}") from exc
+        except (TemplateError, TypeError, ValueError, AttributeError) as exc:
+            raise RenderError(f"template {compiled.name} failed to render: {exc!r}") from exc
+        return Rendered(template=compiled.name or template, title=title, body=body)
+
+
+@pass_context
+def _local_time(ctx: Any, value: datetime | str, fmt: str = "medium") -> str:
+    if isinstance(value, str):  # facts cross the workflow boundary as JSON
+        value = datetime.fromisoformat(value)
+    recipient = ctx.get("recipient") or {}
+    zone = ZoneInfo(recipient.get("timezone") or "Asia/Shanghai")
+    locale = (recipient.get("locale") or "zh-CN").replace("-", "_")
+    return babel_format_datetime(value.astimezone(zone), format=fmt, tzinfo=zone, locale=locale)
+
+
+@pass_context
+def _money(ctx: Any, value: Any, currency: str = "CNY") -> str:
+    recipient = ctx.get("recipient") or {}
+    locale = (recipient.get("locale") or "zh-CN").replace("-", "_")
+    return format_currency(value, currency, locale=locale)

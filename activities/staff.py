@@ -1,0 +1,100 @@
+"""Managing staff in the store (used by the CLI, the demo and tests)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+
+from activities.store import Store
+from domain import schema
+from domain.contact import normalise_email, normalise_phone
+from domain.leads import OPEN_STAGES
+
+ROLES = ("rep", "agent", "advisor", "supervisor", "manager", "finance")
+
+
+class StaffMember(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    role: str
+    group: str | None = None
+    regions: list[str] = Field(default_factory=list)
+    product_lines: list[str] = Field(default_factory=list)
+    seniority: int = 0
+    manager_id: str | None = None
+    active: bool = True
+    timezone: str = "Asia/Shanghai"
+    locale: str = "zh-CN"
+    email: str | None = None
+    phone: str | None = None
+    chat: str | None = None
+    capacity: int = 50
+
+    @field_validator("role")
+    @classmethod
+    def _known_role(cls, role: str) -> str:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        return role
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return normalise_email(value) if value else None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return normalise_phone(value) if value else None
+
+
+class StaffError(ValueError):
+    pass
+
+
+def add_staff(store: Store, member: StaffMember, *, now: datetime) -> None:
+    """Creates or updates a staff member (by id)."""
+    with store.unit_of_work() as session:
+        if member.manager_id and session.get(schema.Staff, member.manager_id) is None:
+            raise StaffError(f"manager {member.manager_id!r} does not exist")
+        row = session.get(schema.Staff, member.id)
+        values = member.model_dump()
+        if row is None:
+            session.add(schema.Staff(**values, created_at=now))
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+
+
+def list_staff(store: Store, *, role: str | None = None) -> list[StaffMember]:
+    with store.unit_of_work() as session:
+        query = select(schema.Staff).order_by(schema.Staff.id)
+        if role:
+            query = query.where(schema.Staff.role == role)
+        return [
+            StaffMember.model_construct(**{f: getattr(row, f) for f in StaffMember.model_fields})
+            for row in session.scalars(query)
+        ]
+
+
+def deactivate_staff(store: Store, staff_id: str, *, now: datetime) -> list[str]:
+    """Marks a staff member inactive; returns the ids of the open leads they own,
+    whose journeys must be told so they reassign them."""
+    with store.unit_of_work() as session:
+        row = session.get(schema.Staff, staff_id)
+        if row is None:
+            raise StaffError(f"unknown staff {staff_id!r}")
+        row.active = False
+        row.deactivated_at = now
+        return list(
+            session.scalars(
+                select(schema.Lead.id).where(
+                    schema.Lead.owner_id == staff_id,
+                    schema.Lead.stage.in_([s.value for s in OPEN_STAGES]),
+                )
+            )
+        )

@@ -1,0 +1,266 @@
+"""The CRM store's schema (SQLAlchemy 2 typed models).
+
+Imported by activities, migrations and the starter; never by workflows.
+Money is integer minor units beside its currency; every time is UTC and comes
+back with its offset on SQLite too (see `UtcDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes only; stored in UTC, returned in UTC on every engine."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps aware UTC times only")
+        value = value.astimezone(UTC)
+        # SQLite keeps text; drop the offset so values sort and compare as text.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # rep, agent, advisor, supervisor, manager, finance
+    role: Mapped[str] = mapped_column(String(20), index=True)
+    group: Mapped[str | None] = mapped_column("group_name", String(64), index=True)
+    regions: Mapped[list[str]] = mapped_column(default=list)
+    product_lines: Mapped[list[str]] = mapped_column(default=list)
+    seniority: Mapped[int] = mapped_column(Integer, default=0)
+    manager_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    locale: Mapped[str] = mapped_column(String(16), default="zh-CN")
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    chat: Mapped[str | None] = mapped_column(String(200))
+    capacity: Mapped[int] = mapped_column(Integer, default=50)
+    created_at: Mapped[datetime]
+    deactivated_at: Mapped[datetime | None]
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(16), default="zh-CN")
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)  # E.164
+    email: Mapped[str | None] = mapped_column(String(320), index=True)  # normalised
+    company: Mapped[str | None] = mapped_column(String(200))
+    company_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime]
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    company: Mapped[str | None] = mapped_column(String(200))
+    company_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    region: Mapped[str] = mapped_column(String(64))
+    product_line: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(32))
+    need: Mapped[str | None] = mapped_column(Text)
+    locale: Mapped[str | None] = mapped_column(String(16))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    stage: Mapped[str] = mapped_column(String(20), index=True)
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"))
+    merged_into: Mapped[str | None] = mapped_column(ForeignKey("leads.id"))
+    received_at: Mapped[datetime]
+    assigned_at: Mapped[datetime | None]
+    first_touch_due: Mapped[datetime | None]
+    first_contact_at: Mapped[datetime | None]
+    follow_up_due: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Interaction(Base):
+    """A contact a person logged with a lead or customer."""
+
+    __tablename__ = "interactions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id"), index=True)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+
+
+class Task(Base):
+    """Work for a person: a first touch, a follow-up, a callback."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    entity_kind: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    assignee_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    due_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, done, cancelled
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_tasks_entity", "entity_kind", "entity_id", "status"),)
+
+
+class Opportunity(Base):
+    __tablename__ = "opportunities"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id"), unique=True)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    stage: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"))
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    created_at: Mapped[datetime]
+
+
+class Escalation(Base):
+    __tablename__ = "escalations"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    journey: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[str] = mapped_column(String(64), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    from_staff_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"))
+    to_staff_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"))
+    at: Mapped[datetime]
+
+
+class Touch(Base):
+    """Every message, recorded under its idempotency key before it is sent."""
+
+    __tablename__ = "touches"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    workflow_id: Mapped[str] = mapped_column(String(128), index=True)
+    journey: Mapped[str] = mapped_column(String(20))
+    step: Mapped[str] = mapped_column(String(64))
+    message_class: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    recipient_kind: Mapped[str] = mapped_column(String(16))
+    recipient_id: Mapped[str] = mapped_column(String(64), index=True)
+    template: Mapped[str] = mapped_column(String(200))
+    # pending -> sending -> sent | suppressed | deferred (-> pending again) | failed
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    deferred_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class Consent(Base):
+    """Per-recipient, per-channel opt-out ("all" as channel covers every channel)."""
+
+    __tablename__ = "consent"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))  # customer or lead
+    subject_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(String(16))  # marketing or all
+    at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("subject_kind", "subject_id", "channel", "scope", name="uq_consent"),
+    )
+
+
+class JourneyEvent(Base):
+    """Every step a journey reaches, for funnels."""
+
+    __tablename__ = "journey_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    journey: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    detail: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (Index("ix_journey_events_funnel", "journey", "step", "at"),)
+
+
+class SignalRejection(Base):
+    __tablename__ = "signal_rejections"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    workflow_id: Mapped[str] = mapped_column(String(128), index=True)
+    journey: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    signal: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]

@@ -1,0 +1,94 @@
+"""Settings from the environment (prefix ``CRM_``, and ``TEMPORAL_*``).
+
+Read once at a composition root (`worker.py`, `starter/`) and handed down;
+workflows never import this module.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.policy import LeadPolicy, MessagingPolicy, QuietHours
+
+TASK_QUEUE = "crm-journeys"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRM_", env_file=".env", extra="ignore")
+
+    temporal_address: str = Field(
+        "localhost:7233", validation_alias=AliasChoices("TEMPORAL_ADDRESS", "CRM_TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str = Field(
+        "default",
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "CRM_TEMPORAL_NAMESPACE"),
+    )
+    task_queue: str = TASK_QUEUE
+
+    database_url: str = "sqlite:///var/crm.db"
+
+    # Delivery: one apprise URL per channel. `{to}` is replaced by the
+    # recipient's address (URL-quoted) and `{key}` by the touch's idempotency
+    # key. The default writes every message to a local outbox file.
+    outbox_path: Path = Path("var/outbox.log")
+    email_url: str | None = None
+    sms_url: str | None = None
+    chat_url: str | None = None
+
+    quiet_hours_enabled: bool = True
+    quiet_hours_start: time = time(21, 0)
+    quiet_hours_end: time = time(9, 0)
+    default_timezone: str = "Asia/Shanghai"
+    default_locale: str = "zh-CN"
+
+    # Lead policy overrides (defaults are the domain's).
+    lead_first_touch_hours: float | None = None
+    lead_reminder_before_hours: float | None = None
+    lead_max_reassignments: int | None = None
+    lead_follow_up_days: float | None = None
+    lead_max_missed_follow_ups: int | None = None
+
+    # Divides every journey duration: 8640 turns a day into ten seconds.
+    time_scale: float = 1.0
+
+    templates_dir: Path = Path(__file__).resolve().parent.parent / "templates"
+    log_level: str = "INFO"
+
+    def channel_url(self, channel: str) -> str:
+        configured = {"email": self.email_url, "sms": self.sms_url, "chat": self.chat_url}
+        url = configured.get(channel)
+        return url or f"outbox://localhost{self.outbox_path.resolve()}?channel={channel}&to={{to}}"
+
+    @cached_property
+    def messaging_policy(self) -> MessagingPolicy:
+        return MessagingPolicy(
+            quiet_hours=QuietHours(
+                enabled=self.quiet_hours_enabled,
+                start=self.quiet_hours_start,
+                end=self.quiet_hours_end,
+            ),
+            default_timezone=self.default_timezone,
+            default_locale=self.default_locale,
+        )
+
+    @cached_property
+    def lead_policy(self) -> LeadPolicy:
+        from datetime import timedelta
+
+        overrides: dict[str, object] = {}
+        if self.lead_first_touch_hours is not None:
+            overrides["first_touch"] = timedelta(hours=self.lead_first_touch_hours)
+        if self.lead_reminder_before_hours is not None:
+            overrides["reminder_before"] = timedelta(hours=self.lead_reminder_before_hours)
+        if self.lead_max_reassignments is not None:
+            overrides["max_reassignments"] = self.lead_max_reassignments
+        if self.lead_follow_up_days is not None:
+            overrides["follow_up_interval"] = timedelta(days=self.lead_follow_up_days)
+        if self.lead_max_missed_follow_ups is not None:
+            overrides["max_missed_follow_ups"] = self.lead_max_missed_follow_ups
+        return LeadPolicy(**overrides).scaled(self.time_scale)

@@ -1,0 +1,1 @@
+"""Starting and signalling journeys: Python helpers, the `crm` CLI, the dev stack."""

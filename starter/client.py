@@ -1,0 +1,85 @@
+"""Client helpers: one place that configures the data converter, used by the
+worker, the CLI and the tests; typed helpers to start and signal journeys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+
+from domain.leads import (
+    Claim,
+    Convert,
+    Decision,
+    Discard,
+    LeadInput,
+    LeadStatus,
+    LogContact,
+    StaffDeactivated,
+    lead_workflow_id,
+)
+from domain.settings import TASK_QUEUE, Settings
+
+
+def data_converter() -> DataConverter:
+    """pydantic models in, pydantic models out, at every Temporal boundary."""
+    return pydantic_data_converter
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(),
+    )
+
+
+class Journeys:
+    """Start and signal journeys knowing only CRM ids."""
+
+    def __init__(self, client: Client, *, task_queue: str = TASK_QUEUE) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    async def start_lead(self, lead: LeadInput) -> WorkflowHandle[Any, LeadStatus]:
+        return await self.client.start_workflow(
+            "LeadJourney",
+            lead,
+            id=lead_workflow_id(lead.lead_id),
+            task_queue=self.task_queue,
+            result_type=LeadStatus,
+            # A journey id is used once: a finished lead is not started again.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            execution_timeout=None,
+            task_timeout=timedelta(seconds=10),
+        )
+
+    def lead(self, lead_id: str) -> WorkflowHandle[Any, LeadStatus]:
+        return self.client.get_workflow_handle(lead_workflow_id(lead_id), result_type=LeadStatus)
+
+    async def claim_lead(self, lead_id: str, owner_id: str) -> Decision:
+        return await self.lead(lead_id).execute_update(
+            "claim_now", Claim(owner_id=owner_id), result_type=Decision
+        )
+
+    async def log_contact(self, lead_id: str, contact: LogContact) -> Decision:
+        return await self.lead(lead_id).execute_update(
+            "log_contact_now", contact, result_type=Decision
+        )
+
+    async def convert_lead(self, lead_id: str, convert: Convert) -> None:
+        await self.lead(lead_id).signal("convert", convert)
+
+    async def discard_lead(self, lead_id: str, reason: str) -> None:
+        await self.lead(lead_id).signal("discard", Discard(reason=reason))
+
+    async def lead_status(self, lead_id: str) -> LeadStatus:
+        return await self.lead(lead_id).query("status", result_type=LeadStatus)
+
+    async def tell_staff_deactivated(self, lead_ids: list[str], staff_id: str) -> None:
+        for lead_id in lead_ids:
+            await self.lead(lead_id).signal("staff_deactivated", StaffDeactivated(staff_id=staff_id))

@@ -1,0 +1,175 @@
+"""Shared helpers for workflow and integration tests: a worker on its own task
+queue over a fresh store, staff fixtures, and reading what the store recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from temporalio.client import Client
+
+from activities.staff import StaffMember, add_staff
+from activities.store import Store
+from domain import schema
+from domain.policy import LeadPolicy, MessagingPolicy, QuietHours
+from domain.settings import Settings
+from starter.client import Journeys
+from worker import build_worker
+
+T = TypeVar("T")
+
+NO_QUIET_HOURS = MessagingPolicy(quiet_hours=QuietHours(enabled=False))
+
+
+def make_settings(tmp_path: Path, **values: Any) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'crm.db'}",
+        outbox_path=tmp_path / "outbox.log",
+        quiet_hours_enabled=False,
+        _env_file=None,  # type: ignore[call-arg]
+        **values,
+    )
+
+
+@dataclass
+class Harness:
+    client: Client
+    store: Store
+    journeys: Journeys
+    task_queue: str
+    outbox: Path
+
+    def outbox_messages(self) -> list[dict[str, Any]]:
+        if not self.outbox.exists():
+            return []
+        return [json.loads(line) for line in self.outbox.read_text("utf-8").splitlines()]
+
+    def touches(self, **where: Any) -> list[schema.Touch]:
+        with self.store.unit_of_work() as session:
+            query = select(schema.Touch).order_by(schema.Touch.id)
+            for name, value in where.items():
+                query = query.where(getattr(schema.Touch, name) == value)
+            return list(session.scalars(query))
+
+    def rows(self, model: type[Any], **where: Any) -> list[Any]:
+        with self.store.unit_of_work() as session:
+            query = select(model)
+            for name, value in where.items():
+                query = query.where(getattr(model, name) == value)
+            return list(session.scalars(query))
+
+    def lead(self, lead_id: str) -> schema.Lead:
+        with self.store.unit_of_work() as session:
+            lead = session.get(schema.Lead, lead_id)
+            assert lead is not None, f"lead {lead_id} is not in the store"
+            return lead
+
+
+class TrackingJourneys(Journeys):
+    """Remembers what a test started, so it can be ended when the test ends: on
+    the time-skipping server a journey left waiting on a timer whose worker
+    is gone would hold the clock for every later test."""
+
+    def __init__(self, client: Client, *, task_queue: str) -> None:
+        super().__init__(client, task_queue=task_queue)
+        self.started: list[str] = []
+
+    async def start_lead(self, lead: Any) -> Any:
+        handle = await super().start_lead(lead)
+        self.started.append(handle.id)
+        return handle
+
+    async def end_all(self) -> None:
+        for workflow_id in self.started:
+            try:
+                await self.client.get_workflow_handle(workflow_id).terminate("test over")
+            except Exception:  # noqa: BLE001 - already finished
+                pass
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client,
+    store: Store,
+    settings: Settings,
+    *,
+    lead_policy: LeadPolicy | None = None,
+    messaging_policy: MessagingPolicy | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Harness]:
+    task_queue = f"crm-test-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        worker = build_worker(
+            client,
+            settings,
+            store,
+            task_queue=task_queue,
+            executor=executor,
+            lead_policy=lead_policy or LeadPolicy(),
+            messaging_policy=messaging_policy or NO_QUIET_HOURS,
+            **overrides,
+        )
+        journeys = TrackingJourneys(client, task_queue=task_queue)
+        async with worker:
+            try:
+                yield Harness(
+                    client=client,
+                    store=store,
+                    journeys=journeys,
+                    task_queue=task_queue,
+                    outbox=settings.outbox_path,
+                )
+            finally:
+                await journeys.end_all()
+
+
+STAFF = [
+    StaffMember(id="mgr-east", name="Manager East", role="manager", regions=["east"],
+                chat="mgr-east", email="mgr.east@example.com"),
+    StaffMember(id="rep-a", name="Rep A", role="rep", regions=["east"], product_lines=["erp"],
+                manager_id="mgr-east", seniority=3, chat="rep-a", email="rep.a@example.com"),
+    StaffMember(id="rep-b", name="Rep B", role="rep", regions=["east"], product_lines=["erp"],
+                manager_id="mgr-east", seniority=2, chat="rep-b", email="rep.b@example.com"),
+    StaffMember(id="rep-c", name="Rep C", role="rep", regions=["east"], product_lines=["erp"],
+                manager_id="mgr-east", seniority=1, chat="rep-c", email="rep.c@example.com"),
+    StaffMember(id="rep-west", name="Rep West", role="rep", regions=["west"],
+                product_lines=["erp"], manager_id="mgr-east", chat="rep-west"),
+]
+
+
+def seed_staff(store: Store, members: list[StaffMember] | None = None) -> None:
+    for member in members or STAFF:
+        add_staff(store, member, now=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+async def eventually(check: Callable[[], T], *, timeout: float = 20.0, what: str = "") -> T:
+    """Polls `check` (in real time) until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        await asyncio.sleep(0.05)
+
+
+def local_window_around(now: datetime, tz: str, *, before_min: int, after_min: int) -> QuietHours:
+    """A quiet window that contains `now` in `tz` (tests cannot choose the server's clock)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    local = now.astimezone(ZoneInfo(tz))
+    start = (local - timedelta(minutes=before_min)).time().replace(second=0, microsecond=0)
+    end = (local + timedelta(minutes=after_min)).time().replace(second=0, microsecond=0)
+    return QuietHours(enabled=True, start=time(start.hour, start.minute),
+                      end=time(end.hour, end.minute))

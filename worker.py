@@ -1,0 +1,133 @@
+"""Runs the CRM journey worker: every journey and activity on task queue `crm-journeys`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.delivery import AppriseDeliverer, TemplateRenderer
+from activities.leads import LeadActivities
+from activities.messaging import MessagingActivities
+from activities.store import Store
+from domain.settings import Settings
+from starter.client import connect
+from workflows.lead import LeadJourney
+
+WORKFLOWS: list[type] = [LeadJourney]
+# Activities are synchronous (SQLAlchemy, apprise) and run on this many threads.
+ACTIVITY_THREADS = 32
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON line per event, with the workflow id, journey and activity when known."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for attr in ("temporal_workflow", "temporal_activity"):
+            info = getattr(record, attr, None)
+            if isinstance(info, dict):
+                line["workflow_id"] = info.get("workflow_id")
+                line["workflow_type"] = info.get("workflow_type")
+                if "activity_type" in info:
+                    line["activity"] = info["activity_type"]
+                    line["attempt"] = info.get("attempt")
+        if line.get("workflow_id"):
+            line["journey"] = str(line["workflow_id"]).split("-", 1)[0]
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLogFormatter())
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+def build_activities(settings: Settings, store: Store, **overrides: Any) -> list[Any]:
+    """Every activity, as bound methods of classes that receive their dependencies."""
+    messaging = MessagingActivities(
+        store=store,
+        renderer=TemplateRenderer(settings.templates_dir, default_locale=settings.default_locale),
+        deliverer=overrides.get("deliverer") or AppriseDeliverer(settings.channel_url),
+        policy=overrides.get("messaging_policy") or settings.messaging_policy,
+        after_delivery=overrides.get("after_delivery"),
+    )
+    leads = LeadActivities(store=store, policy=overrides.get("lead_policy") or settings.lead_policy)
+    return [
+        messaging.send_message,
+        leads.load_lead_policy,
+        leads.intake_lead,
+        leads.undo_merge,
+        leads.assign_lead,
+        leads.claim_lead,
+        leads.escalate_lead,
+        leads.record_contact,
+        leads.miss_follow_up,
+        leads.change_lead_stage,
+        leads.convert_lead,
+        leads.record_rejection,
+    ]
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    store: Store,
+    *,
+    task_queue: str | None = None,
+    executor: ThreadPoolExecutor,
+    **overrides: Any,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=build_activities(settings, store, **overrides),
+        activity_executor=executor,
+        max_concurrent_activities=executor._max_workers,
+        # On SIGTERM running activities get this long to finish before their
+        # tasks are handed back to the server for another worker.
+        graceful_shutdown_timeout=timedelta(seconds=30),
+    )
+
+
+async def run(settings: Settings) -> None:
+    configure_logging(settings.log_level)
+    store = Store.from_url(settings.database_url)
+    client = await connect(settings)
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="crm-activity") as executor:
+        worker = build_worker(client, settings, store, executor=executor)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        logging.getLogger("crm.worker").info(
+            "worker on %s / %s, task queue %s", settings.temporal_address,
+            settings.temporal_namespace, settings.task_queue,
+        )
+        async with worker:
+            await stop.wait()
+            logging.getLogger("crm.worker").info("shutting down: finishing running activities")
+    store.dispose()
+
+
+def main() -> None:
+    asyncio.run(run(Settings()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Journeys: deterministic orchestration only. Every side effect is an activity."""
