@@ -46,6 +46,9 @@ class JsonLogFormatter(logging.Formatter):
                     line["attempt"] = info.get("attempt")
         if line.get("workflow_id"):
             line["journey"] = str(line["workflow_id"]).split("-", 1)[0]
+        for field in ("step", "touch_key", "stage"):
+            if hasattr(record, field):
+                line[field] = getattr(record, field)
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)

@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.journal import record_event
+from activities.logs import activity_logger
 from activities.messaging import entity_loader
 from activities.store import Store
 from domain import schema
@@ -45,7 +46,7 @@ from domain.policy import LeadPolicy
 from domain.scoring import lead_score
 from domain.sla import CalendarClock
 
-log = logging.getLogger("crm.leads")
+log = activity_logger("crm.leads")
 
 TERMINAL_STAGES = {LeadStage.converted, LeadStage.discarded, LeadStage.stale, LeadStage.merged}
 

@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.delivery import DeliveryFailed, Message, RenderError, TemplateRenderer
 from activities.journal import record_event
+from activities.logs import activity_logger
 from activities.store import Store
 from domain import schema
 from domain.messaging import (
@@ -30,7 +31,7 @@ from domain.messaging import (
 )
 from domain.policy import MessagingPolicy
 
-log = logging.getLogger("crm.messaging")
+log = activity_logger("crm.messaging")
 
 # Loaders of the record a message is about, by entity kind; journeys add theirs.
 EntityLoader = Callable[[Session, str], dict[str, Any] | None]
