@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.delivery import AppriseDeliverer, TemplateRenderer
+from activities.journal import JournalActivities
 from activities.leads import LeadActivities
 from activities.messaging import MessagingActivities
 from activities.store import Store
@@ -69,6 +70,7 @@ def build_activities(settings: Settings, store: Store, **overrides: Any) -> list
         policy=overrides.get("messaging_policy") or settings.messaging_policy,
         after_delivery=overrides.get("after_delivery"),
     )
+    journal = JournalActivities(store=store)
     leads = LeadActivities(store=store, policy=overrides.get("lead_policy") or settings.lead_policy)
     return [
         messaging.send_message,
@@ -82,7 +84,7 @@ def build_activities(settings: Settings, store: Store, **overrides: Any) -> list
         leads.miss_follow_up,
         leads.change_lead_stage,
         leads.convert_lead,
-        leads.record_rejection,
+        journal.record_rejection,
     ]
 
 

@@ -5,10 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from decimal import Decimal
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from temporalio import activity
 
+from activities.logs import activity_logger
+from activities.store import Store
 from domain import schema
+from domain.leads import RejectionRecord
+
+log = activity_logger("crm.journal")
 
 
 def record_event(
@@ -29,3 +37,39 @@ def record_event(
                 key=key, journey=journey, entity_id=entity_id, step=step, at=at, detail=detail
             )
         )
+
+
+class JournalActivities:
+    """What every journey records the same way."""
+
+    def __init__(self, *, store: Store) -> None:
+        self.store = store
+
+    @activity.defn
+    def record_rejection(self, record: RejectionRecord) -> None:
+        """A signal that broke a rule: kept with its payload and reason."""
+        key = f"{record.workflow_id}:rejected:{record.n}"
+        with self.store.unit_of_work() as session:
+            if session.scalar(
+                select(schema.SignalRejection.id).where(schema.SignalRejection.key == key)
+            ):
+                return
+            session.add(
+                schema.SignalRejection(
+                    key=key,
+                    workflow_id=record.workflow_id,
+                    journey=record.journey,
+                    entity_id=record.entity_id,
+                    signal=record.rejection.signal,
+                    payload=_jsonable(record.rejection.payload),
+                    reason=record.rejection.reason,
+                    at=record.rejection.at,
+                )
+            )
+        log.warning("%s rejected %s: %s", record.workflow_id, record.rejection.signal,
+                    record.rejection.reason)
+
+
+def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else
+                str(v) if isinstance(v, Decimal) else v) for k, v in payload.items()}

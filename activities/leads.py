@@ -38,7 +38,6 @@ from domain.leads import (
     IntakeRequest,
     IntakeResult,
     LeadStage,
-    RejectionRecord,
     StageChange,
 )
 from domain.money import to_minor
@@ -427,29 +426,6 @@ class LeadActivities:
                          detail={"opportunity_id": opportunity_id})
             return opportunity_id
 
-    @activity.defn
-    def record_rejection(self, record: RejectionRecord) -> None:
-        key = f"{record.workflow_id}:rejected:{record.n}"
-        with self.store.unit_of_work() as session:
-            if session.scalar(
-                select(schema.SignalRejection.id).where(schema.SignalRejection.key == key)
-            ):
-                return
-            session.add(
-                schema.SignalRejection(
-                    key=key,
-                    workflow_id=record.workflow_id,
-                    journey=record.journey,
-                    entity_id=record.entity_id,
-                    signal=record.rejection.signal,
-                    payload=_jsonable(record.rejection.payload),
-                    reason=record.rejection.reason,
-                    at=record.rejection.at,
-                )
-            )
-        log.warning("%s rejected %s: %s", record.workflow_id, record.rejection.signal,
-                    record.rejection.reason)
-
 
 # -- helpers -------------------------------------------------------------------
 
@@ -532,11 +508,6 @@ def _close_tasks(session: Session, lead_id: str, now: datetime, *, status: str) 
         )
         .values(status=status, closed_at=now)
     )
-
-
-def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, datetime) else
-                str(v) if isinstance(v, Decimal) else v) for k, v in payload.items()}
 
 
 @entity_loader("lead")

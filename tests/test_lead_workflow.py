@@ -57,9 +57,9 @@ async def harness(env: WorkflowEnvironment, sqlite_store: Store, tmp_path: Path
 
 
 async def started(h: Harness, lead: LeadInput) -> WorkflowHandle:
+    """Starts a lead and waits until the journey itself has finished intake."""
     handle = await h.journeys.start_lead(lead)
-    await eventually(lambda: h.lead(lead.lead_id).stage != "new" if h.rows(
-        schema.Lead, id=lead.lead_id) else False, what=f"{lead.lead_id} assigned")
+    await status_when(h, lead.lead_id, lambda s: s.stage is not LeadStage.new, "intake done")
     return handle
 
 
@@ -93,7 +93,8 @@ async def test_intake_assigns_least_loaded_rep_and_welcomes(harness: Harness) ->
     await started(harness, a_lead("L2"))
     assert harness.lead("L1").owner_id == "rep-a"  # most senior of three idle reps
     assert harness.lead("L2").owner_id == "rep-b"  # rep-a now has one open lead
-    welcome = await eventually(lambda: harness.touches(step="welcome", status="sent"))
+    welcome = await eventually(
+        lambda: (t := harness.touches(step="welcome", status="sent")) and len(t) == 2 and t)
     assert {t.recipient_id for t in welcome} == {"L1", "L2"}
     messages = harness.outbox_messages()
     assert any(m["to"] == "l1@example.com" and "erp" in m["body"] for m in messages)

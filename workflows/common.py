@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
@@ -13,6 +15,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
+    from domain.leads import Decision, Rejection, RejectionRecord
     from domain.messaging import MessageClass, Recipient, SendOutcome, SendRequest
 
 CRM_JOURNEY = SearchAttributeKey.for_keyword("CrmJourney")
@@ -163,3 +166,113 @@ def until(deadline: datetime | None) -> timedelta | None:
     if deadline is None:
         return None
     return max(deadline - workflow.now(), timedelta(0))
+
+
+MAX_REJECTIONS_KEPT = 50
+
+
+@dataclass
+class Inbound:
+    """A signal or update waiting for the journey to act on it, in arrival order."""
+
+    name: str
+    payload: Any
+    received_at: datetime
+    answer: Decision | None = None
+    answered: bool = False
+    raw: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+
+
+class Journey:
+    """What every journey workflow shares: an inbox of signals and updates that
+    the journey acts on one at a time between its timers, rejections recorded
+    with their reason, occurrence counters, staff notices and a clean finish.
+
+    Signal handlers only append to the inbox and never raise; a signal that
+    arrives with signal-with-start waits there until intake is done.
+    """
+
+    journey: ClassVar[str]
+    entity_kind: ClassVar[str]
+
+    def _setup_journey(self, entity_id: str, counters: dict[str, int]) -> None:
+        self.entity_id = entity_id
+        self.inbox: list[Inbound] = []
+        self.rejections: list[Rejection] = []
+        self.counters = counters
+        self.messenger = Messenger(journey=self.journey, counters=counters)
+
+    def _receive(self, name: str, raw: RawValue, model: type[Any]) -> None:
+        # Never raises: a malformed payload, like a broken rule, becomes a
+        # recorded rejection when the journey reaches it in the inbox.
+        payload, data, problem = decode_signal(raw, model)
+        self.inbox.append(Inbound(name=name, payload=payload, received_at=workflow.now(),
+                                  raw=data, problem=problem))
+
+    async def _answer(self, name: str, payload: Any) -> Decision:
+        item = Inbound(name=name, payload=payload, received_at=workflow.now())
+        self.inbox.append(item)
+        await workflow.wait_condition(lambda: item.answered)
+        assert item.answer is not None
+        return item.answer
+
+    async def _next_inbound(self, timeout: timedelta | None) -> Inbound | None:
+        """The next signal or update, or None when `timeout` passes first."""
+        try:
+            await workflow.wait_condition(lambda: bool(self.inbox), timeout=timeout)
+        except asyncio.TimeoutError:
+            return None
+        return self.inbox.pop(0)
+
+    async def _act_on(
+        self, item: Inbound, handlers: dict[str, Callable[[Inbound], Awaitable[Decision | None]]]
+    ) -> None:
+        if item.problem is not None:
+            answer: Decision | None = Decision(accepted=False, reason=item.problem)
+        else:
+            answer = await handlers[item.name](item)
+        if answer is not None and not answer.accepted:
+            await self._reject(item, answer.reason or "rejected")
+        item.answer = answer or Decision(accepted=True)
+        item.answered = True
+
+    async def _reject(self, item: Inbound, reason: str) -> None:
+        payload = (item.payload.model_dump(mode="json") if item.payload is not None
+                   else item.raw)
+        rejection = Rejection(signal=item.name, reason=reason, at=workflow.now(), payload=payload)
+        self.rejections = [*self.rejections, rejection][-MAX_REJECTIONS_KEPT:]
+        workflow.logger.warning("%s %s: %s rejected: %s", self.journey, self.entity_id,
+                                item.name, reason)
+        await call(
+            "record_rejection",
+            RejectionRecord(
+                workflow_id=workflow.info().workflow_id,
+                journey=self.journey,
+                entity_id=self.entity_id,
+                rejection=rejection,
+                n=self._count("rejected"),
+            ),
+        )
+
+    def _count(self, step: str) -> int:
+        n = self.counters.get(step, 0) + 1
+        self.counters[step] = n
+        return n
+
+    def _notify_staff(self, staff_id: str | None, step: str, facts: dict[str, Any]) -> None:
+        if not staff_id:
+            return
+        self.messenger.send(
+            step=step,
+            message_class=MessageClass.staff,
+            recipient=Recipient(kind="staff", id=staff_id),
+            entity_kind=self.entity_kind,
+            entity_id=self.entity_id,
+            facts=facts,
+        )
+
+    async def _drain(self) -> None:
+        """Before the journey completes: touches still on their way, then handlers."""
+        await self.messenger.drain()
+        await workflow.wait_condition(workflow.all_handlers_finished)

@@ -43,8 +43,6 @@ with workflow.unsafe.imports_passed_through():
         LeadStatus,
         LogContact,
         Merge,
-        Rejection,
-        RejectionRecord,
         StaffDeactivated,
         StageChange,
         lead_workflow_id,
@@ -57,29 +55,15 @@ from workflows.common import (
     CRM_OWNER_ID,
     CRM_SLA_DEADLINE,
     CRM_STAGE,
-    Messenger,
+    Inbound,
+    Journey,
     call,
-    decode_signal,
     until,
     upsert_search_attributes,
 )
 
 OWNED = (LeadStage.assigned, LeadStage.escalated, LeadStage.following_up)
 ENDED = (LeadStage.converted, LeadStage.discarded, LeadStage.stale, LeadStage.merged)
-MAX_REJECTIONS_KEPT = 50
-
-
-@dataclass
-class Inbound:
-    """A signal or update waiting for the journey to act on it, in arrival order."""
-
-    name: str
-    payload: Any
-    received_at: datetime
-    answer: Decision | None = None
-    answered: bool = False
-    raw: dict[str, Any] = field(default_factory=dict)
-    problem: str | None = None
 
 
 @dataclass
@@ -97,19 +81,20 @@ class LeadState:
     contacts: int = 0
     merged_leads: list[str] = field(default_factory=list)
     opportunity_id: str | None = None
-    rejections: list[Rejection] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
 
 
 @workflow.defn(name="LeadJourney", failure_exception_types=[pydantic.ValidationError])
-class LeadJourney:
+class LeadJourney(Journey):
+    journey = JOURNEY
+    entity_kind = "lead"
+
     @workflow.init
     def __init__(self, lead: LeadInput) -> None:
         self.state = LeadState(lead_id=lead.lead_id)
+        self._setup_journey(lead.lead_id, self.state.counters)
         self.policy: LeadPolicy = lead.policy or LeadPolicy()
-        self.inbox: list[Inbound] = []
         self.intake_done = False
-        self.messenger = Messenger(journey=JOURNEY, counters=self.state.counters)
 
     @workflow.run
     async def run(self, lead: LeadInput) -> LeadStatus:
@@ -132,12 +117,11 @@ class LeadJourney:
         await self._assign(reason="intake")
 
         while s.stage not in ENDED:
-            try:
-                await workflow.wait_condition(lambda: bool(self.inbox), timeout=self._next_wake())
-            except TimeoutError:
+            item = await self._next_inbound(self._next_wake())
+            if item is None:
                 await self._on_clock()
-                continue
-            await self._handle(self.inbox.pop(0))
+            else:
+                await self._act_on(item, self._handlers())
         return await self._finish()
 
     # -- signals, updates and the query ------------------------------------------
@@ -207,7 +191,7 @@ class LeadJourney:
             missed_follow_ups=s.missed_follow_ups,
             contacts=s.contacts,
             opportunity_id=s.opportunity_id,
-            rejections=list(s.rejections),
+            rejections=list(self.rejections),
             policy=self.policy,
         )
 
@@ -363,37 +347,15 @@ class LeadJourney:
 
     # -- acting on signals ---------------------------------------------------------
 
-    def _receive(self, name: str, raw: RawValue, model: type[Any]) -> None:
-        # Never raises: a malformed payload, like a broken rule, becomes a
-        # recorded rejection when the journey reaches it in the inbox.
-        payload, data, problem = decode_signal(raw, model)
-        self.inbox.append(Inbound(name=name, payload=payload, received_at=workflow.now(),
-                                  raw=data, problem=problem))
-
-    async def _answer(self, name: str, payload: Any) -> Decision:
-        item = Inbound(name=name, payload=payload, received_at=workflow.now())
-        self.inbox.append(item)
-        await workflow.wait_condition(lambda: item.answered)
-        assert item.answer is not None
-        return item.answer
-
-    async def _handle(self, item: Inbound) -> None:
-        handler = {
+    def _handlers(self) -> dict[str, Any]:
+        return {
             "claim": self._on_claim,
             "log_contact": self._on_log_contact,
             "convert": self._on_convert,
             "discard": self._on_discard,
             "merge": self._on_merge,
             "staff_deactivated": self._on_staff_deactivated,
-        }[item.name]
-        if item.problem is not None:
-            answer: Decision | None = Decision(accepted=False, reason=item.problem)
-        else:
-            answer = await handler(item)
-        if answer is not None and not answer.accepted:
-            await self._reject(item, answer.reason or "rejected")
-        item.answer = answer or Decision(accepted=True)
-        item.answered = True
+        }
 
     async def _on_claim(self, item: Inbound) -> Decision:
         s, claim = self.state, item.payload
@@ -513,47 +475,11 @@ class LeadJourney:
         await self._assign(reason="owner_deactivated")
         return Decision(accepted=True)
 
-    async def _reject(self, item: Inbound, reason: str) -> None:
-        s = self.state
-        payload = (item.payload.model_dump(mode="json") if item.payload is not None
-                   else item.raw)
-        rejection = Rejection(signal=item.name, reason=reason, at=workflow.now(), payload=payload)
-        s.rejections = [*s.rejections, rejection][-MAX_REJECTIONS_KEPT:]
-        workflow.logger.warning("lead %s: %s rejected: %s", s.lead_id, item.name, reason)
-        await call(
-            "record_rejection",
-            RejectionRecord(
-                workflow_id=workflow.info().workflow_id,
-                journey=JOURNEY,
-                entity_id=s.lead_id,
-                rejection=rejection,
-                n=self._count("rejected"),
-            ),
-        )
-
     # -- small helpers -------------------------------------------------------------
 
     async def _finish(self) -> LeadStatus:
-        await self.messenger.drain()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._drain()
         return self.status()
-
-    def _notify_staff(self, staff_id: str | None, step: str, facts: dict[str, Any]) -> None:
-        if not staff_id:
-            return
-        self.messenger.send(
-            step=step,
-            message_class=MessageClass.staff,
-            recipient=Recipient(kind="staff", id=staff_id),
-            entity_kind="lead",
-            entity_id=self.state.lead_id,
-            facts=facts,
-        )
-
-    def _count(self, step: str) -> int:
-        n = self.state.counters.get(step, 0) + 1
-        self.state.counters[step] = n
-        return n
 
     def _stage_change(self, stage: LeadStage, step: str, reason: str | None = None) -> StageChange:
         return StageChange(
