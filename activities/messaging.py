@@ -141,7 +141,8 @@ class MessagingActivities:
                     context=self._context(session, request, recipient),
                 )
             except RenderError as exc:
-                _settle(touch, now, "failed", str(exc))
+                # Recorded before raising: a touch whose template is broken stays failed.
+                touch.status, touch.reason, touch.updated_at = "failed", str(exc), now
                 session.commit()
                 raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
             touch.status = "sending"

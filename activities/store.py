@@ -36,6 +36,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+        @event.listens_for(engine, "savepoint")
+        def _sqlite_begin_before_savepoint(connection: Any, _name: str | None) -> None:
+            # pysqlite begins a transaction only before a write, so a SAVEPOINT
+            # taken after reads alone became the outermost transaction and its
+            # RELEASE committed: a unit of work that failed later kept those rows.
+            dbapi_connection = connection.connection.driver_connection
+            if not dbapi_connection.in_transaction:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+
         return engine
     return create_engine(parsed, pool_pre_ping=True, **kwargs)
 

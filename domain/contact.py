@@ -34,21 +34,26 @@ def normalise_email(raw: str) -> str:
     return result.normalized.lower()
 
 
+_SEPARATORS = re.compile(r"[\s\.,，。、()（）\-_&'\"]+")
+
+# Legal forms, compared without spaces ("co ltd" matches "Co., Ltd."). A Latin
+# one counts only as its own word or glued to a non-Latin name ("星辰科技Co."),
+# so "Costco" keeps its "co" and is not taken for "Cost Inc.".
 _LEGAL_SUFFIXES = (
     "股份有限公司",
     "有限责任公司",
     "有限公司",
     "集团",
     "公司",
-    "co ltd",
-    "company limited",
+    "companylimited",
+    "corporation",
+    "coltd",
     "limited",
+    "gmbh",
+    "corp",
     "ltd",
     "inc",
     "llc",
-    "gmbh",
-    "corp",
-    "corporation",
     "co",
 )
 
@@ -56,13 +61,25 @@ _LEGAL_SUFFIXES = (
 def company_key(raw: str) -> str:
     """A matching key for a company name: width-folded, lower-cased, punctuation
     and legal-form suffixes removed ("ACME Co., Ltd." == "acme")."""
-    text = unicodedata.normalize("NFKC", raw).lower()
-    text = re.sub(r"[\s\.,，。、()（）\-_&'\"]+", " ", text).strip()
-    changed = True
-    while changed and text:
-        changed = False
+    words = _SEPARATORS.sub(" ", unicodedata.normalize("NFKC", raw).lower()).split()
+    # NFKC again after joining: a mark split off by a space ("A´") composes now,
+    # so the key of a key is the key itself.
+    key = unicodedata.normalize("NFKC", "".join(words))
+    word_starts = {
+        len(unicodedata.normalize("NFKC", "".join(words[:i]))) for i in range(1, len(words))
+    }
+    stripped = True
+    while stripped:
+        stripped = False
         for suffix in _LEGAL_SUFFIXES:
-            if text.endswith(suffix) and len(text) > len(suffix):
-                text = text[: -len(suffix)].strip()
-                changed = True
-    return text.replace(" ", "")
+            cut = len(key) - len(suffix)
+            if cut <= 0 or not key.endswith(suffix):
+                continue
+            before = key[cut - 1]
+            inside_word = before.isascii() and before.isalnum() and cut not in word_starts
+            if suffix.isascii() and inside_word:
+                continue
+            key = key[:cut]
+            stripped = True
+            break
+    return key

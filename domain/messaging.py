@@ -74,7 +74,7 @@ class Consent(BaseModel):
 
 def in_quiet_hours(local: datetime, quiet: QuietHours) -> bool:
     t = local.timetz().replace(tzinfo=None)
-    if quiet.start == quiet.end:
+    if not quiet.enabled or quiet.start == quiet.end:
         return False
     if quiet.start < quiet.end:
         return quiet.start <= t < quiet.end

@@ -82,4 +82,6 @@ class Journeys:
 
     async def tell_staff_deactivated(self, lead_ids: list[str], staff_id: str) -> None:
         for lead_id in lead_ids:
-            await self.lead(lead_id).signal("staff_deactivated", StaffDeactivated(staff_id=staff_id))
+            await self.lead(lead_id).signal(
+                "staff_deactivated", StaffDeactivated(staff_id=staff_id)
+            )

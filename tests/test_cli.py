@@ -1,0 +1,461 @@
+"""The `crm` command as a person uses it: its output and exit codes.
+
+Tiers: store-only commands run on a tmp SQLite store with Temporal pointed at a
+closed port; the lead commands drive a journey on the time-skipping server;
+`crm up` builds its dev-server command line without a server, and (marked
+`devserver`) really starts the stack and stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner, Result
+
+from activities.staff import StaffMember, list_staff
+from activities.store import Store
+from domain import schema
+from domain.settings import TASK_QUEUE
+from starter import cli, devstack
+from starter.cli import app
+from starter.client import data_converter
+from tests.harness import make_settings, running_worker, seed_staff
+from workflows.common import SEARCH_ATTRIBUTES
+
+# Nothing listens on port 1: connecting is refused at once.
+UNREACHABLE = "127.0.0.1:1"
+REPO = Path(__file__).resolve().parent.parent
+
+runner = CliRunner()
+
+
+def crm(command: str) -> Result:
+    """Runs `crm <command>`, split as a shell would."""
+    return runner.invoke(app, shlex.split(command))
+
+
+async def crm_in_thread(command: str) -> Result:
+    """The CLI runs its own event loop (`asyncio.run`), so from an async test it
+    runs in a thread while the test's loop keeps the worker going."""
+    return await asyncio.to_thread(crm, command)
+
+
+@pytest.fixture
+def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A migrated tmp SQLite store named by CRM_DATABASE_URL; Temporal unreachable."""
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    monkeypatch.chdir(tmp_path)  # no stray .env file is read
+    monkeypatch.delenv("COLUMNS", raising=False)  # tables keep one line per row
+    monkeypatch.setenv("CRM_DATABASE_URL", url)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", UNREACHABLE)
+    result = crm("db upgrade")
+    assert result.exit_code == 0, result.output
+    assert "latest schema" in result.stdout
+    return url
+
+
+def staff_in(url: str) -> dict[str, StaffMember]:
+    store = Store.from_url(url)
+    try:
+        return {member.id: member for member in list_staff(store)}
+    finally:
+        store.dispose()
+
+
+# -- staff ------------------------------------------------------------------------------
+
+
+def test_staff_add_list_deactivate_round_trip(store_url: str) -> None:
+    added = crm(
+        "staff add --id mgr-east --name 'Manager East' --role manager --region east "
+        "--email mgr.east@example.com"
+    )
+    assert added.exit_code == 0, added.output
+    added = crm(
+        "staff add --id rep-a --name 'Rep A' --role rep --region east --region north "
+        "--product-line erp --manager mgr-east --seniority 3 --phone '138 0013 8000'"
+    )
+    assert added.exit_code == 0, added.output
+    assert "saved rep rep-a" in added.stdout
+
+    listed = crm("staff list")
+    assert listed.exit_code == 0, listed.output
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.strip()}
+    assert "Manager East" in rows["mgr-east"]
+    assert "east, north" in rows["rep-a"] and rows["rep-a"].split()[-1] == "yes"
+
+    reps = crm("staff list --role rep")
+    ids = {line.split()[0] for line in reps.stdout.splitlines() if line.strip()}
+    assert "rep-a" in ids and "mgr-east" not in ids
+
+    # No open leads: nothing to tell, so the unreachable Temporal does not matter.
+    gone = crm("staff deactivate rep-a")
+    assert gone.exit_code == 0, gone.output
+    assert "deactivated rep-a" in gone.stdout
+    assert "told 0 journeys" in gone.stdout
+
+    row = next(line for line in crm("staff list").stdout.splitlines() if "rep-a" in line)
+    assert row.split()[-1] == "no"
+    rep = staff_in(store_url)["rep-a"]
+    assert rep.active is False
+    assert rep.phone == "+8613800138000"
+    assert rep.manager_id == "mgr-east"
+
+
+def test_deactivate_with_open_leads_keeps_the_store_change_when_temporal_is_down(
+    store_url: str,
+) -> None:
+    assert crm("staff add --id rep-a --name 'Rep A' --role rep").exit_code == 0
+    store = Store.from_url(store_url)
+    try:
+        with store.unit_of_work() as session:
+            session.add(
+                schema.Lead(
+                    id="L9", name="张伟", region="east", product_line="erp", source="web_form",
+                    stage="assigned", owner_id="rep-a",
+                    received_at=datetime(2026, 1, 1, tzinfo=UTC),
+                )
+            )  # fmt: skip
+    finally:
+        store.dispose()
+
+    result = crm("staff deactivate rep-a")
+
+    # Exit 1: a journey still needs telling, and running the command again does it.
+    assert result.exit_code == 1
+    assert "deactivated rep-a" in result.stdout
+    assert f"cannot reach Temporal at {UNREACHABLE}" in result.stderr
+    assert "the deactivation stands" in result.stderr
+    assert "L9" in result.stderr
+    assert staff_in(store_url)["rep-a"].active is False
+
+
+def test_an_unknown_role_is_rejected_naming_it(store_url: str) -> None:
+    result = crm("staff add --id x1 --name X --role chef")
+    assert result.exit_code == 1
+    assert "role" in result.stderr and "'chef'" in result.stderr
+    assert "rep, agent" in result.stderr  # and says what would do
+    assert "x1" not in staff_in(store_url)
+
+
+def test_a_bad_phone_is_rejected_naming_it(store_url: str) -> None:
+    result = crm("staff add --id x2 --name X --role rep --phone 123")
+    assert result.exit_code == 1
+    assert "phone '123'" in result.stderr
+    assert "x2" not in staff_in(store_url)
+
+
+def test_unknown_manager_and_unknown_staff_are_clear_errors(store_url: str) -> None:
+    result = crm("staff add --id x3 --name X --role rep --manager nobody")
+    assert result.exit_code == 1
+    assert "manager 'nobody' does not exist" in result.stderr
+
+    result = crm("staff deactivate nobody")
+    assert result.exit_code == 1
+    assert "unknown staff 'nobody'" in result.stderr
+
+
+def test_a_store_without_schema_says_to_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    result = crm("staff list")
+    assert result.exit_code == 1
+    assert "crm db upgrade" in result.stderr
+
+
+# -- lead, without Temporal -------------------------------------------------------------
+
+NEW_LEAD = "lead new --id L1 --name 张伟 --region east --product-line erp --source web_form"
+
+
+def test_lead_input_is_checked_before_any_journey_starts(store_url: str) -> None:
+    bad_phone = crm(f"{NEW_LEAD} --phone 12")
+    assert bad_phone.exit_code == 1
+    assert "phone '12'" in bad_phone.stderr
+
+    no_contact = crm(NEW_LEAD)
+    assert no_contact.exit_code == 1
+    assert "--phone, --email or --company" in no_contact.stderr
+
+    naive = crm("lead contact L1 rep-a --channel phone --at 2026-01-05T10:00")
+    assert naive.exit_code == 1
+    assert "needs a UTC offset" in naive.stderr
+
+    not_money = crm("lead convert L1 --amount lots")
+    assert not_money.exit_code == 1
+    assert "--amount 'lots'" in not_money.stderr
+
+
+def test_lead_commands_say_when_temporal_is_unreachable(store_url: str) -> None:
+    result = crm("lead status L1")
+    assert result.exit_code == 1
+    assert f"cannot reach Temporal at {UNREACHABLE}" in result.stderr
+    assert "crm up" in result.stderr
+
+
+# -- lead, on the time-skipping server --------------------------------------------------
+
+
+async def _status_json(lead_id: str, *, stage: str) -> dict[str, Any]:
+    """`crm lead status --json` once the journey reaches `stage` (activities run in
+    real time, so intake and assignment take a moment)."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        result = await crm_in_thread(f"lead status {lead_id} --json")
+        assert result.exit_code == 0, result.output
+        latest: dict[str, Any] = json.loads(result.stdout)
+        if latest["stage"] == stage:
+            return latest
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{lead_id} never reached {stage}; last {latest}")
+        await asyncio.sleep(0.1)
+
+
+async def test_lead_new_status_and_claim_through_the_cli(
+    time_skipping_env: WorkflowEnvironment,
+    sqlite_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = time_skipping_env
+    seed_staff(sqlite_store)  # no rep covers "north": the lead waits in the pool
+    async with running_worker(env.client, sqlite_store, make_settings(tmp_path)) as h:
+        monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+        monkeypatch.setenv("TEMPORAL_NAMESPACE", env.client.namespace)
+        monkeypatch.setenv("CRM_TASK_QUEUE", h.task_queue)
+        try:
+            new = await crm_in_thread(
+                "lead new --id CLI1 --name 张伟 --phone '+86 139 0000 1111' "
+                "--company 星辰制造有限公司 --region north --product-line erp --source web_form "
+                "--need 'ERP for 200 staff'"
+            )
+            assert new.exit_code == 0, new.output
+            assert new.stdout.splitlines()[0] == "lead-CLI1"
+
+            pooled = await _status_json("CLI1", stage="pooled")
+            assert pooled["owner_id"] is None
+
+            claimed = await crm_in_thread("lead claim CLI1 rep-a")
+            assert claimed.exit_code == 0, claimed.output
+            assert "accepted: rep-a owns lead CLI1" in claimed.stdout
+
+            assigned = await _status_json("CLI1", stage="assigned")
+            assert assigned["owner_id"] == "rep-a"
+            assert assigned["deadline"] is not None
+
+            table = await crm_in_thread("lead status CLI1")
+            assert table.exit_code == 0, table.output
+            assert "assigned" in table.stdout and "rep-a" in table.stdout
+
+            # The update's validator refuses a claim on an owned lead: exit 1 and why.
+            again = await crm_in_thread("lead claim CLI1 rep-b")
+            assert again.exit_code == 1
+            assert "rejected: lead is assigned, not in the pool" in again.stderr
+
+            duplicate = await crm_in_thread(
+                "lead new --id CLI1 --name 张伟 --phone 13900001111 --region north "
+                "--product-line erp --source web_form"
+            )
+            assert duplicate.exit_code == 1
+            assert "already has a journey (lead-CLI1" in duplicate.stderr
+
+            missing = await crm_in_thread("lead status NOPE")
+            assert missing.exit_code == 1
+            assert "no running journey lead-NOPE" in missing.stderr
+        finally:
+            try:
+                await env.client.get_workflow_handle("lead-CLI1").terminate("test over")
+            except Exception:  # noqa: BLE001 - never started, or already over
+                pass
+
+
+async def test_a_journey_without_a_worker_gets_a_clear_answer(
+    time_skipping_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = time_skipping_env
+    monkeypatch.setattr(cli, "ANSWER_WITHIN_S", 1.0)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", env.client.namespace)
+    monkeypatch.setenv("CRM_TASK_QUEUE", "nobody-polls-this")
+    new = await crm_in_thread(f"{NEW_LEAD.replace('L1', 'IDLE1')} --phone 13900002222")
+    assert new.exit_code == 0, new.output
+    try:
+        claim = await crm_in_thread("lead claim IDLE1 rep-a")
+        assert claim.exit_code == 1
+        assert "lead-IDLE1 did not answer within 1 s" in claim.stderr
+        assert "task queue nobody-polls-this" in claim.stderr
+    finally:
+        await env.client.get_workflow_handle("lead-IDLE1").terminate("test over")
+
+
+# -- crm up -----------------------------------------------------------------------------
+
+
+def test_dev_server_command_line_registers_every_search_attribute(tmp_path: Path) -> None:
+    options = devstack.DevStackOptions(
+        port=17233, ui_port=18233, http_port=17243, db_file=tmp_path / "t.db"
+    )
+    args = devstack.dev_server_args("/bin/temporal", options, namespace="default")
+
+    assert args[:3] == ["/bin/temporal", "server", "start-dev"]
+
+    def value(flag: str) -> str:
+        return args[args.index(flag) + 1]
+
+    assert value("--ip") == "127.0.0.1"
+    assert value("--port") == "17233"
+    assert value("--ui-port") == "18233"
+    assert value("--http-port") == "17243"
+    assert value("--db-filename") == str(tmp_path / "t.db")
+    assert value("--namespace") == "default"
+    registered = dict(
+        args[i + 1].split("=", 1) for i, arg in enumerate(args) if arg == "--search-attribute"
+    )
+    assert set(registered) == {key.name for key in SEARCH_ATTRIBUTES}
+    # The public contract's attributes, with the types the dev server expects.
+    assert (
+        registered.items()
+        >= {
+            "CrmJourney": "Keyword",
+            "CrmStage": "Keyword",
+            "CrmCustomerId": "Keyword",
+            "CrmOwnerId": "Keyword",
+            "CrmTier": "Keyword",
+            "CrmSlaDeadline": "Datetime",
+        }.items()
+    )
+    assert options.ui_url == "http://127.0.0.1:18233"
+
+
+def test_the_temporal_binary_is_found() -> None:
+    assert Path(devstack.temporal_binary()).exists()
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+async def _connect_within(address: str, seconds: float) -> Client:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            return await Client.connect(address, data_converter=data_converter())
+        except RuntimeError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen[str]
+    port: int
+    ui_port: int
+    log: Path
+
+
+@pytest.fixture
+def crm_up(tmp_path: Path) -> Iterator[Stack]:
+    """`python -m starter up` on free ports, as a person would run it."""
+    port, ui_port, http_port = _free_ports(3)
+    log = tmp_path / "up.err"
+    env = {
+        **os.environ,
+        "CRM_DATABASE_URL": f"sqlite:///{tmp_path / 'crm.db'}",
+        "CRM_OUTBOX_PATH": str(tmp_path / "outbox.log"),
+    }
+    env.pop("TEMPORAL_ADDRESS", None)
+    command = (
+        f"up --port {port} --ui-port {ui_port} --http-port {http_port} "
+        f"--db-file {tmp_path / 'temporal.db'}"
+    )
+    with log.open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "starter", *shlex.split(command)],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+        )  # fmt: skip
+    try:
+        yield Stack(process=process, port=port, ui_port=ui_port, log=log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.devserver
+@pytest.mark.timeout(60)
+async def test_crm_up_runs_the_stack_and_stops_it(crm_up: Stack) -> None:
+    process = crm_up.process
+    address = f"127.0.0.1:{crm_up.port}"
+    client = await _connect_within(address, 30)
+
+    attributes = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace="default")
+    )
+    assert attributes.custom_attributes["CrmStage"] == IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+    assert (
+        attributes.custom_attributes["CrmSlaDeadline"]
+        == IndexedValueType.INDEXED_VALUE_TYPE_DATETIME
+    )
+
+    # The in-process worker polls the public task queue.
+    deadline = asyncio.get_running_loop().time() + 15
+    while True:
+        described = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(namespace="default", task_queue=TaskQueue(name=TASK_QUEUE))
+        )
+        if described.pollers:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "the worker never polled"
+        await asyncio.sleep(0.2)
+
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    stdout, _ = await asyncio.to_thread(process.communicate, timeout=30)
+    assert process.returncode == 0, stdout + crm_up.log.read_text()
+    assert f"Temporal UI: http://127.0.0.1:{crm_up.ui_port}" in stdout
+    assert "try: crm staff add" in stdout
+    assert stdout.rstrip().endswith("stopped")
+    with pytest.raises(RuntimeError):  # the dev server went with it
+        await Client.connect(address)
+
+
+@pytest.mark.devserver
+async def test_crm_up_reuses_a_running_temporal(
+    dev_env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.db'}")
+    port = dev_env.client.service_client.config.target_host.rsplit(":", 1)[1]
+    result = await crm_in_thread(f"up --no-worker --port {port}")
+    assert result.exit_code == 0, result.output
+    assert "reusing it" in result.stdout
+    assert (tmp_path / "crm.db").exists()  # the store was migrated all the same
+    assert not (tmp_path / "var" / "temporal.db").exists()  # no second server
