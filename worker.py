@@ -13,6 +13,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.courses import CourseActivities
 from activities.delivery import AppriseDeliverer, TemplateRenderer
 from activities.journal import JournalActivities
 from activities.leads import LeadActivities
@@ -20,9 +21,10 @@ from activities.messaging import MessagingActivities
 from activities.store import Store
 from domain.settings import Settings
 from starter.client import connect
+from workflows.course import CourseJourney
 from workflows.lead import LeadJourney
 
-WORKFLOWS: list[type] = [LeadJourney]
+WORKFLOWS: list[type] = [LeadJourney, CourseJourney]
 # Activities are synchronous (SQLAlchemy, apprise) and run on this many threads.
 ACTIVITY_THREADS = 32
 
@@ -72,6 +74,9 @@ def build_activities(settings: Settings, store: Store, **overrides: Any) -> list
     )
     journal = JournalActivities(store=store)
     leads = LeadActivities(store=store, policy=overrides.get("lead_policy") or settings.lead_policy)
+    courses = CourseActivities(
+        store=store, policy=overrides.get("course_policy") or settings.course_policy
+    )
     return [
         messaging.send_message,
         leads.load_lead_policy,
@@ -85,6 +90,13 @@ def build_activities(settings: Settings, store: Store, **overrides: Any) -> list
         leads.change_lead_stage,
         leads.convert_lead,
         journal.record_rejection,
+        courses.load_course_policy,
+        courses.enroll_student,
+        courses.move_course_end,
+        courses.mark_course_ended,
+        courses.create_callback_task,
+        courses.escalate_callback,
+        courses.record_callback,
     ]
 
 

@@ -264,3 +264,20 @@ class SignalRejection(Base):
     payload: Mapped[dict[str, Any]]
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime]
+
+
+class Enrollment(Base):
+    """A student on a course, with the advisor who calls them afterwards."""
+
+    __tablename__ = "enrollments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    course_id: Mapped[str] = mapped_column(String(64), index=True)
+    advisor_id: Mapped[str] = mapped_column(ForeignKey("staff.id"), index=True)
+    ends_at: Mapped[datetime]
+    callback_due_at: Mapped[datetime | None]
+    callback_outcome: Mapped[str | None] = mapped_column(String(32))
+    callback_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20))
+    enrolled_at: Mapped[datetime]

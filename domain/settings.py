@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.courses import CoursePolicy
 from domain.policy import LeadPolicy, MessagingPolicy, QuietHours
 
 TASK_QUEUE = "crm-journeys"
@@ -53,6 +54,12 @@ class Settings(BaseSettings):
     lead_follow_up_days: float | None = None
     lead_max_missed_follow_ups: int | None = None
 
+    # Course policy overrides.
+    course_callback_after_hours: float | None = None
+    course_callback_window_hours: float | None = None
+    course_learning_path_url: str | None = None
+    course_community_url: str | None = None
+
     # Divides every journey duration: 8640 turns a day into ten seconds.
     time_scale: float = 1.0
 
@@ -92,3 +99,18 @@ class Settings(BaseSettings):
         if self.lead_max_missed_follow_ups is not None:
             overrides["max_missed_follow_ups"] = self.lead_max_missed_follow_ups
         return LeadPolicy(**overrides).scaled(self.time_scale)
+
+    @cached_property
+    def course_policy(self) -> CoursePolicy:
+        from datetime import timedelta
+
+        overrides: dict[str, object] = {}
+        if self.course_callback_after_hours is not None:
+            overrides["callback_after"] = timedelta(hours=self.course_callback_after_hours)
+        if self.course_callback_window_hours is not None:
+            overrides["callback_window"] = timedelta(hours=self.course_callback_window_hours)
+        if self.course_learning_path_url:
+            overrides["learning_path_url"] = self.course_learning_path_url
+        if self.course_community_url:
+            overrides["community_url"] = self.course_community_url
+        return CoursePolicy(**overrides).scaled(self.time_scale)

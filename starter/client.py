@@ -22,6 +22,13 @@ from domain.leads import (
     StaffDeactivated,
     lead_workflow_id,
 )
+from domain.courses import (
+    CourseStatus,
+    EndCourse,
+    EnrollmentInput,
+    LogCallback,
+    enrollment_workflow_id,
+)
 from domain.settings import TASK_QUEUE, Settings
 
 
@@ -85,3 +92,32 @@ class Journeys:
             await self.lead(lead_id).signal(
                 "staff_deactivated", StaffDeactivated(staff_id=staff_id)
             )
+
+    # -- courses ------------------------------------------------------------------
+
+    async def enroll(self, enrollment: EnrollmentInput) -> WorkflowHandle[Any, CourseStatus]:
+        return await self.client.start_workflow(
+            "CourseJourney",
+            enrollment,
+            id=enrollment_workflow_id(enrollment.enrollment_id),
+            task_queue=self.task_queue,
+            result_type=CourseStatus,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            task_timeout=timedelta(seconds=10),
+        )
+
+    def course(self, enrollment_id: str) -> WorkflowHandle[Any, CourseStatus]:
+        return self.client.get_workflow_handle(
+            enrollment_workflow_id(enrollment_id), result_type=CourseStatus
+        )
+
+    async def end_course(self, enrollment_id: str, end: EndCourse) -> None:
+        await self.course(enrollment_id).signal("end_course", end)
+
+    async def log_callback(self, enrollment_id: str, callback: LogCallback) -> Decision:
+        return await self.course(enrollment_id).execute_update(
+            "log_callback_now", callback, result_type=Decision
+        )
+
+    async def course_status(self, enrollment_id: str) -> CourseStatus:
+        return await self.course(enrollment_id).query("status", result_type=CourseStatus)

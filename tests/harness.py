@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from temporalio.client import Client
 
+from activities.customers import CustomerRecord, add_customer
 from activities.staff import StaffMember, add_staff
 from activities.store import Store
 from domain import schema
@@ -91,6 +92,11 @@ class TrackingJourneys(Journeys):
         self.started.append(handle.id)
         return handle
 
+    async def enroll(self, enrollment: Any) -> Any:
+        handle = await super().enroll(enrollment)
+        self.started.append(handle.id)
+        return handle
+
     async def end_all(self) -> None:
         for workflow_id in self.started:
             try:
@@ -146,12 +152,27 @@ STAFF = [
                 manager_id="mgr-east", seniority=1, chat="rep-c", email="rep.c@example.com"),
     StaffMember(id="rep-west", name="Rep West", role="rep", regions=["west"],
                 product_lines=["erp"], manager_id="mgr-east", chat="rep-west"),
+    StaffMember(id="sup-edu", name="Supervisor Edu", role="supervisor", group="education",
+                chat="sup-edu", email="sup.edu@example.com"),
+    StaffMember(id="adv-1", name="Advisor One", role="advisor", group="education",
+                manager_id="sup-edu", chat="adv-1", email="adv.1@example.com"),
+    StaffMember(id="adv-2", name="Advisor Two", role="advisor", group="education",
+                manager_id="sup-edu", chat="adv-2"),
+]
+
+CUSTOMERS = [
+    CustomerRecord(id="cust-1", name="周杰", email="zhou.jie@example.com", phone="+8613600136000"),
+    CustomerRecord(id="cust-2", name="Emma Stone", locale="en", timezone="Europe/London",
+                   email="emma@example.com"),
 ]
 
 
 def seed_staff(store: Store, members: list[StaffMember] | None = None) -> None:
     for member in members or STAFF:
         add_staff(store, member, now=datetime(2026, 1, 1, tzinfo=UTC))
+    if members is None:
+        for customer in CUSTOMERS:
+            add_customer(store, customer, now=datetime(2026, 1, 1, tzinfo=UTC))
 
 
 async def eventually(check: Callable[[], T], *, timeout: float = 20.0, what: str = "") -> T:

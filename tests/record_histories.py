@@ -1,6 +1,6 @@
 """Records the workflow histories that the replay tests keep replaying.
 
-    python -m tests.record_histories
+    python -m tests.record_histories [NAME ...]     (e.g. enrollment-R2; all by default)
 
 Run it only when a journey's *intended* behaviour changes, and commit the new
 file beside the old ones: the recorded histories stand for journeys already
@@ -19,6 +19,8 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store, migrate
+from domain import schema
+from domain.courses import EndCourse, EnrollmentInput, LogCallback
 from domain.leads import Convert, LeadInput, LogContact
 from tests.harness import eventually, make_settings, running_worker, seed_staff
 
@@ -55,7 +57,36 @@ async def record_lead_full(env: WorkflowEnvironment, workdir: Path) -> str:
     return history.to_json()
 
 
-async def main() -> None:
+async def record_course_full(env: WorkflowEnvironment, workdir: Path) -> str:
+    """Enrolment and welcome, the end moved earlier, the callback task 72 h later,
+    escalation, a rejected callback from another advisor, the renewal intent."""
+    url = f"sqlite:///{workdir / 'crm-course.db'}"
+    migrate(url)
+    store = Store.from_url(url)
+    seed_staff(store)
+    async with running_worker(env.client, store, make_settings(workdir)) as h:
+        now = await env.get_current_time()
+        handle = await h.journeys.enroll(EnrollmentInput(
+            enrollment_id="R2", customer_id="cust-1", course_id="PY-101", advisor_id="adv-1",
+            ends_at=now + timedelta(days=10)))
+        await asyncio.sleep(1)
+        await handle.signal("end_course", EndCourse(ended_at=now + timedelta(days=2)))
+        await env.sleep(timedelta(days=2 + 3 + 1, minutes=5))
+        await eventually(lambda: h.rows(schema.Escalation, entity_id="R2"))
+        await handle.signal("log_callback", LogCallback(advisor_id="adv-2", outcome="no_interest"))
+        answer = await h.journeys.log_callback("R2", LogCallback(advisor_id="adv-1",
+                                                                 outcome="renewal_intent"))
+        assert answer.accepted
+        await handle.result()
+        history = await handle.fetch_history()
+    store.dispose()
+    return history.to_json()
+
+
+RECORDINGS = {"lead-R1": record_lead_full, "enrollment-R2": record_course_full}
+
+
+async def main(names: list[str]) -> None:
     from tests.conftest import register_search_attributes, time_skipping_binary
 
     env = await WorkflowEnvironment.start_time_skipping(
@@ -64,14 +95,17 @@ async def main() -> None:
     )
     await register_search_attributes(env.client)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            HISTORIES.mkdir(exist_ok=True)
-            text = await record_lead_full(env, Path(tmp))
-            (HISTORIES / "lead_full.json").write_text(text)
-            print("recorded", HISTORIES / "lead_full.json")
+        for name in names or RECORDINGS:
+            with tempfile.TemporaryDirectory() as tmp:
+                HISTORIES.mkdir(exist_ok=True)
+                text = await RECORDINGS[name](env, Path(tmp))
+                (HISTORIES / f"{name}.json").write_text(text)
+                print("recorded", HISTORIES / f"{name}.json")
     finally:
         await env.shutdown()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import sys
+
+    asyncio.run(main(sys.argv[1:]))

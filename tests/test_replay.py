@@ -17,7 +17,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays(path: Path) -> None:
-    workflow_id = "lead-R1" if path.stem.startswith("lead") else path.stem
+    workflow_id = path.stem  # each file is named after its journey's workflow id
     history = WorkflowHistory.from_json(workflow_id, path.read_text())
     replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
@@ -25,4 +25,4 @@ async def test_recorded_history_replays(path: Path) -> None:
 
 
 def test_histories_are_recorded() -> None:
-    assert {p.stem for p in HISTORIES} >= {"lead_full"}
+    assert {p.stem for p in HISTORIES} >= {"lead-R1", "enrollment-R2"}

@@ -1,0 +1,134 @@
+"""Course journey boundary models: enrolment, signals, activity payloads, status.
+
+Lenient at the boundary (extra fields ignored; rules checked by the journey)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from domain.leads import Decision, Rejection
+
+JOURNEY = "course"
+
+
+def enrollment_workflow_id(enrollment_id: str) -> str:
+    return f"enrollment-{enrollment_id}"
+
+
+class CourseStage(StrEnum):
+    enrolled = "enrolled"
+    course_ended = "course_ended"
+    awaiting_callback = "awaiting_callback"
+    escalated = "escalated"
+    completed = "completed"
+
+
+class CallbackOutcome(StrEnum):
+    renewal_intent = "renewal_intent"
+    no_interest = "no_interest"
+    unreachable = "unreachable"
+
+
+class CoursePolicy(BaseModel):
+    """Post-course callback (DESIGN journey 4)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    callback_after: timedelta = timedelta(hours=72)
+    callback_window: timedelta = timedelta(hours=24)
+    learning_path_url: str = "https://learn.example.com/courses/{course_id}/path"
+    community_url: str = "https://community.example.com/join/{course_id}"
+
+    def scaled(self, factor: float) -> CoursePolicy:
+        if factor == 1:
+            return self
+        return self.model_copy(update={"callback_after": self.callback_after / factor,
+                                       "callback_window": self.callback_window / factor})
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class EnrollmentInput(_Lenient):
+    enrollment_id: str
+    customer_id: str
+    course_id: str
+    advisor_id: str
+    ends_at: AwareDatetime
+    policy: CoursePolicy | None = None
+
+
+class EndCourse(_Lenient):
+    ended_at: AwareDatetime | None = None
+
+
+class LogCallback(_Lenient):
+    advisor_id: str = ""
+    outcome: str = ""
+    note: str | None = None
+
+
+class EnrollRequest(_Lenient):
+    enrollment: EnrollmentInput
+    workflow_id: str
+    now: AwareDatetime
+
+
+class CallbackTaskRequest(_Lenient):
+    enrollment_id: str
+    workflow_id: str
+    advisor_id: str
+    now: AwareDatetime
+    window: timedelta
+
+
+class CourseEscalation(_Lenient):
+    enrollment_id: str
+    workflow_id: str
+    advisor_id: str
+    now: AwareDatetime
+    level: int = 1
+
+
+class EscalationResult(_Lenient):
+    supervisor_id: str | None
+
+
+class CourseEndMoved(_Lenient):
+    enrollment_id: str
+    workflow_id: str
+    ends_at: AwareDatetime
+    now: AwareDatetime
+    n: int
+
+
+class CallbackRecord(_Lenient):
+    enrollment_id: str
+    workflow_id: str
+    advisor_id: str
+    outcome: CallbackOutcome
+    note: str | None = None
+    now: AwareDatetime
+
+
+class CourseStatus(_Lenient):
+    enrollment_id: str
+    customer_id: str
+    course_id: str
+    advisor_id: str
+    stage: CourseStage
+    ends_at: datetime
+    callback_due_at: datetime | None = None
+    escalated_to: str | None = None
+    outcome: CallbackOutcome | None = None
+    waiting_for: str | None = None
+    deadline: datetime | None = None
+    rejections: list[Rejection] = Field(default_factory=list)
+    policy: CoursePolicy | None = None
+
+
+__all__ = ["Decision"]

@@ -1,0 +1,204 @@
+"""CourseJourney on the time-skipping server: welcome, the callback task 72 h
+after the course ends (not before), escalation 24 h later, `end_course`
+moving the end, each outcome, and rejected callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.store import Store
+from domain import schema
+from domain.courses import CourseStage, EndCourse, EnrollmentInput, LogCallback
+from tests.harness import Harness, eventually, make_settings, running_worker, seed_staff
+
+HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
+
+
+@pytest.fixture
+def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
+    return time_skipping_env
+
+
+@pytest_asyncio.fixture
+async def harness(env: WorkflowEnvironment, sqlite_store: Store, tmp_path: Path
+                  ) -> AsyncIterator[Harness]:
+    seed_staff(sqlite_store)
+    async with running_worker(env.client, sqlite_store, make_settings(tmp_path)) as h:
+        yield h
+
+
+async def enrolled(h: Harness, env: WorkflowEnvironment, enrollment_id: str, *,
+                   ends_in: timedelta = 2 * HOUR, **overrides: Any) -> WorkflowHandle:
+    now = await env.get_current_time()
+    values: dict[str, Any] = {
+        "enrollment_id": enrollment_id, "customer_id": "cust-1", "course_id": "PY-101",
+        "advisor_id": "adv-1", "ends_at": now + ends_in,
+    }
+    values.update(overrides)
+    handle = await h.journeys.enroll(EnrollmentInput.model_validate(values))
+    await course_when(h, enrollment_id, lambda s: s.stage is CourseStage.enrolled)
+    return handle
+
+
+async def course_when(h: Harness, enrollment_id: str, predicate: Any) -> Any:
+    latest = None
+    for _ in range(400):
+        latest = await h.journeys.course_status(enrollment_id)
+        if predicate(latest):
+            return latest
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{enrollment_id}: condition never held; last {latest}")
+
+
+async def test_welcome_with_learning_path_and_community(harness: Harness,
+                                                        env: WorkflowEnvironment) -> None:
+    await enrolled(harness, env, "E1")
+    [welcome] = await eventually(lambda: harness.touches(step="welcome", status="sent"))
+    assert (welcome.recipient_id, welcome.message_class, welcome.channel) == (
+        "cust-1", "reminder", "email")
+    [message] = [m for m in harness.outbox_messages() if m["key"] == welcome.key]
+    assert "learn.example.com/courses/PY-101" in message["body"]
+    assert "community.example.com/join/PY-101" in message["body"]
+
+
+async def test_callback_task_72h_after_the_end_and_not_before(harness: Harness,
+                                                              env: WorkflowEnvironment) -> None:
+    await enrolled(harness, env, "E2", ends_in=2 * HOUR)
+    await env.sleep(2 * HOUR + MINUTE)
+    await course_when(harness, "E2", lambda s: s.stage is CourseStage.course_ended)
+    await env.sleep(72 * HOUR - 2 * MINUTE)
+    assert not harness.rows(schema.Task, entity_id="E2", kind="callback")
+    assert not harness.touches(step="feedback_request")
+    await env.sleep(2 * MINUTE)
+    status = await course_when(harness, "E2", lambda s: s.stage is CourseStage.awaiting_callback)
+    [task] = harness.rows(schema.Task, entity_id="E2", kind="callback")
+    assert task.assignee_id == "adv-1" and task.due_at == status.callback_due_at
+    assert task.due_at - task.created_at == 24 * HOUR
+    await eventually(lambda: harness.touches(step="callback_task", recipient_id="adv-1",
+                                             status="sent"))
+    await eventually(lambda: harness.touches(step="feedback_request", recipient_id="cust-1",
+                                             status="sent"))
+
+
+async def test_callback_not_logged_in_24h_escalates_to_the_supervisor(
+    harness: Harness, env: WorkflowEnvironment
+) -> None:
+    await enrolled(harness, env, "E3", ends_in=MINUTE)
+    await env.sleep(MINUTE + 72 * HOUR + MINUTE)
+    await course_when(harness, "E3", lambda s: s.stage is CourseStage.awaiting_callback)
+    await env.sleep(24 * HOUR - 2 * MINUTE)
+    assert not harness.rows(schema.Escalation, entity_id="E3")
+    await env.sleep(3 * MINUTE)
+    status = await course_when(harness, "E3", lambda s: s.stage is CourseStage.escalated)
+    assert status.escalated_to == "sup-edu"
+    [escalation] = harness.rows(schema.Escalation, entity_id="E3")
+    assert (escalation.from_staff_id, escalation.to_staff_id) == ("adv-1", "sup-edu")
+    await eventually(lambda: harness.touches(step="callback_escalated", recipient_id="sup-edu"))
+    # the late callback still closes the journey
+    answer = await harness.journeys.log_callback("E3", LogCallback(advisor_id="adv-1",
+                                                                   outcome="unreachable"))
+    assert answer.accepted
+
+
+async def test_end_course_moves_the_end_earlier(harness: Harness, env: WorkflowEnvironment
+                                                ) -> None:
+    handle = await enrolled(harness, env, "E4", ends_in=30 * 24 * HOUR)
+    now = await env.get_current_time()
+    await handle.signal("end_course", EndCourse(ended_at=now - HOUR))
+    await course_when(harness, "E4", lambda s: s.stage is CourseStage.course_ended)
+    await env.sleep(71 * HOUR + MINUTE)  # 72 h after the moved end, not the planned one
+    await course_when(harness, "E4", lambda s: s.stage is CourseStage.awaiting_callback)
+    assert harness.rows(schema.Enrollment, id="E4")[0].ends_at == now - HOUR
+
+
+async def test_end_course_moves_the_end_later(harness: Harness, env: WorkflowEnvironment
+                                              ) -> None:
+    handle = await enrolled(harness, env, "E5", ends_in=HOUR)
+    now = await env.get_current_time()
+    await handle.signal("end_course", EndCourse(ended_at=now + 5 * 24 * HOUR))
+    await course_when(harness, "E5", lambda s: s.ends_at == now + 5 * 24 * HOUR)
+    await env.sleep(HOUR + 72 * HOUR + MINUTE)  # past the original end + 72 h
+    status = await harness.journeys.course_status("E5")
+    assert status.stage is CourseStage.enrolled
+    assert not harness.rows(schema.Task, entity_id="E5", kind="callback")
+    await env.sleep(5 * 24 * HOUR - HOUR)  # to 72 h after the moved end
+    await course_when(harness, "E5", lambda s: s.stage is CourseStage.awaiting_callback)
+
+
+async def callback_due(h: Harness, env: WorkflowEnvironment, enrollment_id: str
+                       ) -> WorkflowHandle:
+    handle = await enrolled(h, env, enrollment_id, ends_in=MINUTE)
+    await env.sleep(MINUTE + 72 * HOUR + MINUTE)
+    await course_when(h, enrollment_id, lambda s: s.stage is CourseStage.awaiting_callback)
+    return handle
+
+
+async def test_renewal_intent_sends_the_renewal_offer(harness: Harness,
+                                                      env: WorkflowEnvironment) -> None:
+    handle = await callback_due(harness, env, "E6")
+    answer = await harness.journeys.log_callback(
+        "E6", LogCallback(advisor_id="adv-1", outcome="renewal_intent", note="wants PY-201"))
+    assert answer.accepted
+    result = await handle.result()
+    assert result.stage is CourseStage.completed and result.outcome == "renewal_intent"
+    [offer] = await eventually(lambda: harness.touches(step="renewal_offer", status="sent"))
+    assert offer.message_class == "marketing" and offer.recipient_id == "cust-1"
+    [enrollment] = harness.rows(schema.Enrollment, id="E6")
+    assert enrollment.callback_outcome == "renewal_intent" and enrollment.status == "completed"
+    assert not harness.rows(schema.Task, entity_id="E6", status="open")
+
+
+@pytest.mark.parametrize("outcome", ["no_interest", "unreachable"])
+async def test_other_outcomes_are_recorded_without_an_offer(
+    harness: Harness, env: WorkflowEnvironment, outcome: str
+) -> None:
+    handle = await callback_due(harness, env, f"E7{outcome}")
+    await handle.signal("log_callback", LogCallback(advisor_id="adv-1", outcome=outcome))
+    result = await handle.result()
+    assert result.outcome == outcome
+    assert not harness.touches(step="renewal_offer")
+    [interaction] = harness.rows(schema.Interaction, staff_id="adv-1")
+    assert outcome in (interaction.note or "")
+
+
+async def test_callbacks_from_another_advisor_or_with_unknown_outcome_are_rejected(
+    harness: Harness, env: WorkflowEnvironment
+) -> None:
+    handle = await enrolled(harness, env, "E8", ends_in=MINUTE)
+    await handle.signal("log_callback", LogCallback(advisor_id="adv-1", outcome="no_interest"))
+    await env.sleep(MINUTE + 72 * HOUR + MINUTE)
+    await course_when(harness, "E8", lambda s: s.stage is CourseStage.awaiting_callback)
+    await handle.signal("log_callback", LogCallback(advisor_id="adv-2", outcome="no_interest"))
+    await handle.signal("log_callback", LogCallback(advisor_id="adv-1", outcome="maybe"))
+    await handle.signal("log_callback", {"advisor_id": ["adv-1"]})
+    status = await course_when(harness, "E8", lambda s: len(s.rejections) == 4)
+    reasons = [r.reason for r in status.rejections]
+    assert "no callback is due yet" in reasons[0]
+    assert "adv-2 is not this student's advisor" in reasons[1]
+    assert "unknown outcome 'maybe'" in reasons[2]
+    assert reasons[3].startswith("malformed")
+    assert status.stage is CourseStage.awaiting_callback and status.outcome is None
+    assert len(harness.rows(schema.SignalRejection, entity_id="E8")) == 4
+
+
+async def test_unknown_student_fails_the_enrolment_at_once(harness: Harness,
+                                                           env: WorkflowEnvironment) -> None:
+    now = await env.get_current_time()
+    handle = await harness.journeys.enroll(EnrollmentInput(
+        enrollment_id="E9", customer_id="nobody", course_id="PY-101", advisor_id="rep-a",
+        ends_at=now + HOUR))
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    message = str(failure.value.cause)
+    assert "unknown customer 'nobody'" in message and "rep-a is a rep, not an advisor" in message
+    assert not harness.rows(schema.Enrollment, id="E9")

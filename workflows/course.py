@@ -1,0 +1,329 @@
+"""CourseJourney: the post-course callback, 72 hours after the course ends.
+
+On enrolment the student is welcomed with the learning path and the community
+invitation. When the course has ended (at `ends_at`, which `end_course`
+moves), the journey waits the policy's 72 hours, then gives the advisor a
+callback task and asks the student for feedback. A callback not logged within
+the policy's window is escalated to the advisor's supervisor. The advisor's
+outcome ends the journey; a renewal intention brings the student a renewal offer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    import pydantic
+
+    from domain.courses import (
+        JOURNEY,
+        CallbackOutcome,
+        CallbackRecord,
+        CallbackTaskRequest,
+        CourseEndMoved,
+        CourseEscalation,
+        CoursePolicy,
+        CourseStage,
+        CourseStatus,
+        EndCourse,
+        EnrollmentInput,
+        EnrollRequest,
+        EscalationResult,
+        LogCallback,
+    )
+    from domain.leads import Decision
+    from domain.messaging import MessageClass, Recipient
+
+from workflows.common import (
+    CRM_CUSTOMER_ID,
+    CRM_JOURNEY,
+    CRM_OWNER_ID,
+    CRM_SLA_DEADLINE,
+    CRM_STAGE,
+    Inbound,
+    Journey,
+    call,
+    until,
+    upsert_search_attributes,
+)
+
+CALLBACK_DUE = (CourseStage.awaiting_callback, CourseStage.escalated)
+
+
+@dataclass
+class CourseState:
+    enrollment_id: str
+    customer_id: str
+    course_id: str
+    advisor_id: str
+    ends_at: datetime
+    stage: CourseStage = CourseStage.enrolled
+    callback_due_at: datetime | None = None
+    escalated_to: str | None = None
+    outcome: CallbackOutcome | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+@workflow.defn(name="CourseJourney", failure_exception_types=[pydantic.ValidationError])
+class CourseJourney(Journey):
+    journey = JOURNEY
+    entity_kind = "enrollment"
+
+    @workflow.init
+    def __init__(self, enrollment: EnrollmentInput) -> None:
+        self.state = CourseState(
+            enrollment_id=enrollment.enrollment_id,
+            customer_id=enrollment.customer_id,
+            course_id=enrollment.course_id,
+            advisor_id=enrollment.advisor_id,
+            ends_at=enrollment.ends_at,
+        )
+        self._setup_journey(enrollment.enrollment_id, self.state.counters)
+        self.policy: CoursePolicy = enrollment.policy or CoursePolicy()
+
+    @workflow.run
+    async def run(self, enrollment: EnrollmentInput) -> CourseStatus:
+        s = self.state
+        if enrollment.policy is None:
+            self.policy = await call("load_course_policy", result_type=CoursePolicy)
+        upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id})
+        await self._enroll(enrollment)
+        self._send_student("welcome", MessageClass.reminder, {
+            "learning_path_url": self.policy.learning_path_url.format(course_id=s.course_id),
+            "community_url": self.policy.community_url.format(course_id=s.course_id),
+        })
+        self._publish()
+
+        while s.stage is not CourseStage.completed:
+            item = await self._next_inbound(until(self._next_deadline()))
+            if item is None:
+                await self._on_clock()
+            else:
+                await self._act_on(item, {"end_course": self._on_end_course,
+                                          "log_callback": self._on_log_callback})
+        await self._drain()
+        return self.status()
+
+    # -- signals and the query -----------------------------------------------------
+
+    @workflow.signal(name="end_course")
+    def end_course(self, payload: RawValue) -> None:
+        self._receive("end_course", payload, EndCourse)
+
+    @workflow.signal(name="log_callback")
+    def log_callback(self, payload: RawValue) -> None:
+        self._receive("log_callback", payload, LogCallback)
+
+    @workflow.update(name="log_callback_now")
+    async def log_callback_now(self, payload: LogCallback) -> Decision:
+        """`log_callback` with an answer: accepted, or why not."""
+        return await self._answer("log_callback", payload)
+
+    @log_callback_now.validator
+    def _validate_log_callback_now(self, payload: LogCallback) -> None:
+        problem = self._callback_problem(payload)
+        if problem:
+            raise ApplicationError(problem)
+
+    @workflow.query(name="status")
+    def status(self) -> CourseStatus:
+        s = self.state
+        return CourseStatus(
+            enrollment_id=s.enrollment_id,
+            customer_id=s.customer_id,
+            course_id=s.course_id,
+            advisor_id=s.advisor_id,
+            stage=s.stage,
+            ends_at=s.ends_at,
+            callback_due_at=s.callback_due_at,
+            escalated_to=s.escalated_to,
+            outcome=s.outcome,
+            waiting_for=self._waiting_for(),
+            deadline=self._next_deadline(),
+            rejections=list(self.rejections),
+            policy=self.policy,
+        )
+
+    # -- the clock -------------------------------------------------------------------
+
+    def _next_deadline(self) -> datetime | None:
+        s = self.state
+        if s.stage is CourseStage.enrolled:
+            return s.ends_at
+        if s.stage is CourseStage.course_ended:
+            return s.ends_at + self.policy.callback_after
+        if s.stage is CourseStage.awaiting_callback:
+            return s.callback_due_at
+        return None
+
+    async def _on_clock(self) -> None:
+        s = self.state
+        if s.stage is CourseStage.enrolled:
+            await call("mark_course_ended", self._end_moved(s.ends_at, "course_ended"))
+            self._set_stage(CourseStage.course_ended)
+        elif s.stage is CourseStage.course_ended:
+            await self._callback_due()
+        elif s.stage is CourseStage.awaiting_callback:
+            await self._escalate()
+
+    async def _callback_due(self) -> None:
+        s = self.state
+        task: Decision = await call(
+            "create_callback_task",
+            CallbackTaskRequest(
+                enrollment_id=s.enrollment_id,
+                workflow_id=workflow.info().workflow_id,
+                advisor_id=s.advisor_id,
+                now=workflow.now(),
+                window=self.policy.callback_window,
+            ),
+            Decision,
+        )
+        s.callback_due_at = task.due_at
+        self._notify_staff(s.advisor_id, "callback_task", {"due_at": task.due_at})
+        self._send_student("feedback_request", MessageClass.reminder, {})
+        self._set_stage(CourseStage.awaiting_callback)
+
+    async def _escalate(self) -> None:
+        s = self.state
+        result: EscalationResult = await call(
+            "escalate_callback",
+            CourseEscalation(
+                enrollment_id=s.enrollment_id,
+                workflow_id=workflow.info().workflow_id,
+                advisor_id=s.advisor_id,
+                now=workflow.now(),
+                level=self._count("escalation"),
+            ),
+            EscalationResult,
+        )
+        s.escalated_to = result.supervisor_id
+        self._notify_staff(result.supervisor_id, "callback_escalated",
+                           {"advisor_id": s.advisor_id, "due_at": s.callback_due_at})
+        self._set_stage(CourseStage.escalated)
+
+    # -- acting on signals -------------------------------------------------------------
+
+    async def _on_end_course(self, item: Inbound) -> Decision:
+        s, end = self.state, item.payload
+        if s.stage not in (CourseStage.enrolled, CourseStage.course_ended):
+            return Decision(accepted=False,
+                            reason=f"the callback is already {s.stage.value}; the end cannot move")
+        ends_at = end.ended_at or item.received_at
+        await call("move_course_end", self._end_moved(ends_at, "end_moved"))
+        s.ends_at = ends_at
+        if s.stage is CourseStage.course_ended and ends_at > workflow.now():
+            s.stage = CourseStage.enrolled  # the course runs on: it has not ended after all
+        self._publish()
+        return Decision(accepted=True, due_at=ends_at + self.policy.callback_after)
+
+    async def _on_log_callback(self, item: Inbound) -> Decision:
+        s, callback = self.state, item.payload
+        problem = self._callback_problem(callback)
+        if problem:
+            return Decision(accepted=False, reason=problem)
+        outcome = CallbackOutcome(callback.outcome)
+        await call(
+            "record_callback",
+            CallbackRecord(
+                enrollment_id=s.enrollment_id,
+                workflow_id=workflow.info().workflow_id,
+                advisor_id=callback.advisor_id,
+                outcome=outcome,
+                note=callback.note,
+                now=workflow.now(),
+            ),
+        )
+        s.outcome = outcome
+        if outcome is CallbackOutcome.renewal_intent:
+            self._send_student("renewal_offer", MessageClass.marketing, {})
+        self._set_stage(CourseStage.completed)
+        return Decision(accepted=True)
+
+    def _callback_problem(self, callback: LogCallback) -> str | None:
+        s = self.state
+        if callback.advisor_id != s.advisor_id:
+            return (f"{callback.advisor_id or 'nobody'} is not this student's advisor "
+                    f"({s.advisor_id})")
+        if callback.outcome not in {o.value for o in CallbackOutcome}:
+            return (f"unknown outcome {callback.outcome!r}: expected one of "
+                    + ", ".join(o.value for o in CallbackOutcome))
+        if s.stage not in CALLBACK_DUE:
+            due = s.ends_at + self.policy.callback_after
+            return (f"no callback is due yet (stage {s.stage.value}; "
+                    f"due from {due.isoformat()})")
+        return None
+
+    # -- small helpers -------------------------------------------------------------------
+
+    async def _enroll(self, enrollment: EnrollmentInput) -> None:
+        try:
+            await call("enroll_student", EnrollRequest(
+                enrollment=enrollment.model_copy(update={"policy": None}),
+                workflow_id=workflow.info().workflow_id,
+                now=workflow.now(),
+            ))
+        except ActivityError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(err)
+            raise ApplicationError(message, type="InvalidEnrollment", non_retryable=True) from err
+
+    def _send_student(self, step: str, message_class: MessageClass, facts: dict[str, Any]) -> None:
+        self.messenger.send(
+            step=step,
+            message_class=message_class,
+            recipient=Recipient(kind="customer", id=self.state.customer_id),
+            entity_kind=self.entity_kind,
+            entity_id=self.entity_id,
+            facts=facts,
+        )
+
+    def _end_moved(self, ends_at: datetime, step: str) -> CourseEndMoved:
+        return CourseEndMoved(
+            enrollment_id=self.state.enrollment_id,
+            workflow_id=workflow.info().workflow_id,
+            ends_at=ends_at,
+            now=workflow.now(),
+            n=self._count(step),
+        )
+
+    def _set_stage(self, stage: CourseStage) -> None:
+        self.state.stage = stage
+        self._publish()
+
+    def _waiting_for(self) -> str | None:
+        s = self.state
+        if s.stage is CourseStage.enrolled:
+            return "the course to end"
+        if s.stage is CourseStage.course_ended:
+            return f"{self.policy.callback_after} after the course end, for the callback task"
+        if s.stage is CourseStage.awaiting_callback:
+            return f"the callback by {s.advisor_id}"
+        if s.stage is CourseStage.escalated:
+            return f"the callback by {s.advisor_id} (escalated to {s.escalated_to or 'nobody'})"
+        return None
+
+    def _publish(self) -> None:
+        s = self.state
+        deadline = self._next_deadline()
+        upsert_search_attributes({
+            CRM_STAGE: s.stage.value,
+            CRM_OWNER_ID: s.advisor_id,
+            CRM_SLA_DEADLINE: deadline,
+        })
+        lines = [f"**Enrolment {s.enrollment_id}** (course {s.course_id}) — stage "
+                 f"`{s.stage.value}`", f"advisor: {s.advisor_id}"]
+        waiting = self._waiting_for()
+        if waiting:
+            lines.append(f"waiting for {waiting}"
+                         + (f" until {deadline.isoformat()}" if deadline else ""))
+        workflow.set_current_details("\n\n".join(lines))
+
+
+
