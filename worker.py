@@ -18,13 +18,15 @@ from activities.delivery import AppriseDeliverer, TemplateRenderer
 from activities.journal import JournalActivities
 from activities.leads import LeadActivities
 from activities.messaging import MessagingActivities
+from activities.payments import PaymentActivities
 from activities.store import Store
 from domain.settings import Settings
 from starter.client import connect
 from workflows.course import CourseJourney
 from workflows.lead import LeadJourney
+from workflows.payment import PaymentJourney
 
-WORKFLOWS: list[type] = [LeadJourney, CourseJourney]
+WORKFLOWS: list[type] = [LeadJourney, CourseJourney, PaymentJourney]
 # Activities are synchronous (SQLAlchemy, apprise) and run on this many threads.
 ACTIVITY_THREADS = 32
 
@@ -77,6 +79,11 @@ def build_activities(settings: Settings, store: Store, **overrides: Any) -> list
     courses = CourseActivities(
         store=store, policy=overrides.get("course_policy") or settings.course_policy
     )
+    payments = PaymentActivities(
+        store=store,
+        policy=overrides.get("payment_policy") or settings.payment_policy,
+        default_timezone=settings.default_timezone,
+    )
     return [
         messaging.send_message,
         leads.load_lead_policy,
@@ -97,6 +104,13 @@ def build_activities(settings: Settings, store: Store, **overrides: Any) -> list
         courses.create_callback_task,
         courses.escalate_callback,
         courses.record_callback,
+        payments.load_payment_policy,
+        payments.sign_contract,
+        payments.accept_contract,
+        payments.record_payment,
+        payments.escalate_overdue,
+        payments.mark_milestone_overdue,
+        payments.close_contract,
     ]
 
 

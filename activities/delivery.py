@@ -169,4 +169,8 @@ def _local_time(ctx: Any, value: datetime | str, fmt: str = "medium") -> str:
 def _money(ctx: Any, value: Any, currency: str = "CNY") -> str:
     recipient = ctx.get("recipient") or {}
     locale = (recipient.get("locale") or "zh-CN").replace("-", "_")
+    if isinstance(value, str):  # facts cross the workflow boundary as JSON
+        from decimal import Decimal
+
+        value = Decimal(value)
     return format_currency(value, currency, locale=locale)

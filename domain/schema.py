@@ -281,3 +281,87 @@ class Enrollment(Base):
     callback_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(20))
     enrolled_at: Mapped[datetime]
+
+
+class Contract(Base):
+    """A signed contract and its finance status; amounts in minor units."""
+
+    __tablename__ = "contracts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("staff.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    credit_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # unpaid, partially_paid, paid, cancelled
+    finance_status: Mapped[str] = mapped_column(String(20))
+    signed_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(String(64))
+
+
+class PaymentMilestone(Base):
+    __tablename__ = "payment_milestones"
+
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    percent: Mapped[str] = mapped_column(String(16))  # exact decimal text
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    relative_to: Mapped[str] = mapped_column(String(16))
+    due_days: Mapped[int] = mapped_column(Integer)
+    due_date: Mapped[str | None] = mapped_column(String(10))  # ISO date, customer-local
+    overdue_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(24))
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), index=True)
+    reference: Mapped[str] = mapped_column(String(128))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    credit_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("contract_id", "reference", name="uq_payments_reference"),)
+
+
+class PaymentAllocation(Base):
+    __tablename__ = "payment_allocations"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    contract_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class CustomerValue(Base):
+    """A customer's lifetime value per currency (payments received)."""
+
+    __tablename__ = "customer_values"
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    lifetime_value_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
+
+
+class SalesFigure(Base):
+    """What a sales owner has collected, per currency."""
+
+    __tablename__ = "sales_figures"
+
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.id"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    collected_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]

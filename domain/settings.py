@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.courses import CoursePolicy
+from domain.payments import PaymentPolicy
 from domain.policy import LeadPolicy, MessagingPolicy, QuietHours
 
 TASK_QUEUE = "crm-journeys"
@@ -59,6 +60,9 @@ class Settings(BaseSettings):
     course_callback_window_hours: float | None = None
     course_learning_path_url: str | None = None
     course_community_url: str | None = None
+
+    # Payment policy: the customer-local time of day for reminders and escalations.
+    payment_notice_time: time = time(10, 0)
 
     # Divides every journey duration: 8640 turns a day into ten seconds.
     time_scale: float = 1.0
@@ -114,3 +118,8 @@ class Settings(BaseSettings):
         if self.course_community_url:
             overrides["community_url"] = self.course_community_url
         return CoursePolicy(**overrides).scaled(self.time_scale)
+
+    @cached_property
+    def payment_policy(self) -> PaymentPolicy:
+        # Payment dates are calendar dates: the time scale does not apply.
+        return PaymentPolicy(notice_time=self.payment_notice_time)

@@ -29,6 +29,14 @@ from domain.courses import (
     LogCallback,
     enrollment_workflow_id,
 )
+from domain.payments import (
+    Accept,
+    Cancel,
+    ContractInput,
+    ContractStatus,
+    RecordPayment,
+    contract_workflow_id,
+)
 from domain.settings import TASK_QUEUE, Settings
 
 
@@ -121,3 +129,35 @@ class Journeys:
 
     async def course_status(self, enrollment_id: str) -> CourseStatus:
         return await self.course(enrollment_id).query("status", result_type=CourseStatus)
+
+    # -- payments -----------------------------------------------------------------
+
+    async def sign_contract(self, contract: ContractInput) -> WorkflowHandle[Any, ContractStatus]:
+        return await self.client.start_workflow(
+            "PaymentJourney",
+            contract,
+            id=contract_workflow_id(contract.contract_id),
+            task_queue=self.task_queue,
+            result_type=ContractStatus,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            task_timeout=timedelta(seconds=10),
+        )
+
+    def contract(self, contract_id: str) -> WorkflowHandle[Any, ContractStatus]:
+        return self.client.get_workflow_handle(
+            contract_workflow_id(contract_id), result_type=ContractStatus
+        )
+
+    async def accept_contract(self, contract_id: str, accept: Accept) -> None:
+        await self.contract(contract_id).signal("accept", accept)
+
+    async def record_payment(self, contract_id: str, payment: RecordPayment) -> Decision:
+        return await self.contract(contract_id).execute_update(
+            "record_payment_now", payment, result_type=Decision
+        )
+
+    async def cancel_contract(self, contract_id: str, reason: str) -> None:
+        await self.contract(contract_id).signal("cancel", Cancel(reason=reason))
+
+    async def contract_status(self, contract_id: str) -> ContractStatus:
+        return await self.contract(contract_id).query("status", result_type=ContractStatus)

@@ -92,6 +92,11 @@ class TrackingJourneys(Journeys):
         self.started.append(handle.id)
         return handle
 
+    async def sign_contract(self, contract: Any) -> Any:
+        handle = await super().sign_contract(contract)
+        self.started.append(handle.id)
+        return handle
+
     async def enroll(self, enrollment: Any) -> Any:
         handle = await super().enroll(enrollment)
         self.started.append(handle.id)
@@ -152,6 +157,8 @@ STAFF = [
                 manager_id="mgr-east", seniority=1, chat="rep-c", email="rep.c@example.com"),
     StaffMember(id="rep-west", name="Rep West", role="rep", regions=["west"],
                 product_lines=["erp"], manager_id="mgr-east", chat="rep-west"),
+    StaffMember(id="fin-1", name="Finance One", role="finance", chat="fin-1",
+                email="fin.1@example.com"),
     StaffMember(id="sup-edu", name="Supervisor Edu", role="supervisor", group="education",
                 chat="sup-edu", email="sup.edu@example.com"),
     StaffMember(id="adv-1", name="Advisor One", role="advisor", group="education",

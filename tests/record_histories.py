@@ -22,6 +22,7 @@ from activities.store import Store, migrate
 from domain import schema
 from domain.courses import EndCourse, EnrollmentInput, LogCallback
 from domain.leads import Convert, LeadInput, LogContact
+from domain.payments import Accept, ContractInput, RecordPayment
 from tests.harness import eventually, make_settings, running_worker, seed_staff
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -83,7 +84,38 @@ async def record_course_full(env: WorkflowEnvironment, workdir: Path) -> str:
     return history.to_json()
 
 
-RECORDINGS = {"lead-R1": record_lead_full, "enrollment-R2": record_course_full}
+async def record_contract_full(env: WorkflowEnvironment, workdir: Path) -> str:
+    """Signing, reminders, a partial payment, acceptance, the deposit overdue and
+    escalated, a duplicate reference, a wrong currency, payment in full."""
+    url = f"sqlite:///{workdir / 'crm-payment.db'}"
+    migrate(url)
+    store = Store.from_url(url)
+    seed_staff(store)
+    async with running_worker(env.client, store, make_settings(workdir)) as h:
+        now = await env.get_current_time()
+        handle = await h.journeys.sign_contract(ContractInput(
+            contract_id="R4", customer_id="cust-1", owner_id="rep-a",
+            amount=Decimal("999.99"), signed_at=now))
+        await asyncio.sleep(1)
+        assert (await h.journeys.record_payment(
+            "R4", RecordPayment(amount=Decimal("100"), reference="B1"))).accepted
+        await handle.signal("accept", Accept())
+        await env.sleep(timedelta(days=15))
+        await eventually(lambda: h.rows(schema.Escalation, entity_id="R4"))
+        await handle.signal("record_payment", RecordPayment(amount=Decimal("100"),
+                                                            reference="B1"))
+        await handle.signal("record_payment", RecordPayment(amount=Decimal("5"),
+                                                            reference="B2", currency="USD"))
+        assert (await h.journeys.record_payment(
+            "R4", RecordPayment(amount=Decimal("899.99"), reference="B3"))).accepted
+        await handle.result()
+        history = await handle.fetch_history()
+    store.dispose()
+    return history.to_json()
+
+
+RECORDINGS = {"lead-R1": record_lead_full, "enrollment-R2": record_course_full,
+              "contract-R4": record_contract_full}
 
 
 async def main(names: list[str]) -> None:

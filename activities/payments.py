@@ -1,0 +1,338 @@
+"""Payment activities: signing, acceptance, payments and their allocation,
+overdue escalation. Time zones are looked up here, never in the journey."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.journal import record_event
+from activities.logs import activity_logger
+from activities.messaging import entity_loader
+from activities.store import Store
+from domain import schema
+from domain.money import from_minor, minor_digits, to_minor
+from domain.payments import (
+    JOURNEY,
+    AcceptRequest,
+    ContractClosed,
+    EscalationTargets,
+    Milestone,
+    MilestoneState,
+    OverdueEscalation,
+    PaymentPolicy,
+    PaymentRequest,
+    PaymentResult,
+    PlanError,
+    Schedule,
+    SignRequest,
+    allocate,
+    due_date,
+    milestone_actions,
+    overdue_from,
+    split_amounts,
+)
+
+log = activity_logger("crm.payments")
+
+
+class PaymentActivities:
+    def __init__(self, *, store: Store, policy: PaymentPolicy, default_timezone: str) -> None:
+        self.store = store
+        self.policy = policy
+        self.default_timezone = default_timezone
+
+    @activity.defn
+    def load_payment_policy(self) -> PaymentPolicy:
+        return self.policy
+
+    @activity.defn
+    def sign_contract(self, request: SignRequest) -> Schedule:
+        """Records the contract and its milestones; schedules the signing-relative ones."""
+        c = request.contract
+        with self.store.unit_of_work() as session:
+            existing = session.get(schema.Contract, c.contract_id)
+            if existing is not None:  # a retry of a signing that committed
+                return _schedule(session, existing, request.policy, request.now)
+            problems = []
+            customer = session.get(schema.Customer, c.customer_id)
+            if customer is None:
+                problems.append(f"unknown customer {c.customer_id!r}")
+            owner = session.get(schema.Staff, c.owner_id)
+            if owner is None:
+                problems.append(f"unknown owner {c.owner_id!r}")
+            currency = c.currency.upper()
+            try:
+                minor_digits(currency)
+                amount_minor = to_minor(c.amount, currency)
+                if amount_minor <= 0:
+                    problems.append(f"amount {c.amount} must be positive")
+            except (ValueError, ArithmeticError) as exc:
+                problems.append(f"amount {c.amount} {currency}: {exc}")
+                amount_minor = 0
+            try:
+                amounts = split_amounts(c.amount, [m.percent for m in request.plan], currency)
+            except PlanError as exc:
+                problems.append(str(exc))
+                amounts = []
+            if problems:
+                raise ApplicationError(
+                    f"contract {c.contract_id!r} rejected: " + "; ".join(problems),
+                    type="InvalidContract",
+                    non_retryable=True,
+                )
+            assert customer is not None
+            zone = customer.timezone or self.default_timezone
+            contract = schema.Contract(
+                id=c.contract_id, customer_id=c.customer_id, owner_id=c.owner_id,
+                currency=currency, amount_minor=amount_minor, paid_minor=0, credit_minor=0,
+                finance_status="unpaid", signed_at=c.signed_at, timezone=zone,
+            )
+            session.add(contract)
+            session.flush()
+            for seq, (rule, amount) in enumerate(zip(request.plan, amounts, strict=True), 1):
+                due = due_date(c.signed_at, rule.due_days, zone) if rule.relative_to == "signing" \
+                    else None
+                session.add(schema.PaymentMilestone(
+                    contract_id=contract.id, seq=seq, name=rule.name or f"milestone {seq}",
+                    percent=str(rule.percent), amount_minor=to_minor(amount, currency),
+                    paid_minor=0, relative_to=rule.relative_to, due_days=rule.due_days,
+                    due_date=due.isoformat() if due else None,
+                    overdue_at=overdue_from(due, zone) if due else None,
+                    state=(MilestoneState.scheduled if due else
+                           MilestoneState.awaiting_acceptance).value,
+                ))
+            session.flush()
+            record_event(session, key=f"{request.workflow_id}:signed", journey=JOURNEY,
+                         entity_id=contract.id, step="signed", at=request.now,
+                         detail={"amount": str(c.amount), "currency": currency})
+            log.info("contract %s signed: %s %s in %d milestones", contract.id, c.amount,
+                     currency, len(amounts))
+            return _schedule(session, contract, request.policy, request.now)
+
+    @activity.defn
+    def accept_contract(self, request: AcceptRequest) -> Schedule:
+        """Acceptance dates the milestones that wait for it."""
+        with self.store.unit_of_work() as session:
+            contract = _contract(session, request.contract_id)
+            if contract.accepted_at is None:
+                contract.accepted_at = request.accepted_at
+                for row in _milestone_rows(session, contract.id):
+                    if row.relative_to == "acceptance" and row.due_date is None:
+                        due = due_date(request.accepted_at, row.due_days, contract.timezone)
+                        row.due_date = due.isoformat()
+                        row.overdue_at = overdue_from(due, contract.timezone)
+                        if row.state == MilestoneState.awaiting_acceptance.value:
+                            row.state = MilestoneState.scheduled.value
+                record_event(session, key=f"{request.workflow_id}:accepted", journey=JOURNEY,
+                             entity_id=contract.id, step="accepted", at=request.accepted_at)
+            session.flush()
+            schedule = _schedule(session, contract, request.policy, request.now)
+            # Only the milestones that acceptance dated get new actions.
+            newly = {m.seq for m in request.milestones
+                     if m.state is MilestoneState.awaiting_acceptance}
+            schedule.actions = [a for a in schedule.actions if a.seq in newly]
+            return schedule
+
+    @activity.defn
+    def record_payment(self, request: PaymentRequest) -> PaymentResult:
+        """Allocates a payment to the milestones in order and updates the contract's
+        finance status, the customer's lifetime value and the owner's sales figures.
+        A reference already recorded changes nothing."""
+        with self.store.unit_of_work() as session:
+            contract = _contract(session, request.contract_id)
+            duplicate = session.scalar(select(schema.Payment).where(
+                schema.Payment.contract_id == contract.id,
+                schema.Payment.reference == request.reference))
+            if duplicate is not None:
+                return PaymentResult(duplicate=True,
+                                     milestones=_milestones(session, contract))
+            currency = contract.currency
+            try:
+                amount_minor = to_minor(request.amount, currency)
+            except (ValueError, ArithmeticError) as exc:
+                raise ApplicationError(f"payment {request.reference}: {exc}",
+                                       type="InvalidAmount", non_retryable=True) from exc
+            milestones = _milestones(session, contract)
+            allocation = allocate(request.amount, milestones)
+            payment = schema.Payment(
+                contract_id=contract.id, reference=request.reference,
+                amount_minor=amount_minor, currency=currency,
+                credit_minor=to_minor(allocation.credit, currency),
+                paid_at=request.paid_at, recorded_at=request.now,
+            )
+            try:
+                with session.begin_nested():
+                    session.add(payment)
+            except IntegrityError:
+                return PaymentResult(duplicate=True, milestones=milestones)
+            rows = {row.seq: row for row in _milestone_rows(session, contract.id)}
+            for seq, applied in allocation.applied.items():
+                row = rows[seq]
+                row.paid_minor += to_minor(applied, currency)
+                if row.paid_minor >= row.amount_minor:
+                    row.state = MilestoneState.paid.value
+                session.add(schema.PaymentAllocation(
+                    payment_id=payment.id, contract_id=contract.id, seq=seq,
+                    amount_minor=to_minor(applied, currency)))
+            contract.paid_minor += amount_minor - payment.credit_minor
+            contract.credit_minor += payment.credit_minor
+            contract.finance_status = (
+                "paid" if contract.paid_minor >= contract.amount_minor
+                else "partially_paid" if contract.paid_minor > 0 else "unpaid")
+            _add_value(session, schema.CustomerValue, {"customer_id": contract.customer_id},
+                       currency, amount_minor, request.now, "lifetime_value_minor")
+            _add_value(session, schema.SalesFigure, {"staff_id": contract.owner_id},
+                       currency, amount_minor, request.now, "collected_minor")
+            record_event(session, key=f"{request.workflow_id}:payment:{request.reference}",
+                         journey=JOURNEY, entity_id=contract.id, step="payment_received",
+                         at=request.paid_at,
+                         detail={"amount": str(request.amount), "reference": request.reference})
+            session.flush()
+            log.info("contract %s: payment %s of %s %s allocated %s, credit %s", contract.id,
+                     request.reference, request.amount, currency,
+                     {k: str(v) for k, v in allocation.applied.items()}, allocation.credit)
+            return PaymentResult(milestones=_milestones(session, contract),
+                                 applied=allocation.applied, credit=allocation.credit)
+
+    @activity.defn
+    def escalate_overdue(self, request: OverdueEscalation) -> EscalationTargets:
+        """An overdue milestone goes to the owner's manager and to finance."""
+        key = f"{request.workflow_id}:escalation:{request.seq}:{request.level}"
+        with self.store.unit_of_work() as session:
+            contract = _contract(session, request.contract_id)
+            owner = session.get(schema.Staff, contract.owner_id)
+            manager = owner.manager_id if owner else None
+            finance = list(session.scalars(
+                select(schema.Staff.id).where(schema.Staff.role == "finance",
+                                              schema.Staff.active.is_(True))
+                .order_by(schema.Staff.id)))
+            if session.scalar(select(schema.Escalation.id).where(schema.Escalation.key == key)):
+                return EscalationTargets(manager_id=manager, finance_ids=finance)
+            row = session.get(schema.PaymentMilestone, (contract.id, request.seq))
+            if row is not None and row.state == MilestoneState.scheduled.value:
+                row.state = MilestoneState.overdue.value
+            targets = [t for t in [manager, *finance] if t] or [None]
+            for n, target in enumerate(targets):
+                session.add(schema.Escalation(
+                    key=key if n == 0 else f"{key}:{target}", journey=JOURNEY,
+                    entity_id=contract.id, level=request.level,
+                    reason=f"milestone {request.seq} overdue", from_staff_id=contract.owner_id,
+                    to_staff_id=target, at=request.now))
+            record_event(session, key=key, journey=JOURNEY, entity_id=contract.id,
+                         step="overdue_escalated", at=request.now,
+                         detail={"seq": request.seq, "level": request.level})
+            return EscalationTargets(manager_id=manager, finance_ids=finance)
+
+    @activity.defn
+    def mark_milestone_overdue(self, request: OverdueEscalation) -> None:
+        with self.store.unit_of_work() as session:
+            row = session.get(schema.PaymentMilestone, (request.contract_id, request.seq))
+            if row is not None and row.state == MilestoneState.scheduled.value:
+                row.state = MilestoneState.overdue.value
+                record_event(session, key=f"{request.workflow_id}:overdue:{request.seq}",
+                             journey=JOURNEY, entity_id=request.contract_id, step="overdue",
+                             at=request.now, detail={"seq": request.seq})
+
+    @activity.defn
+    def close_contract(self, request: ContractClosed) -> None:
+        with self.store.unit_of_work() as session:
+            contract = _contract(session, request.contract_id)
+            contract.closed_at = contract.closed_at or request.now
+            contract.close_reason = request.reason
+            if request.status == "cancelled":
+                contract.finance_status = "cancelled"
+                for row in _milestone_rows(session, contract.id):
+                    if row.state != MilestoneState.paid.value:
+                        row.state = MilestoneState.cancelled.value
+            record_event(session, key=f"{request.workflow_id}:{request.status}",
+                         journey=JOURNEY, entity_id=contract.id, step=request.status,
+                         at=request.now, detail={"reason": request.reason})
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+def _contract(session: Session, contract_id: str) -> schema.Contract:
+    contract = session.get(schema.Contract, contract_id)
+    if contract is None:
+        raise ApplicationError(f"unknown contract {contract_id!r}", type="UnknownContract",
+                               non_retryable=True)
+    return contract
+
+
+def _milestone_rows(session: Session, contract_id: str) -> list[schema.PaymentMilestone]:
+    return list(session.scalars(
+        select(schema.PaymentMilestone).where(schema.PaymentMilestone.contract_id == contract_id)
+        .order_by(schema.PaymentMilestone.seq)))
+
+
+def _milestones(session: Session, contract: schema.Contract) -> list[Milestone]:
+    return [
+        Milestone(
+            seq=row.seq, name=row.name, percent=Decimal(row.percent),
+            amount=from_minor(row.amount_minor, contract.currency),
+            paid=from_minor(row.paid_minor, contract.currency),
+            relative_to=row.relative_to, due_days=row.due_days,  # type: ignore[arg-type]
+            due_date=date.fromisoformat(row.due_date) if row.due_date else None,
+            overdue_at=row.overdue_at, state=MilestoneState(row.state),
+        )
+        for row in _milestone_rows(session, contract.id)
+    ]
+
+
+def _schedule(session: Session, contract: schema.Contract, policy: PaymentPolicy,
+              now: Any) -> Schedule:
+    milestones = _milestones(session, contract)
+    actions = [
+        action
+        for m in milestones
+        if m.due_date is not None and m.state is not MilestoneState.paid
+        for action in milestone_actions(m, zone=contract.timezone, policy=policy, now=now)
+    ]
+    return Schedule(milestones=milestones, actions=sorted(actions, key=lambda a: a.at),
+                    timezone=contract.timezone)
+
+
+def _add_value(session: Session, model: Any, key: dict[str, str], currency: str,
+               amount_minor: int, now: Any, column: str) -> None:
+    row = session.get(model, (*key.values(), currency))
+    if row is None:
+        row = model(**key, currency=currency, updated_at=now, **{column: 0})
+        session.add(row)
+        session.flush()
+    setattr(row, column, getattr(row, column) + amount_minor)
+    row.updated_at = now
+
+
+@entity_loader("contract")
+def _contract_for_message(session: Session, contract_id: str) -> dict[str, Any] | None:
+    contract = session.get(schema.Contract, contract_id)
+    if contract is None:
+        return None
+    owner = session.get(schema.Staff, contract.owner_id)
+    customer = session.get(schema.Customer, contract.customer_id)
+    return {
+        "id": contract.id,
+        "currency": contract.currency,
+        "amount": from_minor(contract.amount_minor, contract.currency),
+        "paid": from_minor(contract.paid_minor, contract.currency),
+        "outstanding": from_minor(max(contract.amount_minor - contract.paid_minor, 0),
+                                  contract.currency),
+        "credit": from_minor(contract.credit_minor, contract.currency),
+        "finance_status": contract.finance_status,
+        "owner": {"id": owner.id, "name": owner.name} if owner else None,
+        "customer": {"id": customer.id, "name": customer.name} if customer else None,
+        "milestones": [
+            {"seq": m.seq, "name": m.name, "amount": m.amount, "paid": m.paid,
+             "outstanding": m.outstanding, "due_date": m.due_date, "state": m.state.value}
+            for m in _milestones(session, contract)
+        ],
+    }

@@ -1,0 +1,370 @@
+"""PaymentJourney: a signed contract's payment milestones, reminded, chased and
+allocated until it is paid in full or cancelled.
+
+By default 30% is due 7 days after signing and 70% 30 days after acceptance.
+Before each due date the customer is reminded and the owner told (7 days and
+1 day before, and on the day); a milestone unpaid at the local midnight after
+its due date is overdue: the customer is reminded a day later, and a week
+later the owner's manager and finance are alerted, weekly while it stays
+unpaid. Payments are allocated to the milestones in order; each brings a
+receipt. All dates and times of day are the customer's, worked out by the
+activities, so the journey only waits for moments it was given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    import pydantic
+
+    from domain.leads import Decision
+    from domain.messaging import MessageClass, Recipient
+    from domain.payments import (
+        JOURNEY,
+        Accept,
+        AcceptRequest,
+        Action,
+        ActionKind,
+        Cancel,
+        ContractClosed,
+        ContractInput,
+        ContractStage,
+        ContractStatus,
+        EscalationTargets,
+        Milestone,
+        MilestoneState,
+        OverdueEscalation,
+        PaymentPolicy,
+        PaymentRequest,
+        PaymentResult,
+        RecordPayment,
+        Schedule,
+        SignRequest,
+    )
+
+from workflows.common import (
+    CRM_CUSTOMER_ID,
+    CRM_JOURNEY,
+    CRM_OWNER_ID,
+    CRM_SLA_DEADLINE,
+    CRM_STAGE,
+    Inbound,
+    Journey,
+    call,
+    until,
+    upsert_search_attributes,
+)
+
+ENDED = (ContractStage.paid, ContractStage.cancelled)
+
+
+@dataclass
+class ContractState:
+    contract_id: str
+    customer_id: str
+    owner_id: str
+    amount: Decimal
+    currency: str
+    signed_at: datetime
+    stage: ContractStage = ContractStage.awaiting_payment
+    accepted_at: datetime | None = None
+    milestones: list[Milestone] = field(default_factory=list)
+    agenda: list[Action] = field(default_factory=list)
+    credit: Decimal = Decimal(0)
+    references: list[str] = field(default_factory=list)
+    ignored_duplicates: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+@workflow.defn(name="PaymentJourney", failure_exception_types=[pydantic.ValidationError])
+class PaymentJourney(Journey):
+    journey = JOURNEY
+    entity_kind = "contract"
+
+    @workflow.init
+    def __init__(self, contract: ContractInput) -> None:
+        self.state = ContractState(
+            contract_id=contract.contract_id,
+            customer_id=contract.customer_id,
+            owner_id=contract.owner_id,
+            amount=contract.amount,
+            currency=contract.currency.upper(),
+            signed_at=contract.signed_at,
+        )
+        self._setup_journey(contract.contract_id, self.state.counters)
+        self.policy: PaymentPolicy = contract.policy or PaymentPolicy()
+
+    @workflow.run
+    async def run(self, contract: ContractInput) -> ContractStatus:
+        s = self.state
+        if contract.policy is None:
+            self.policy = await call("load_payment_policy", result_type=PaymentPolicy)
+        upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id,
+                                  CRM_OWNER_ID: s.owner_id})
+        self._apply(await self._sign(contract))
+
+        while s.stage not in ENDED:
+            item = await self._next_inbound(until(self._next_action_at()))
+            if item is None:
+                await self._on_clock()
+            else:
+                await self._act_on(item, {"accept": self._on_accept,
+                                          "record_payment": self._on_payment,
+                                          "cancel": self._on_cancel})
+        await self._drain()
+        return self.status()
+
+    # -- signals and the query -------------------------------------------------------
+
+    @workflow.signal(name="accept")
+    def accept(self, payload: RawValue) -> None:
+        self._receive("accept", payload, Accept)
+
+    @workflow.signal(name="record_payment")
+    def record_payment(self, payload: RawValue) -> None:
+        self._receive("record_payment", payload, RecordPayment)
+
+    @workflow.signal(name="cancel")
+    def cancel(self, payload: RawValue) -> None:
+        self._receive("cancel", payload, Cancel)
+
+    @workflow.update(name="record_payment_now")
+    async def record_payment_now(self, payload: RecordPayment) -> Decision:
+        """`record_payment` with an answer: accepted, or why not."""
+        return await self._answer("record_payment", payload)
+
+    @record_payment_now.validator
+    def _validate_record_payment_now(self, payload: RecordPayment) -> None:
+        problem = self._payment_problem(payload)
+        if problem:
+            raise ApplicationError(problem)
+
+    @workflow.query(name="status")
+    def status(self) -> ContractStatus:
+        s = self.state
+        next_action = min(s.agenda, key=lambda a: a.at) if s.agenda else None
+        return ContractStatus(
+            contract_id=s.contract_id,
+            customer_id=s.customer_id,
+            owner_id=s.owner_id,
+            amount=s.amount,
+            currency=s.currency,
+            stage=s.stage,
+            accepted_at=s.accepted_at,
+            milestones=list(s.milestones),
+            paid=sum((m.paid for m in s.milestones), Decimal(0)),
+            credit=s.credit,
+            next_due=self._next_due(),
+            next_action=next_action,
+            references=list(s.references),
+            ignored_duplicates=s.ignored_duplicates,
+            rejections=list(self.rejections),
+            policy=self.policy,
+        )
+
+    # -- the clock -------------------------------------------------------------------
+
+    def _next_action_at(self) -> datetime | None:
+        return min((a.at for a in self.state.agenda), default=None)
+
+    async def _on_clock(self) -> None:
+        s = self.state
+        now = workflow.now()
+        due = sorted((a for a in s.agenda if a.at <= now), key=lambda a: (a.at, a.seq))
+        s.agenda = [a for a in s.agenda if a.at > now]
+        for action in due:
+            milestone = self._milestone(action.seq)
+            if milestone is None or milestone.state in (MilestoneState.paid,
+                                                         MilestoneState.cancelled):
+                continue
+            await self._perform(action, milestone)
+        self._publish()
+
+    async def _perform(self, action: Action, milestone: Milestone) -> None:
+        s = self.state
+        facts = {"seq": milestone.seq, "milestone": milestone.name,
+                 "amount": str(milestone.outstanding), "due_date": str(milestone.due_date)}
+        if action.kind is ActionKind.reminder:
+            facts["days_before"] = action.days_before
+            self._send_customer("payment_reminder", MessageClass.reminder, facts)
+            self._notify_staff(s.owner_id, "payment_due_notice", facts)
+        elif action.kind is ActionKind.overdue:
+            await call("mark_milestone_overdue", self._escalation(milestone.seq, 0))
+            milestone.state = MilestoneState.overdue
+        elif action.kind is ActionKind.overdue_reminder:
+            self._send_customer("payment_overdue", MessageClass.reminder, facts)
+        elif action.kind is ActionKind.escalation:
+            targets: EscalationTargets = await call(
+                "escalate_overdue", self._escalation(milestone.seq, action.level),
+                EscalationTargets)
+            facts["level"] = action.level
+            for staff_id in [targets.manager_id, *targets.finance_ids]:
+                self._notify_staff(staff_id, "payment_escalated", facts)
+            # Weekly while unpaid: the same local time, computed with the
+            # customer's zone when the schedule was made, 7 days on.
+            s.agenda.append(Action(
+                at=action.at + timedelta(days=self.policy.escalation_repeat_days),
+                kind=ActionKind.escalation, seq=action.seq, level=action.level + 1))
+
+    # -- acting on signals -------------------------------------------------------------
+
+    async def _on_accept(self, item: Inbound) -> Decision:
+        s, accept = self.state, item.payload
+        if s.accepted_at is not None:
+            return Decision(accepted=False,
+                            reason=f"already accepted at {s.accepted_at.isoformat()}")
+        accepted_at = accept.accepted_at or item.received_at
+        if accepted_at < s.signed_at or accepted_at > item.received_at:
+            return Decision(accepted=False,
+                            reason=f"accepted_at {accepted_at.isoformat()} is not between "
+                            f"signing ({s.signed_at.isoformat()}) and now")
+        schedule: Schedule = await call(
+            "accept_contract",
+            AcceptRequest(contract_id=s.contract_id, workflow_id=workflow.info().workflow_id,
+                          accepted_at=accepted_at, milestones=s.milestones, policy=self.policy,
+                          now=workflow.now()),
+            Schedule,
+        )
+        s.accepted_at = accepted_at
+        self._apply(schedule)
+        return Decision(accepted=True, at=accepted_at)
+
+    async def _on_payment(self, item: Inbound) -> Decision | None:
+        s, payment = self.state, item.payload
+        problem = self._payment_problem(payment)
+        if problem:
+            return Decision(accepted=False, reason=problem)
+        try:
+            result: PaymentResult = await call(
+                "record_payment",
+                PaymentRequest(contract_id=s.contract_id,
+                               workflow_id=workflow.info().workflow_id, amount=payment.amount,
+                               currency=s.currency, paid_at=payment.paid_at or item.received_at,
+                               reference=payment.reference, now=workflow.now()),
+                PaymentResult,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            return Decision(accepted=False, reason=cause.message
+                            if isinstance(cause, ApplicationError) else str(err))
+        if result.duplicate:
+            s.ignored_duplicates += 1
+            workflow.logger.info("contract %s: payment %s already recorded, ignored",
+                                 s.contract_id, payment.reference)
+            return Decision(accepted=True, reason="already recorded")
+        s.references.append(payment.reference)
+        s.credit += result.credit
+        s.milestones = result.milestones
+        self._send_customer("payment_receipt", MessageClass.transactional, {
+            "amount": str(payment.amount), "reference": payment.reference,
+            "credit": str(result.credit)})
+        if all(m.state is MilestoneState.paid for m in s.milestones):
+            await call("close_contract", self._closed("paid"))
+            s.agenda = []
+            self._set_stage(ContractStage.paid)
+        else:
+            self._publish()
+        return Decision(accepted=True)
+
+    async def _on_cancel(self, item: Inbound) -> Decision:
+        s, cancel = self.state, item.payload
+        if not cancel.reason.strip():
+            return Decision(accepted=False, reason="a reason is required to cancel a contract")
+        await call("close_contract", self._closed("cancelled", cancel.reason))
+        s.agenda = []
+        for m in s.milestones:
+            if m.state is not MilestoneState.paid:
+                m.state = MilestoneState.cancelled
+        self._set_stage(ContractStage.cancelled)
+        return Decision(accepted=True)
+
+    def _payment_problem(self, payment: RecordPayment) -> str | None:
+        s = self.state
+        if s.stage in ENDED:
+            return f"the contract is {s.stage.value}"
+        if not payment.reference.strip():
+            return "a payment reference is required"
+        if payment.amount <= 0:
+            return f"amount {payment.amount} must be positive"
+        if payment.currency and payment.currency.upper() != s.currency:
+            return f"currency {payment.currency} does not match the contract's {s.currency}"
+        return None
+
+    # -- small helpers -------------------------------------------------------------------
+
+    async def _sign(self, contract: ContractInput) -> Schedule:
+        try:
+            return await call("sign_contract", SignRequest(
+                contract=contract.model_copy(update={"policy": None}),
+                plan=contract.milestones or self.policy.default_plan,
+                policy=self.policy,
+                workflow_id=workflow.info().workflow_id,
+                now=workflow.now(),
+            ), Schedule)
+        except ActivityError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(err)
+            raise ApplicationError(message, type="InvalidContract", non_retryable=True) from err
+
+    def _apply(self, schedule: Schedule) -> None:
+        s = self.state
+        s.milestones = schedule.milestones
+        s.agenda = sorted([*s.agenda, *schedule.actions], key=lambda a: (a.at, a.seq))
+        self._publish()
+
+    def _milestone(self, seq: int) -> Milestone | None:
+        return next((m for m in self.state.milestones if m.seq == seq), None)
+
+    def _next_due(self) -> datetime | None:
+        return min((m.overdue_at for m in self.state.milestones
+                    if m.overdue_at is not None
+                    and m.state in (MilestoneState.scheduled, MilestoneState.overdue)),
+                   default=None)
+
+    def _send_customer(self, step: str, message_class: MessageClass,
+                       facts: dict[str, Any]) -> None:
+        self.messenger.send(step=step, message_class=message_class,
+                            recipient=Recipient(kind="customer", id=self.state.customer_id),
+                            entity_kind=self.entity_kind, entity_id=self.entity_id, facts=facts)
+
+    def _escalation(self, seq: int, level: int) -> OverdueEscalation:
+        return OverdueEscalation(contract_id=self.state.contract_id,
+                                 workflow_id=workflow.info().workflow_id, seq=seq, level=level,
+                                 now=workflow.now())
+
+    def _closed(self, status: Any, reason: str | None = None) -> ContractClosed:
+        return ContractClosed(contract_id=self.state.contract_id,
+                              workflow_id=workflow.info().workflow_id, status=status,
+                              reason=reason, now=workflow.now())
+
+    def _set_stage(self, stage: ContractStage) -> None:
+        self.state.stage = stage
+        self._publish()
+
+    def _publish(self) -> None:
+        s = self.state
+        if s.stage not in ENDED:
+            paid = any(m.paid > 0 for m in s.milestones)
+            overdue = any(m.state is MilestoneState.overdue for m in s.milestones)
+            s.stage = (ContractStage.overdue if overdue else
+                       ContractStage.partially_paid if paid else ContractStage.awaiting_payment)
+        next_due = self._next_due() if s.stage not in ENDED else None
+        upsert_search_attributes({CRM_STAGE: s.stage.value, CRM_SLA_DEADLINE: next_due})
+        lines = [f"**Contract {s.contract_id}** — {s.amount} {s.currency}, stage "
+                 f"`{s.stage.value}`", f"owner: {s.owner_id}"]
+        for m in s.milestones:
+            lines.append(f"{m.name}: {m.paid}/{m.amount} {s.currency}, due "
+                         f"{m.due_date or 'after acceptance'} ({m.state.value})")
+        nxt = self._next_action_at()
+        if nxt and s.stage not in ENDED:
+            lines.append(f"next: {min(s.agenda, key=lambda a: a.at).kind.value} at "
+                         f"{nxt.isoformat()}")
+        workflow.set_current_details("\n\n".join(lines))
