@@ -17,6 +17,7 @@ from activities.courses import CourseActivities
 from activities.delivery import AppriseDeliverer, TemplateRenderer
 from activities.journal import JournalActivities
 from activities.leads import LeadActivities
+from activities.lifecycle import LifecycleActivities
 from activities.messaging import MessagingActivities
 from activities.payments import PaymentActivities
 from activities.store import Store
@@ -24,9 +25,11 @@ from domain.settings import Settings
 from starter.client import connect
 from workflows.course import CourseJourney
 from workflows.lead import LeadJourney
+from workflows.lifecycle import CustomerLifecycle, RfmSweep
 from workflows.payment import PaymentJourney
 
-WORKFLOWS: list[type] = [LeadJourney, CourseJourney, PaymentJourney]
+WORKFLOWS: list[type] = [LeadJourney, CourseJourney, PaymentJourney, CustomerLifecycle,
+                          RfmSweep]
 # Activities are synchronous (SQLAlchemy, apprise) and run on this many threads.
 ACTIVITY_THREADS = 32
 
@@ -65,7 +68,8 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
-def build_activities(settings: Settings, store: Store, **overrides: Any) -> list[Any]:
+def build_activities(settings: Settings, store: Store, client: Client | None = None,
+                     task_queue: str | None = None, **overrides: Any) -> list[Any]:
     """Every activity, as bound methods of classes that receive their dependencies."""
     messaging = MessagingActivities(
         store=store,
@@ -83,6 +87,13 @@ def build_activities(settings: Settings, store: Store, **overrides: Any) -> list
         store=store,
         policy=overrides.get("payment_policy") or settings.payment_policy,
         default_timezone=settings.default_timezone,
+    )
+    lifecycle = LifecycleActivities(
+        store=store,
+        policy=overrides.get("lifecycle_policy") or settings.lifecycle_policy,
+        zone=settings.default_timezone,
+        client=client,
+        task_queue=task_queue or settings.task_queue,
     )
     return [
         messaging.send_message,
@@ -111,6 +122,16 @@ def build_activities(settings: Settings, store: Store, **overrides: Any) -> list
         payments.escalate_overdue,
         payments.mark_milestone_overdue,
         payments.close_contract,
+        lifecycle.load_lifecycle_policy,
+        lifecycle.ensure_customer,
+        lifecycle.record_purchase,
+        lifecycle.check_dormancy,
+        lifecycle.issue_coupon,
+        lifecycle.mark_lifecycle,
+        lifecycle.record_opt_out,
+        lifecycle.assign_exclusive_advisor,
+        lifecycle.dispatch_tier_changes,
+        lifecycle.sweep_rfm,
     ]
 
 
@@ -127,13 +148,43 @@ def build_worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(settings, store, **overrides),
+        activities=build_activities(settings, store, client, task_queue, **overrides),
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
         # On SIGTERM running activities get this long to finish before their
         # tasks are handed back to the server for another worker.
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
+
+
+async def ensure_schedules(client: Client, settings: Settings) -> None:
+    """The daily RFM sweep at 02:00 in the business time zone (created once)."""
+    from temporalio.client import (
+        Schedule,
+        ScheduleActionStartWorkflow,
+        ScheduleAlreadyRunningError,
+        ScheduleCalendarSpec,
+        ScheduleOverlapPolicy,
+        SchedulePolicy,
+        ScheduleRange,
+        ScheduleSpec,
+    )
+
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            "RfmSweep", "", id="rfm-sweep", task_queue=settings.task_queue),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(settings.rfm_schedule_hour)],
+                                            minute=[ScheduleRange(0)],
+                                            second=[ScheduleRange(0)])],
+            time_zone_name=settings.default_timezone),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule("rfm-daily", schedule)
+        logging.getLogger("crm.worker").info("schedule rfm-daily created")
+    except ScheduleAlreadyRunningError:
+        pass
 
 
 async def run(settings: Settings) -> None:
@@ -151,6 +202,10 @@ async def run(settings: Settings) -> None:
             settings.temporal_namespace, settings.task_queue,
         )
         async with worker:
+            try:
+                await ensure_schedules(client, settings)
+            except Exception:  # noqa: BLE001 - a server without schedules still runs journeys
+                logging.getLogger("crm.worker").exception("could not create rfm-daily")
             await stop.wait()
             logging.getLogger("crm.worker").info("shutting down: finishing running activities")
     store.dispose()

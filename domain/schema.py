@@ -7,13 +7,14 @@ back with its offset on SQLite too (see `UtcDateTime`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -100,6 +101,16 @@ class Customer(Base):
     company_key: Mapped[str | None] = mapped_column(String(200), index=True)
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime]
+    # Lifecycle: purchase figures kept current by the lifecycle journey, the
+    # tier by the daily RFM sweep.
+    first_purchase_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_purchase_at: Mapped[datetime | None] = mapped_column(index=True)
+    order_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    favourite_category: Mapped[str | None] = mapped_column(String(64))
+    lifecycle_state: Mapped[str | None] = mapped_column(String(20))
+    tier: Mapped[str | None] = mapped_column(String(16), index=True)
+    tier_changed_on: Mapped[date | None] = mapped_column(Date)
+    advisor_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"))
 
 
 class Lead(Base):
@@ -365,3 +376,67 @@ class SalesFigure(Base):
     currency: Mapped[str] = mapped_column(String(3), primary_key=True)
     collected_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime]
+
+
+class Order(Base):
+    """A purchase reported by the order system; idempotent by its id."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    category: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(index=True)
+    recorded_at: Mapped[datetime]
+    # Win-back credit: the campaign coupon and touch that brought the customer back.
+    credited_coupon: Mapped[str | None] = mapped_column(String(32))
+    credited_touch: Mapped[str | None] = mapped_column(String(300))
+
+    __table_args__ = (Index("ix_orders_customer_at", "customer_id", "at"),)
+
+
+class CouponRecord(Base):
+    """A unique, single-use coupon."""
+
+    __tablename__ = "coupons"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    campaign: Mapped[str] = mapped_column(String(32))
+    discount_percent: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    redeemed_order_id: Mapped[str | None] = mapped_column(String(64))
+    redeemed_at: Mapped[datetime | None]
+
+
+class TierOutbox(Base):
+    """Tier changes that carry a strategy, waiting to be told to the lifecycle journey."""
+
+    __tablename__ = "tier_outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    tier: Mapped[str] = mapped_column(String(16))
+    business_day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
+
+    __table_args__ = (
+        UniqueConstraint("customer_id", "tier", "business_day", name="uq_tier_outbox"),
+    )
+
+
+class RfmSweep(Base):
+    """Each day's sweep: which business day, how, how many tiers changed."""
+
+    __tablename__ = "rfm_sweeps"
+
+    business_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    changed: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]

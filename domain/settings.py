@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.courses import CoursePolicy
+from domain.lifecycle import LifecyclePolicy
 from domain.payments import PaymentPolicy
 from domain.policy import LeadPolicy, MessagingPolicy, QuietHours
 
@@ -60,6 +61,10 @@ class Settings(BaseSettings):
     course_callback_window_hours: float | None = None
     course_learning_path_url: str | None = None
     course_community_url: str | None = None
+
+    # Lifecycle: days without a purchase before the dormancy check.
+    lifecycle_dormant_days: float | None = None
+    rfm_schedule_hour: int = 2
 
     # Payment policy: the customer-local time of day for reminders and escalations.
     payment_notice_time: time = time(10, 0)
@@ -123,3 +128,12 @@ class Settings(BaseSettings):
     def payment_policy(self) -> PaymentPolicy:
         # Payment dates are calendar dates: the time scale does not apply.
         return PaymentPolicy(notice_time=self.payment_notice_time)
+
+    @cached_property
+    def lifecycle_policy(self) -> LifecyclePolicy:
+        from datetime import timedelta
+
+        overrides: dict[str, object] = {}
+        if self.lifecycle_dormant_days is not None:
+            overrides["dormant_after"] = timedelta(days=self.lifecycle_dormant_days)
+        return LifecyclePolicy(**overrides).scaled(self.time_scale)

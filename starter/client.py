@@ -29,6 +29,13 @@ from domain.courses import (
     LogCallback,
     enrollment_workflow_id,
 )
+from domain.lifecycle import (
+    LifecycleInput,
+    LifecycleStatus,
+    OptOut,
+    Purchase,
+    customer_workflow_id,
+)
 from domain.payments import (
     Accept,
     Cancel,
@@ -161,3 +168,31 @@ class Journeys:
 
     async def contract_status(self, contract_id: str) -> ContractStatus:
         return await self.contract(contract_id).query("status", result_type=ContractStatus)
+
+    # -- customer lifecycle ---------------------------------------------------------
+
+    async def report_purchase(self, customer_id: str, purchase: Purchase) -> WorkflowHandle:
+        """Signal-with-start: the first purchase starts the customer's journey."""
+        return await self.client.start_workflow(
+            "CustomerLifecycle",
+            LifecycleInput(customer_id=customer_id),
+            id=customer_workflow_id(customer_id),
+            task_queue=self.task_queue,
+            start_signal="purchase",
+            start_signal_args=[purchase],
+        )
+
+    async def opt_out(self, customer_id: str, channel: str | None = None) -> WorkflowHandle:
+        return await self.client.start_workflow(
+            "CustomerLifecycle",
+            LifecycleInput(customer_id=customer_id),
+            id=customer_workflow_id(customer_id),
+            task_queue=self.task_queue,
+            start_signal="opt_out",
+            start_signal_args=[OptOut(channel=channel)],
+        )
+
+    async def customer_status(self, customer_id: str) -> LifecycleStatus:
+        return await self.client.get_workflow_handle(customer_workflow_id(customer_id)).query(
+            "status", result_type=LifecycleStatus
+        )

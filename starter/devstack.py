@@ -305,7 +305,7 @@ async def run_dev_stack(
     elif options.time_scale:
         update["time_scale"] = options.time_scale
     stack_settings = settings.model_copy(update=update)
-    for derived in ("lead_policy", "messaging_policy", "course_policy"):
+    for derived in ("lead_policy", "messaging_policy", "course_policy", "lifecycle_policy"):
         stack_settings.__dict__.pop(derived, None)  # recomputed from the updated fields
     async with dev_server(options, namespace=settings.temporal_namespace) as server:
         announce(server, stack_settings)

@@ -97,6 +97,11 @@ class TrackingJourneys(Journeys):
         self.started.append(handle.id)
         return handle
 
+    async def report_purchase(self, customer_id: str, purchase: Any) -> Any:
+        handle = await super().report_purchase(customer_id, purchase)
+        self.started.append(handle.id)
+        return handle
+
     async def enroll(self, enrollment: Any) -> Any:
         handle = await super().enroll(enrollment)
         self.started.append(handle.id)

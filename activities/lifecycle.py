@@ -1,0 +1,300 @@
+"""Lifecycle activities: purchases, the dormancy check, coupons, consent,
+the core tier's advisor, and telling journeys of tier changes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from activities.journal import record_event
+from activities.logs import activity_logger
+from activities.messaging import entity_loader
+from activities.rfm import RfmSweeper
+from activities.store import Store
+from domain import schema
+from domain.lifecycle import (
+    JOURNEY,
+    AdvisorRequest,
+    AdvisorResult,
+    Coupon,
+    CouponRequest,
+    DormancyCheck,
+    DormancyResult,
+    LifecycleMark,
+    LifecyclePolicy,
+    OptOutRequest,
+    PurchaseRequest,
+    PurchaseResult,
+    TierChanged,
+    business_day,
+    customer_workflow_id,
+    figures_at,
+    meets_dormant_rule,
+)
+from domain.messaging import ALL_CHANNELS, ConsentScope
+from domain.money import from_minor, to_minor
+
+log = activity_logger("crm.lifecycle")
+
+
+class LifecycleActivities:
+    def __init__(self, *, store: Store, policy: LifecyclePolicy, zone: str,
+                 currency: str = "CNY", client: Client | None = None,
+                 task_queue: str = "crm-journeys") -> None:
+        self.store = store
+        self.policy = policy
+        self.zone = zone
+        self.currency = currency
+        self.client = client
+        self.task_queue = task_queue
+
+    @activity.defn
+    def load_lifecycle_policy(self) -> LifecyclePolicy:
+        return self.policy
+
+    @activity.defn
+    def ensure_customer(self, request: AdvisorRequest) -> None:
+        """A purchase may be the first the CRM hears of a customer."""
+        with self.store.unit_of_work() as session:
+            if session.get(schema.Customer, request.customer_id) is None:
+                session.add(schema.Customer(id=request.customer_id, name=request.customer_id,
+                                            created_at=request.now))
+                record_event(session, key=f"{request.workflow_id}:created", journey=JOURNEY,
+                             entity_id=request.customer_id, step="customer_created",
+                             at=request.now)
+
+    @activity.defn
+    def record_purchase(self, request: PurchaseRequest) -> PurchaseResult:
+        """Records the order once; updates the customer's figures; credits the open
+        win-back campaign (its last coupon and touch) when the order revives them."""
+        p = request.purchase
+        with self.store.unit_of_work() as session:
+            customer = session.get(schema.Customer, request.customer_id)
+            if customer is None:
+                raise ApplicationError(f"unknown customer {request.customer_id!r}",
+                                       type="UnknownCustomer", non_retryable=True)
+            existing = session.get(schema.Order, p.order_id)
+            if existing is not None:
+                if existing.customer_id != customer.id:
+                    raise ApplicationError(
+                        f"order {p.order_id} belongs to customer {existing.customer_id}",
+                        type="OrderConflict", non_retryable=True)
+                return self._result(session, customer, duplicate=True)
+            try:
+                amount_minor = to_minor(p.amount, request.currency)
+            except (ValueError, ArithmeticError) as exc:
+                raise ApplicationError(f"order {p.order_id}: {exc}", type="InvalidAmount",
+                                       non_retryable=True) from exc
+            at = p.at or request.now
+            credited_coupon = credited_touch = None
+            if request.campaign:
+                credited_coupon = request.campaign[-1]
+                coupon = session.get(schema.CouponRecord, credited_coupon)
+                credited_touch = coupon.key if coupon else None
+            if p.coupon_code:
+                coupon = session.get(schema.CouponRecord, p.coupon_code)
+                if coupon is not None and coupon.customer_id == customer.id \
+                        and coupon.redeemed_order_id is None and coupon.expires_at >= at:
+                    coupon.redeemed_order_id = p.order_id
+                    coupon.redeemed_at = at
+                    credited_coupon, credited_touch = coupon.code, coupon.key
+            order = schema.Order(
+                id=p.order_id, customer_id=customer.id, amount_minor=amount_minor,
+                currency=request.currency, category=p.category or None, at=at,
+                recorded_at=request.now, credited_coupon=credited_coupon,
+                credited_touch=credited_touch)
+            try:
+                with session.begin_nested():
+                    session.add(order)
+            except IntegrityError:
+                return self._result(session, customer, duplicate=True)
+            customer.order_count = (customer.order_count or 0) + 1
+            if customer.last_purchase_at is None or at > customer.last_purchase_at:
+                customer.last_purchase_at = at
+            if customer.first_purchase_at is None or at < customer.first_purchase_at:
+                customer.first_purchase_at = at
+            customer.favourite_category = _favourite_category(session, customer.id)
+            record_event(session, key=f"{request.workflow_id}:order:{p.order_id}",
+                         journey=JOURNEY, entity_id=customer.id,
+                         step="reactivated" if credited_coupon else "purchased", at=at,
+                         detail={"order_id": p.order_id, "amount": str(p.amount),
+                                 "coupon": credited_coupon})
+            result = self._result(session, customer, duplicate=False)
+            result.credited_coupon, result.credited_touch = credited_coupon, credited_touch
+            return result
+
+    @activity.defn
+    def check_dormancy(self, request: DormancyCheck) -> DormancyResult:
+        """The customer's figures today, against the dormant tier's rule."""
+        with self.store.unit_of_work() as session:
+            rows = session.execute(
+                select(schema.Order.at, schema.Order.amount_minor, schema.Order.currency)
+                .where(schema.Order.customer_id == request.customer_id)).all()
+            customer = session.get(schema.Customer, request.customer_id)
+        figures = figures_at([(at, from_minor(m, c)) for at, m, c in rows],
+                             today=business_day(request.now, self.zone), zone=self.zone,
+                             policy=request.rfm)
+        return DormancyResult(
+            meets_rule=meets_dormant_rule(figures, request.rfm),
+            frequency=figures.frequency, monetary=figures.monetary,
+            recency_days=figures.recency_days,
+            favourite_category=customer.favourite_category if customer else None)
+
+    @activity.defn
+    def issue_coupon(self, request: CouponRequest) -> Coupon:
+        """A unique single-use coupon; the same key always yields the same coupon."""
+        code = "C" + base64.b32encode(hashlib.sha256(request.key.encode()).digest())[:11] \
+            .decode().replace("=", "")
+        with self.store.unit_of_work() as session:
+            existing = session.get(schema.CouponRecord, code)
+            if existing is None:
+                existing = schema.CouponRecord(
+                    code=code, key=request.key, customer_id=request.customer_id,
+                    campaign=request.campaign, discount_percent=request.percent,
+                    issued_at=request.now, expires_at=request.now + request.valid_for)
+                session.add(existing)
+            return Coupon(code=existing.code, percent=existing.discount_percent,
+                          expires_at=existing.expires_at)
+
+    @activity.defn
+    def mark_lifecycle(self, request: LifecycleMark) -> None:
+        with self.store.unit_of_work() as session:
+            customer = session.get(schema.Customer, request.customer_id)
+            if customer is not None:
+                customer.lifecycle_state = request.state
+            record_event(session, key=f"{request.workflow_id}:{request.step}:{request.n}",
+                         journey=JOURNEY, entity_id=request.customer_id, step=request.step,
+                         at=request.now,
+                         detail={"reason": request.reason} if request.reason else None)
+
+    @activity.defn
+    def record_opt_out(self, request: OptOutRequest) -> None:
+        """Marketing opt-out on one channel, or on all of them."""
+        channel = request.channel or ALL_CHANNELS
+        with self.store.unit_of_work() as session:
+            exists = session.scalar(select(schema.Consent.id).where(
+                schema.Consent.subject_kind == "customer",
+                schema.Consent.subject_id == request.customer_id,
+                schema.Consent.channel == channel,
+                schema.Consent.scope == ConsentScope.marketing.value))
+            if exists is None:
+                session.add(schema.Consent(subject_kind="customer",
+                                           subject_id=request.customer_id, channel=channel,
+                                           scope=ConsentScope.marketing.value, at=request.now))
+
+    @activity.defn
+    def assign_exclusive_advisor(self, request: AdvisorRequest) -> AdvisorResult:
+        """Entering the core tier: the active advisor with the fewest core customers."""
+        with self.store.unit_of_work() as session:
+            customer = session.get(schema.Customer, request.customer_id)
+            if customer is None:
+                return AdvisorResult(advisor_id=None)
+            if customer.advisor_id:
+                return AdvisorResult(advisor_id=customer.advisor_id)
+            load = (select(schema.Customer.advisor_id, func.count().label("n"))
+                    .where(schema.Customer.advisor_id.is_not(None))
+                    .group_by(schema.Customer.advisor_id).subquery())
+            advisor = session.execute(
+                select(schema.Staff.id)
+                .outerjoin(load, load.c.advisor_id == schema.Staff.id)
+                .where(schema.Staff.role == "advisor", schema.Staff.active.is_(True))
+                .order_by(func.coalesce(load.c.n, 0), schema.Staff.id).limit(1)).scalar()
+            customer.advisor_id = advisor
+            record_event(session, key=f"{request.workflow_id}:advisor:{advisor}",
+                         journey=JOURNEY, entity_id=customer.id, step="advisor_assigned",
+                         at=request.now, detail={"advisor_id": advisor})
+            return AdvisorResult(advisor_id=advisor)
+
+    @activity.defn
+    async def dispatch_tier_changes(self, limit: int) -> int:
+        """Tells up to `limit` lifecycle journeys of their new tier (signal-with-start),
+        oldest first; returns how many were told."""
+        if self.client is None:
+            raise ApplicationError("no Temporal client to signal journeys", non_retryable=True)
+        import asyncio
+
+        rows = await asyncio.to_thread(self._unsent, limit)
+        for row_id, customer_id, tier in rows:
+            await self.client.start_workflow(
+                "CustomerLifecycle", _lifecycle_input(customer_id),
+                id=customer_workflow_id(customer_id), task_queue=self.task_queue,
+                start_signal="tier_changed", start_signal_args=[TierChanged(tier=tier)])
+            await asyncio.to_thread(self._sent, row_id)
+        return len(rows)
+
+    def _unsent(self, limit: int) -> list[tuple[int, str, str]]:
+        with self.store.unit_of_work() as session:
+            return [tuple(r) for r in session.execute(  # type: ignore[misc]
+                select(schema.TierOutbox.id, schema.TierOutbox.customer_id,
+                       schema.TierOutbox.tier)
+                .where(schema.TierOutbox.sent_at.is_(None))
+                .order_by(schema.TierOutbox.id).limit(limit)).all()]
+
+    def _sent(self, row_id: int) -> None:
+        with self.store.unit_of_work() as session:
+            session.execute(update(schema.TierOutbox).where(schema.TierOutbox.id == row_id)
+                            .values(sent_at=datetime.now(UTC)))
+
+    @activity.defn
+    def sweep_rfm(self, day: str) -> dict[str, Any]:
+        """The daily sweep for business day `day` (ISO date; empty: today)."""
+        from datetime import date
+
+        when = date.fromisoformat(day) if day else business_day(datetime.now(UTC), self.zone)
+        result = RfmSweeper(store=self.store, policy=self.policy.rfm, zone=self.zone,
+                            currency=self.currency).sweep(when)
+        log.info("RFM sweep %s (%s): %d tiers changed, %d to tell", when, result.mode,
+                 result.changed, result.outboxed)
+        return {"day": when.isoformat(), "mode": result.mode, "changed": result.changed,
+                "outboxed": result.outboxed, "seconds": round(result.seconds, 3)}
+
+    def _result(self, session: Session, customer: schema.Customer, *,
+                duplicate: bool) -> PurchaseResult:
+        return PurchaseResult(duplicate=duplicate, last_purchase_at=customer.last_purchase_at,
+                              orders=customer.order_count or 0,
+                              favourite_category=customer.favourite_category)
+
+
+def _lifecycle_input(customer_id: str) -> Any:
+    from domain.lifecycle import LifecycleInput
+
+    return LifecycleInput(customer_id=customer_id)
+
+
+def _favourite_category(session: Session, customer_id: str) -> str | None:
+    """The category the customer spent most on (ties: the most recent)."""
+    row = session.execute(
+        select(schema.Order.category)
+        .where(schema.Order.customer_id == customer_id, schema.Order.category.is_not(None))
+        .group_by(schema.Order.category)
+        .order_by(func.sum(schema.Order.amount_minor).desc(), func.max(schema.Order.at).desc())
+        .limit(1)).first()
+    return row[0] if row else None
+
+
+@entity_loader("customer")
+def _customer_for_message(session: Session, customer_id: str) -> dict[str, Any] | None:
+    customer = session.get(schema.Customer, customer_id)
+    if customer is None:
+        return None
+    advisor = session.get(schema.Staff, customer.advisor_id) if customer.advisor_id else None
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "tier": customer.tier,
+        "favourite_category": customer.favourite_category,
+        "order_count": customer.order_count,
+        "last_purchase_at": customer.last_purchase_at,
+        "advisor": {"id": advisor.id, "name": advisor.name} if advisor else None,
+    }
+
+

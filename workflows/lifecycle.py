@@ -1,0 +1,314 @@
+"""CustomerLifecycle: one long-lived journey per customer, driven by purchases.
+
+Every purchase restarts the dormancy clock. When it runs out (180 days after
+the last purchase) a customer who meets the dormant tier's rule gets a
+win-back message with a unique coupon, personalised by their favourite
+category; without a purchase, a stronger offer 14 days later; without one 30
+days after that, they are marked lost and left alone. A customer who does not
+meet the rule is marked lost without a message. A purchase at any point
+reactivates them and credits the campaign. Tier changes from the daily RFM
+sweep arrive as `tier_changed`: core customers get an exclusive advisor,
+potential ones the community coupon.
+
+The journey runs for the customer's lifetime, so it continues as new whenever
+the server suggests it or its history reaches the policy's bound, after
+finishing what it was doing, carrying its state (and its touch counters) over.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    import pydantic
+
+    from domain.leads import Decision
+    from domain.lifecycle import (
+        JOURNEY,
+        AdvisorRequest,
+        AdvisorResult,
+        Coupon,
+        CouponRequest,
+        DormancyCheck,
+        DormancyResult,
+        LifecycleCarry,
+        LifecycleInput,
+        LifecycleMark,
+        LifecyclePolicy,
+        LifecycleStage,
+        LifecycleStatus,
+        OptOut,
+        OptOutRequest,
+        Purchase,
+        PurchaseRequest,
+        PurchaseResult,
+        Tier,
+        TierChanged,
+    )
+    from domain.messaging import MessageClass, Recipient
+
+from workflows.common import (
+    CRM_CUSTOMER_ID,
+    CRM_JOURNEY,
+    CRM_SLA_DEADLINE,
+    CRM_STAGE,
+    CRM_TIER,
+    Inbound,
+    Journey,
+    call,
+    until,
+    upsert_search_attributes,
+)
+
+CURRENCY = "CNY"
+IN_CAMPAIGN = (LifecycleStage.winback_first, LifecycleStage.winback_second, LifecycleStage.lost)
+
+
+@workflow.defn(name="CustomerLifecycle", failure_exception_types=[pydantic.ValidationError])
+class CustomerLifecycle(Journey):
+    journey = JOURNEY
+    entity_kind = "customer"
+
+    @workflow.init
+    def __init__(self, start: LifecycleInput) -> None:
+        self.customer_id = start.customer_id
+        self.carry = start.carry or LifecycleCarry(stage=LifecycleStage.prospect)
+        self._setup_journey(start.customer_id, self.carry.counters)
+        self.rejections = list(self.carry.rejections)
+        self.policy: LifecyclePolicy = start.policy or LifecyclePolicy()
+
+    @workflow.run
+    async def run(self, start: LifecycleInput) -> None:
+        if start.policy is None:
+            self.policy = await call("load_lifecycle_policy", result_type=LifecyclePolicy)
+        if start.carry is None:
+            await call("ensure_customer", self._about())
+        upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: self.customer_id})
+        self._publish()
+        while True:
+            if self._time_to_continue():
+                # Finish what is on its way; a signal that arrives meanwhile is
+                # handled first, so nothing is lost in the hand-over.
+                await self.messenger.drain()
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self.inbox:
+                    self.carry.rejections = list(self.rejections)
+                    self.carry.runs += 1
+                    workflow.continue_as_new(LifecycleInput(
+                        customer_id=self.customer_id, policy=self.policy, carry=self.carry))
+            item = await self._next_inbound(until(self.carry.next_step_at))
+            if item is None:
+                await self._on_clock()
+            else:
+                await self._act_on(item, {"purchase": self._on_purchase,
+                                          "opt_out": self._on_opt_out,
+                                          "tier_changed": self._on_tier_changed})
+
+    # -- signals and the query -----------------------------------------------------
+
+    @workflow.signal(name="purchase")
+    def purchase(self, payload: RawValue) -> None:
+        self._receive("purchase", payload, Purchase)
+
+    @workflow.signal(name="opt_out")
+    def opt_out(self, payload: RawValue) -> None:
+        self._receive("opt_out", payload, OptOut)
+
+    @workflow.signal(name="tier_changed")
+    def tier_changed(self, payload: RawValue) -> None:
+        self._receive("tier_changed", payload, TierChanged)
+
+    @workflow.query(name="status")
+    def status(self) -> LifecycleStatus:
+        c = self.carry
+        return LifecycleStatus(
+            customer_id=self.customer_id, stage=c.stage, tier=c.tier,
+            last_purchase_at=c.last_purchase_at, dormant_at=c.dormant_at,
+            next_step_at=c.next_step_at, orders=c.orders, campaign=list(c.campaign),
+            credited=c.credited, runs=c.runs, rejections=list(self.rejections),
+            policy=self.policy)
+
+    # -- the clock ---------------------------------------------------------------------
+
+    async def _on_clock(self) -> None:
+        c = self.carry
+        if c.stage is LifecycleStage.active:
+            check: DormancyResult = await call("check_dormancy", DormancyCheck(
+                customer_id=self.customer_id, workflow_id=workflow.info().workflow_id,
+                now=workflow.now(), rfm=self.policy.rfm), DormancyResult)
+            if not check.meets_rule:
+                await self._lost(f"dormant without meeting the rule (F={check.frequency}, "
+                                 f"M={check.monetary})")
+                return
+            await self._win_back("winback_first", self.policy.first_offer_percent,
+                                 check.favourite_category)
+            await self._mark("dormant", "dormant")
+            self._enter(LifecycleStage.winback_first,
+                        workflow.now() + self.policy.second_touch_after)
+        elif c.stage is LifecycleStage.winback_first:
+            await self._win_back("winback_second", self.policy.second_offer_percent, None)
+            self._enter(LifecycleStage.winback_second, workflow.now() + self.policy.lost_after)
+        elif c.stage is LifecycleStage.winback_second:
+            await self._lost("no purchase after two win-back offers")
+
+    async def _win_back(self, step: str, percent: int, category: str | None) -> None:
+        coupon: Coupon = await call("issue_coupon", CouponRequest(
+            customer_id=self.customer_id,
+            key=f"{workflow.info().workflow_id}:{step}:{self.counters.get(step, 0) + 1}",
+            campaign="winback", percent=percent, valid_for=self.policy.coupon_valid_for,
+            now=workflow.now()), Coupon)
+        self.carry.campaign.append(coupon.code)
+        self._send(step, MessageClass.marketing, {
+            "coupon_code": coupon.code, "discount_percent": coupon.percent,
+            "expires_at": coupon.expires_at, "category": category})
+
+    async def _lost(self, reason: str) -> None:
+        await self._mark("lost", "lost", reason)
+        self._enter(LifecycleStage.lost, None)
+
+    # -- acting on signals ---------------------------------------------------------------
+
+    async def _on_purchase(self, item: Inbound) -> Decision:
+        c, p = self.carry, item.payload
+        if not p.order_id.strip():
+            return Decision(accepted=False, reason="order_id is required")
+        if p.amount <= 0:
+            return Decision(accepted=False, reason=f"amount {p.amount} must be positive")
+        if p.currency and p.currency.upper() != CURRENCY:
+            return Decision(accepted=False,
+                            reason=f"currency {p.currency} is not the store's {CURRENCY}")
+        if p.at is not None and p.at > item.received_at + timedelta(minutes=5):
+            return Decision(accepted=False, reason=f"purchase time {p.at.isoformat()} is in "
+                            "the future")
+        try:
+            result: PurchaseResult = await call("record_purchase", PurchaseRequest(
+                customer_id=self.customer_id, workflow_id=workflow.info().workflow_id,
+                purchase=p, currency=CURRENCY,
+                campaign=c.campaign if c.stage in IN_CAMPAIGN else [],
+                now=item.received_at), PurchaseResult)
+        except ActivityError as err:
+            cause = err.cause
+            return Decision(accepted=False, reason=cause.message
+                            if isinstance(cause, ApplicationError) else str(err))
+        if result.duplicate:
+            return Decision(accepted=True, reason="order already recorded")
+        c.orders = result.orders
+        c.last_purchase_at = result.last_purchase_at
+        if result.credited_coupon:
+            c.credited += 1
+        assert c.last_purchase_at is not None
+        dormant_at = c.last_purchase_at + self.policy.dormant_after
+        if dormant_at <= workflow.now():
+            # A purchase reported after its own dormancy window: too late for a
+            # win-back, so nothing is sent.
+            if c.stage is LifecycleStage.prospect:
+                await self._lost("purchase reported after its dormancy window")
+            return Decision(accepted=True)
+        if c.stage in IN_CAMPAIGN:
+            await self._mark("active", "reactivated",
+                             f"credited to coupon {result.credited_coupon}")
+            c.campaign = []
+        c.dormant_at = dormant_at
+        self._enter(LifecycleStage.active, dormant_at)
+        return Decision(accepted=True)
+
+    async def _on_opt_out(self, item: Inbound) -> Decision:
+        await call("record_opt_out", OptOutRequest(
+            customer_id=self.customer_id, channel=item.payload.channel, now=workflow.now()))
+        return Decision(accepted=True)
+
+    async def _on_tier_changed(self, item: Inbound) -> Decision:
+        tier = item.payload.tier
+        if tier not in {t.value for t in Tier}:
+            return Decision(accepted=False, reason=f"unknown tier {tier!r}")
+        self.carry.tier = tier
+        if tier == Tier.core:
+            advisor: AdvisorResult = await call("assign_exclusive_advisor", self._about(),
+                                                AdvisorResult)
+            self._notify_staff(advisor.advisor_id, "core_advisor", {})
+        elif tier == Tier.potential:
+            coupon: Coupon = await call("issue_coupon", CouponRequest(
+                customer_id=self.customer_id,
+                key=f"{workflow.info().workflow_id}:community_coupon:"
+                    f"{self.counters.get('community_coupon', 0) + 1}",
+                campaign="community", percent=self.policy.community_coupon_percent,
+                valid_for=timedelta(days=30), now=workflow.now()), Coupon)
+            self._send("community_coupon", MessageClass.marketing, {
+                "coupon_code": coupon.code, "discount_percent": coupon.percent,
+                "expires_at": coupon.expires_at})
+        self._publish()
+        return Decision(accepted=True)
+
+    # -- small helpers -------------------------------------------------------------------
+
+    def _time_to_continue(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or \
+            info.get_current_history_length() >= self.policy.max_history_events
+
+    def _about(self) -> AdvisorRequest:
+        return AdvisorRequest(customer_id=self.customer_id,
+                              workflow_id=workflow.info().workflow_id, now=workflow.now())
+
+    async def _mark(self, state: str, step: str, reason: str | None = None) -> None:
+        await call("mark_lifecycle", LifecycleMark(
+            customer_id=self.customer_id, workflow_id=workflow.info().workflow_id, state=state,
+            step=step, n=self._count(f"mark_{step}"), now=workflow.now(), reason=reason))
+
+    def _send(self, step: str, message_class: MessageClass, facts: dict[str, object]) -> None:
+        self.messenger.send(step=step, message_class=message_class,
+                            recipient=Recipient(kind="customer", id=self.customer_id),
+                            entity_kind=self.entity_kind, entity_id=self.customer_id,
+                            facts=facts)
+
+    def _enter(self, stage: LifecycleStage, next_step_at: datetime | None) -> None:
+        self.carry.stage = stage
+        self.carry.next_step_at = next_step_at
+        self._publish()
+
+    def _publish(self) -> None:
+        c = self.carry
+        upsert_search_attributes({CRM_STAGE: c.stage.value, CRM_TIER: c.tier,
+                                  CRM_SLA_DEADLINE: c.next_step_at})
+        lines = [f"**Customer {self.customer_id}** — `{c.stage.value}`"
+                 + (f", tier {c.tier}" if c.tier else ""), f"orders: {c.orders}"]
+        if c.next_step_at:
+            step = {LifecycleStage.active: "dormancy check",
+                    LifecycleStage.winback_first: "second win-back offer",
+                    LifecycleStage.winback_second: "marked lost"}.get(c.stage, "next step")
+            lines.append(f"waiting for a purchase; {step} at {c.next_step_at.isoformat()}")
+        workflow.set_current_details("\n\n".join(lines))
+
+
+@workflow.defn(name="RfmSweep")
+class RfmSweep:
+    """The daily sweep (started by the `rfm-daily` schedule), then the tier
+    changes that carry a strategy told to their journeys in paced batches."""
+
+    @workflow.run
+    async def run(self, day: str) -> dict[str, object]:
+        result: dict[str, object] = await workflow.execute_activity(
+            "sweep_rfm", day, start_to_close_timeout=timedelta(minutes=30),
+            retry_policy=_retry())
+        told = 0
+        while True:
+            batch = await workflow.execute_activity(
+                "dispatch_tier_changes", 200, start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=_retry(), result_type=int)
+            told += batch
+            if batch < 200:
+                break
+            if workflow.info().is_continue_as_new_suggested():
+                workflow.continue_as_new(day)
+            await workflow.sleep(timedelta(seconds=1))  # at most 200 journeys a second
+        return {**result, "told": told}
+
+
+def _retry():  # noqa: ANN202 - a RetryPolicy
+    from temporalio.common import RetryPolicy
+
+    return RetryPolicy(maximum_interval=timedelta(minutes=1))
