@@ -141,6 +141,11 @@ def _candidates(previous: Thresholds, current: Thresholds) -> Select[Any]:
 
 
 class RfmSweeper:
+    @staticmethod
+    def _changed_on(session: Session, day: date) -> int:
+        return session.scalar(select(func.count()).select_from(customers)
+                              .where(customers.c.tier_changed_on == day)) or 0
+
     def __init__(self, *, store: Store, policy: RfmPolicy, zone: str,
                  currency: str = "CNY") -> None:
         self.store = store
@@ -168,23 +173,29 @@ class RfmSweeper:
                 only = select(only_sq.c[0])
             agg = _aggregate(t, only)
             new_tier = _tier_expression(agg, t, self.policy, self.currency)
-            changed_rows = session.execute(
+            # Counted rather than taken from rowcount, which SQLite does not
+            # report for UPDATE ... FROM.
+            changed_before = self._changed_on(session, day)
+            outboxed_before = session.scalar(select(func.count()).select_from(
+                schema.TierOutbox).where(schema.TierOutbox.business_day == day)) or 0
+            session.execute(
                 update(customers)
                 .where(customers.c.id == agg.c.customer_id)
                 .where(customers.c.tier.is_distinct_from(new_tier))
                 .values(tier=new_tier, tier_changed_on=day)
                 .execution_options(synchronize_session=False)
-            ).rowcount
+            )
             # Customers with no order before the day's end have no tier.
             if not incremental:
-                changed_rows += session.execute(
+                session.execute(
                     update(customers)
                     .where(customers.c.tier.is_not(None))
                     .where(~customers.c.id.in_(select(orders.c.customer_id)
                                                .where(orders.c.at < t.end)))
                     .values(tier=None, tier_changed_on=day)
-                ).rowcount
-            outboxed = session.execute(
+                )
+            changed_rows = self._changed_on(session, day) - changed_before
+            session.execute(
                 insert(schema.TierOutbox).from_select(
                     ["customer_id", "tier", "business_day", "created_at"],
                     select(customers.c.id, customers.c.tier, literal(day), literal(now))
@@ -196,8 +207,10 @@ class RfmSweeper:
                         schema.TierOutbox.business_day == day,
                         schema.TierOutbox.tier == customers.c.tier).exists())
                 )
-            ).rowcount
-            seconds = clock.perf_counter() - started
+            )
+            outboxed = (session.scalar(select(func.count()).select_from(schema.TierOutbox)
+                                       .where(schema.TierOutbox.business_day == day)) or 0) \
+                - outboxed_before
             existing = session.get(schema.RfmSweep, day)
             if existing is None:
                 session.add(schema.RfmSweep(

@@ -109,7 +109,7 @@ class Customer(Base):
     favourite_category: Mapped[str | None] = mapped_column(String(64))
     lifecycle_state: Mapped[str | None] = mapped_column(String(20))
     tier: Mapped[str | None] = mapped_column(String(16), index=True)
-    tier_changed_on: Mapped[date | None] = mapped_column(Date)
+    tier_changed_on: Mapped[date | None] = mapped_column(Date, index=True)
     advisor_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"))
 
 

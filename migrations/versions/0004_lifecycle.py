@@ -87,6 +87,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_customers_first_purchase_at'), ['first_purchase_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_last_purchase_at'), ['last_purchase_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_tier'), ['tier'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customers_tier_changed_on'), ['tier_changed_on'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_customers_advisor_id_staff'), 'staff', ['advisor_id'], ['id'])
 
 
@@ -96,6 +97,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_customers_advisor_id_staff'), type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_customers_tier_changed_on'))
         batch_op.drop_index(batch_op.f('ix_customers_tier'))
         batch_op.drop_index(batch_op.f('ix_customers_last_purchase_at'))
         batch_op.drop_index(batch_op.f('ix_customers_first_purchase_at'))
