@@ -38,7 +38,6 @@ from domain.lifecycle import (
     business_day,
     customer_workflow_id,
     figures_at,
-    meets_dormant_rule,
 )
 from domain.messaging import ALL_CHANNELS, ConsentScope
 from domain.money import from_minor, to_minor
@@ -143,8 +142,12 @@ class LifecycleActivities:
         figures = figures_at([(at, from_minor(m, c)) for at, m, c in rows],
                              today=business_day(request.now, self.zone), zone=self.zone,
                              policy=request.rfm)
+        # The journey's clock has already established the recency (no purchase
+        # for the dormancy period); the rule's F and M decide the rest.
+        rfm = request.rfm
         return DormancyResult(
-            meets_rule=meets_dormant_rule(figures, request.rfm),
+            meets_rule=figures.frequency >= rfm.dormant_frequency
+            and figures.monetary >= rfm.dormant_monetary,
             frequency=figures.frequency, monetary=figures.monetary,
             recency_days=figures.recency_days,
             favourite_category=customer.favourite_category if customer else None)

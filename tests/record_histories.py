@@ -22,6 +22,7 @@ from activities.store import Store, migrate
 from domain import schema
 from domain.courses import EndCourse, EnrollmentInput, LogCallback
 from domain.leads import Convert, LeadInput, LogContact
+from domain.lifecycle import Purchase, TierChanged
 from domain.payments import Accept, ContractInput, RecordPayment
 from tests.harness import eventually, make_settings, running_worker, seed_staff
 
@@ -114,8 +115,36 @@ async def record_contract_full(env: WorkflowEnvironment, workdir: Path) -> str:
     return history.to_json()
 
 
+async def record_customer_full(env: WorkflowEnvironment, workdir: Path) -> str:
+    """Purchases (one duplicate), dormancy and the first win-back, a purchase
+    with its coupon that reactivates, a tier change to core, an opt-out."""
+    url = f"sqlite:///{workdir / 'crm-lifecycle.db'}"
+    migrate(url)
+    store = Store.from_url(url)
+    seed_staff(store)
+    async with running_worker(env.client, store, make_settings(workdir)) as h:
+        now = await env.get_current_time()
+        handle = await h.journeys.report_purchase("cust-1", Purchase(
+            order_id="R5-1", amount=Decimal("260"), category="tea", at=now))
+        await h.journeys.report_purchase("cust-1", Purchase(
+            order_id="R5-1", amount=Decimal("260"), category="tea", at=now))
+        await asyncio.sleep(1)
+        await env.sleep(timedelta(days=181))
+        await eventually(lambda: h.touches(step="winback_first", status="sent"))
+        code = (await h.journeys.customer_status("cust-1")).campaign[0]
+        await h.journeys.report_purchase("cust-1", Purchase(
+            order_id="R5-2", amount=Decimal("90"), category="coffee", coupon_code=code))
+        await handle.signal("tier_changed", TierChanged(tier="core"))
+        await h.journeys.opt_out("cust-1", None)
+        await eventually(lambda: h.rows(schema.Consent, subject_id="cust-1"))
+        await asyncio.sleep(1)
+        history = await handle.fetch_history()
+    store.dispose()
+    return history.to_json()
+
+
 RECORDINGS = {"lead-R1": record_lead_full, "enrollment-R2": record_course_full,
-              "contract-R4": record_contract_full}
+              "contract-R4": record_contract_full, "customer-cust-1": record_customer_full}
 
 
 async def main(names: list[str]) -> None:
