@@ -4,13 +4,12 @@ and delivers, returning `sent`, `suppressed(reason)` or `deferred(until)`."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio import activity
@@ -24,9 +23,11 @@ from domain import schema
 from domain.messaging import (
     Consent,
     ConsentScope,
+    FrequencyCap,
     MessageClass,
     SendOutcome,
     SendRequest,
+    cap_allows_at,
     decide_send,
 )
 from domain.policy import MessagingPolicy
@@ -125,6 +126,7 @@ class MessagingActivities:
                 quiet=self.policy.quiet_hours,
                 consents=recipient.consents,
                 cap_allows_at=self.frequency_cap(session, request, now),
+                when_capped=request.when_capped,
             )
             if decided is not None:
                 touch.status = decided.status
@@ -173,11 +175,34 @@ class MessagingActivities:
         return outcome
 
     def frequency_cap(self, session: Session, request: SendRequest, now: datetime) -> datetime | None:
-        """The earliest time the marketing cap allows this touch (None: not capped).
+        """The earliest time the marketing cap allows this touch (None: allowed now).
 
-        The hook the cross-journey frequency cap plugs into.
+        Counted over every journey's marketing touches to the same recipient
+        that were sent or are being sent. On PostgreSQL the recipient's row is
+        locked first so two journeys deciding at once are serialised; SQLite
+        already holds its write lock (the touch was just inserted).
         """
-        return None
+        if request.message_class is not MessageClass.marketing:
+            return None
+        model = {"customer": schema.Customer, "lead": schema.Lead}.get(request.recipient.kind)
+        if model is not None and session.bind is not None \
+                and session.get_bind().dialect.name == "postgresql":
+            session.execute(select(model.id).where(model.id == request.recipient.id)
+                            .with_for_update())
+        recent = session.scalars(
+            select(func.coalesce(schema.Touch.sent_at, schema.Touch.updated_at)).where(
+                schema.Touch.recipient_kind == request.recipient.kind,
+                schema.Touch.recipient_id == request.recipient.id,
+                schema.Touch.message_class == MessageClass.marketing.value,
+                schema.Touch.status.in_(("sending", "sent")),
+                schema.Touch.key != request.key,
+                func.coalesce(schema.Touch.sent_at, schema.Touch.updated_at)
+                > now - timedelta(days=7),
+            )
+        ).all()
+        cap = FrequencyCap(per_day=self.policy.marketing_per_day,
+                           per_week=self.policy.marketing_per_week)
+        return cap_allows_at([_utc(t) for t in recent], now=now, cap=cap)
 
     # -- helpers -----------------------------------------------------------
 
@@ -309,3 +334,7 @@ def _outcome_of(touch: schema.Touch) -> SendOutcome:
         )
     status = "suppressed" if touch.status == "suppressed" else "sent"
     return SendOutcome(status=status, reason=touch.reason, channel=touch.channel)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -56,6 +56,8 @@ class SendRequest(BaseModel):
     entity_id: str | None = None
     facts: dict[str, Any] = Field(default_factory=dict)
     now: AwareDatetime
+    # A marketing touch the frequency cap holds back waits ("defer") or is dropped.
+    when_capped: Literal["defer", "suppress"] = "defer"
 
 
 class SendOutcome(BaseModel):
@@ -65,6 +67,32 @@ class SendOutcome(BaseModel):
     reason: str | None = None
     until: AwareDatetime | None = None
     channel: str | None = None
+
+
+class FrequencyCap(BaseModel):
+    """At most `per_day` marketing touches per recipient in any 24 hours and
+    `per_week` in any 7 days, across every journey."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    per_day: int = 1
+    per_week: int = 3
+
+
+def cap_allows_at(recent: list[datetime], *, now: datetime, cap: FrequencyCap) -> datetime | None:
+    """When the cap next allows a marketing touch, given the times of the
+    recipient's recent ones; None when it allows one now."""
+    day_ago, week_ago = now - timedelta(days=1), now - timedelta(days=7)
+    in_day = sorted(t for t in recent if t > day_ago)
+    in_week = sorted(t for t in recent if t > week_ago)
+    waits = []
+    if cap.per_day >= 0 and len(in_day) >= cap.per_day:
+        waits.append(in_day[len(in_day) - cap.per_day] + timedelta(days=1) if cap.per_day
+                     else now + timedelta(days=1))
+    if cap.per_week >= 0 and len(in_week) >= cap.per_week:
+        waits.append(in_week[len(in_week) - cap.per_week] + timedelta(days=7) if cap.per_week
+                     else now + timedelta(days=7))
+    return max(waits) if waits else None
 
 
 class Consent(BaseModel):
@@ -124,6 +152,7 @@ def decide_send(
     quiet: QuietHours,
     consents: list[Consent],
     cap_allows_at: datetime | None = None,
+    when_capped: str = "defer",
 ) -> SendOutcome | None:
     """None means send now; otherwise the outcome that replaces sending.
 
@@ -138,6 +167,8 @@ def decide_send(
         if until is not None:
             return SendOutcome(status="deferred", reason="quiet hours", until=until, channel=channel)
     if message_class is MessageClass.marketing and cap_allows_at and cap_allows_at > now:
+        if when_capped == "suppress":
+            return SendOutcome(status="suppressed", reason="frequency cap", channel=channel)
         return SendOutcome(
             status="deferred", reason="frequency cap", until=cap_allows_at, channel=channel
         )

@@ -59,3 +59,5 @@ class MessagingPolicy(BaseModel):
     # has an endpoint for is used.
     customer_channels: list[str] = Field(default_factory=lambda: ["email", "sms"])
     staff_channels: list[str] = Field(default_factory=lambda: ["chat", "email", "sms"])
+    marketing_per_day: int = 1
+    marketing_per_week: int = 3
