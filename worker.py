@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.courses import CourseActivities
@@ -157,6 +158,21 @@ def build_worker(
     )
 
 
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """Starts the engine's metrics endpoint; returns a Temporal runtime that
+    exports the SDK's own metrics on the other port (or None for the default)."""
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        import activities.metrics  # noqa: F401 - registers the engine's metrics
+
+        start_http_server(settings.metrics_port)
+    if not settings.temporal_metrics_port:
+        return None
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+        bind_address=f"0.0.0.0:{settings.temporal_metrics_port}")))
+
+
 async def ensure_schedules(client: Client, settings: Settings) -> None:
     """The daily RFM sweep at 02:00 in the business time zone (created once)."""
     from temporalio.client import (
@@ -190,7 +206,7 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
 async def run(settings: Settings) -> None:
     configure_logging(settings.log_level)
     store = Store.from_url(settings.database_url)
-    client = await connect(settings)
+    client = await connect(settings, runtime=metrics_runtime(settings))
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="crm-activity") as executor:
         worker = build_worker(client, settings, store, executor=executor)
         stop = asyncio.Event()

@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from activities.delivery import DeliveryFailed, Message, RenderError, TemplateRenderer
 from activities.journal import record_event
 from activities.logs import activity_logger
+from activities.metrics import count_touch
 from activities.store import Store
 from domain import schema
 from domain.messaging import (
@@ -87,6 +88,17 @@ class MessagingActivities:
 
     @activity.defn
     def send_message(self, request: SendRequest) -> SendOutcome:
+        try:
+            outcome = self._send(request)
+        except ApplicationError as exc:
+            count_touch(journey=request.journey, message_class=request.message_class.value,
+                        channel=request.channel, outcome="failed")
+            raise exc
+        count_touch(journey=request.journey, message_class=request.message_class.value,
+                    channel=outcome.channel, outcome=outcome.status)
+        return outcome
+
+    def _send(self, request: SendRequest) -> SendOutcome:
         now = request.now
         with self.store.unit_of_work() as session:
             touch = session.scalar(select(schema.Touch).where(schema.Touch.key == request.key))

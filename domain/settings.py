@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     # Divides every journey duration: 8640 turns a day into ten seconds.
     time_scale: float = 1.0
 
+    # Prometheus: the engine's counters, and the Temporal runtime's metrics
+    # (0 turns either off).
+    metrics_port: int = 9464
+    temporal_metrics_port: int = 9465
+
     templates_dir: Path = Path(__file__).resolve().parent.parent / "templates"
     log_level: str = "INFO"
 

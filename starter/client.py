@@ -52,11 +52,12 @@ def data_converter() -> DataConverter:
     return pydantic_data_converter
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Any = None) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(),
+        runtime=runtime,
     )
 
 

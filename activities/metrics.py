@@ -1,0 +1,43 @@
+"""The engine's own Prometheus metrics (the Temporal runtime exports its own).
+
+Touches by outcome, escalations by journey and level, and how late an
+escalation was recorded after the deadline it answers (SLA lateness).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from sqlalchemy import event
+
+from domain import schema
+
+TOUCHES = Counter(
+    "crm_touches_total", "Touches decided by the one send path",
+    ["journey", "message_class", "channel", "outcome"],
+)
+ESCALATIONS = Counter(
+    "crm_escalations_total", "Escalation records written", ["journey", "level"],
+)
+SLA_LATENESS = Histogram(
+    "crm_sla_lateness_seconds",
+    "Wall-clock time between an escalation's deadline and its record in the store",
+    ["journey"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
+)
+
+
+def count_touch(*, journey: str, message_class: str, channel: str | None, outcome: str) -> None:
+    TOUCHES.labels(journey, message_class, channel or "none", outcome).inc()
+
+
+@event.listens_for(schema.Escalation, "after_insert")
+def _escalation_recorded(_mapper: Any, _connection: Any, target: schema.Escalation) -> None:
+    ESCALATIONS.labels(target.journey, str(target.level)).inc()
+    if target.at is not None:
+        lateness = (datetime.now(UTC) - target.at).total_seconds()
+        # Workflow time may run ahead of the wall clock in time-skipping tests.
+        if lateness >= 0:
+            SLA_LATENESS.labels(target.journey).observe(lateness)
