@@ -8,6 +8,7 @@ COPY starter starter
 COPY migrations migrations
 COPY templates templates
 COPY worker.py ./
+COPY deploy deploy
 RUN pip install --no-cache-dir .
 ENV CRM_TEMPLATES_DIR=/app/templates
 CMD ["crm-worker"]
