@@ -29,14 +29,25 @@ def record_event(
     at: datetime,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Idempotent by `key`: a retried activity records its step once."""
-    exists = session.scalar(select(schema.JourneyEvent.id).where(schema.JourneyEvent.key == key))
-    if exists is None:
-        session.add(
-            schema.JourneyEvent(
-                key=key, journey=journey, entity_id=entity_id, step=step, at=at, detail=detail
-            )
-        )
+    """Idempotent by `key`: a retried activity records its step once (one
+    INSERT ... ON CONFLICT DO NOTHING rather than a look-up and an insert)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the two engines the store supports
+        exists = session.scalar(
+            select(schema.JourneyEvent.id).where(schema.JourneyEvent.key == key))
+        if exists is None:
+            session.add(schema.JourneyEvent(key=key, journey=journey, entity_id=entity_id,
+                                            step=step, at=at, detail=detail))
+        return
+    session.execute(
+        insert(schema.JourneyEvent)
+        .values(key=key, journey=journey, entity_id=entity_id, step=step, at=at, detail=detail)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
 
 
 class JournalActivities:

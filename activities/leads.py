@@ -507,6 +507,7 @@ def _close_tasks(session: Session, lead_id: str, now: datetime, *, status: str) 
             schema.Task.status == "open",
         )
         .values(status=status, closed_at=now)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -123,9 +123,10 @@ async def running_worker(
     *,
     lead_policy: LeadPolicy | None = None,
     messaging_policy: MessagingPolicy | None = None,
+    task_queue: str | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Harness]:
-    task_queue = f"crm-test-{uuid.uuid4().hex[:8]}"
+    task_queue = task_queue or f"crm-test-{uuid.uuid4().hex[:8]}"
     with ThreadPoolExecutor(max_workers=8) as executor:
         worker = build_worker(
             client,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -77,16 +78,20 @@ class Hook:
 
 
 class WebhookSink:
-    """A local HTTP receiver for apprise's json:// channel."""
+    """A local HTTP receiver for apprise's json:// channel; `delay` makes it slow."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.hooks: list[Hook] = []
+        self.started = threading.Event()
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                sink.started.set()
+                if delay:
+                    time.sleep(delay)
                 sink.hooks.append(
                     Hook(path=self.path, key=self.headers.get("X-Crm-Touch-Key"),
                          payload=json.loads(body or b"{}"))

@@ -270,3 +270,14 @@ async def test_quiet_hours_defer_the_welcome_to_nine_local(
         sent = await eventually(lambda: h.touches(step="welcome", status="sent"))
         assert sent[0].sent_at >= deferred[0].deferred_until
         assert sent[0].sent_at - deferred[0].deferred_until < timedelta(minutes=1)
+
+
+async def test_contact_logged_while_intake_runs_counts_from_the_assignment(
+    harness: Harness,
+) -> None:
+    await harness.journeys.start_lead(a_lead("L13"))
+    answer = await harness.journeys.log_contact("L13", LogContact(owner_id="rep-a",
+                                                                  channel="phone"))
+    assert answer.accepted, answer.reason
+    lead = harness.lead("L13")
+    assert answer.at == lead.assigned_at

@@ -231,12 +231,13 @@ class LeadJourney(Journey):
         s = self.state
         if s.owner_id:
             s.previous_owners.append(s.owner_id)
+        assigned_at = workflow.now()
         result: AssignResult = await call(
             "assign_lead",
             AssignRequest(
                 lead_id=s.lead_id,
                 workflow_id=workflow.info().workflow_id,
-                now=workflow.now(),
+                now=assigned_at,
                 first_touch=self.policy.first_touch,
                 exclude=s.previous_owners,
                 reason=reason,
@@ -248,7 +249,7 @@ class LeadJourney(Journey):
             self._to_pool(result.pool_manager_id, reason)
             return
         s.owner_id = result.owner_id
-        s.assigned_at = workflow.now()
+        s.assigned_at = assigned_at  # the time the store recorded
         s.deadline = result.due_at
         s.reminded = False
         self._set_stage(LeadStage.assigned if reason == "intake" else LeadStage.escalated)
@@ -363,13 +364,14 @@ class LeadJourney(Journey):
             return Decision(accepted=False, reason=f"lead is {s.stage.value}, not in the pool")
         if not claim.owner_id:
             return Decision(accepted=False, reason="owner_id is required")
+        claimed_at = workflow.now()
         decision: Decision = await call(
             "claim_lead",
             ClaimRequest(
                 lead_id=s.lead_id,
                 workflow_id=workflow.info().workflow_id,
                 owner_id=claim.owner_id,
-                now=workflow.now(),
+                now=claimed_at,
                 first_touch=self.policy.first_touch,
                 n=self._count("assign"),
             ),
@@ -377,7 +379,7 @@ class LeadJourney(Journey):
         )
         if decision.accepted:
             s.owner_id = claim.owner_id
-            s.assigned_at = workflow.now()
+            s.assigned_at = claimed_at
             s.deadline = decision.due_at
             s.reminded = False
             # A claim is a person's decision: the reassignment chain starts over.
@@ -404,7 +406,9 @@ class LeadJourney(Journey):
                 channel=contact.channel,
                 note=contact.note,
                 at=contact.at,
-                now=item.received_at,
+                # A contact logged while intake was still running counts from
+                # the assignment, not from before it.
+                now=max(item.received_at, s.assigned_at),
                 assigned_at=s.assigned_at,
                 follow_up=self.policy.follow_up_interval,
                 n=self._count("contact"),

@@ -1,0 +1,489 @@
+"""The daily RFM sweep over a million customers, beside a row-by-row baseline.
+
+    python -m bench.rfm [--customers 1000000] [--orders 5000000]
+                        [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
+                        [--keep] [--no-index]
+
+Creates a throwaway PostgreSQL database on the named server, migrates it, and
+generates the customers and their orders in SQL (generate_series): a skewed
+number of orders per customer (a few buy a lot, a few per cent never bought),
+each customer with their own recency (recently active, lapsing, gone) and
+spread over the last two years, log-normal amounts (median 80 CNY), eight
+categories with a favourite per customer. The customers' denormalised
+first/last purchase times and order counts are set from the orders in SQL.
+Then it measures, on business day D (today in Asia/Shanghai):
+
+1. the first full sweep, where every tier changes (from no tier at all);
+2. the full sweep again on the same day (steady state: nothing changes), right
+   after the first one and again after VACUUM, as the nightly job would find
+   the table once autovacuum has passed;
+3. the row-by-row Python baseline over a random sample of customers: each
+   customer's orders loaded, `figures_at` + `rfm_tier` in Python, one UPDATE per
+   customer; timed, scaled to the whole population and set against the full
+   sweep (it also checks that the sweep wrote the tiers the pure rule gives);
+4. the daily incremental sweep on D+1 and D+2, each after a day's purchases
+   (recorded that day, a few of them backdated to the day before, the customers'
+   figures updated as `record_purchase` does), checked against a full sweep of
+   the same day run right after it: that full sweep must change no tier.
+
+It prints the PostgreSQL settings in force and drops the database at the end
+(unless --keep). It reports; it asserts nothing, but exits 1 when the
+incremental sweep and the full sweep disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, create_engine, text
+from sqlalchemy.engine import make_url
+
+from activities.rfm import RfmSweeper, SweepResult, Thresholds
+from activities.store import Store, make_engine, migrate
+from domain.lifecycle import RfmPolicy, business_day, figures_at, local_midnight, rfm_tier
+from domain.money import from_minor
+
+ZONE = "Asia/Shanghai"
+CURRENCY = "CNY"
+CATEGORIES = ["tea", "coffee", "snacks", "beauty", "baby", "home", "books", "sports"]
+# Generated orders go back this far from the end of day D.
+HISTORY_DAYS = 730
+# The index the incremental sweep wants for "purchases recorded since the
+# previous sweep" (orders.recorded_at has none in the migrations).
+RECORDED_AT_INDEX = "ix_orders_recorded_at"
+
+_started = time.perf_counter()
+
+
+def say(message: str) -> None:
+    print(f"[{time.perf_counter() - _started:7.1f}s] {message}", flush=True)
+
+
+# -- the database -------------------------------------------------------------------
+
+
+@contextmanager
+def throwaway_database(server_url: str, keep: bool) -> Iterator[str]:
+    base = make_url(server_url)
+    if base.get_backend_name() != "postgresql":
+        raise SystemExit(f"--database-url must name a PostgreSQL server, not {base.drivername}")
+    name = f"crm_bench_rfm_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    say(f"database {name} created")
+    try:
+        yield url
+    finally:
+        if keep:
+            say(f"database kept: {url}")
+        else:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            say(f"database {name} dropped")
+        admin.dispose()
+
+
+def settings_report(engine: Engine) -> list[tuple[str, str]]:
+    names = ["server_version", "work_mem", "hash_mem_multiplier", "maintenance_work_mem",
+             "shared_buffers", "effective_cache_size", "max_parallel_workers_per_gather",
+             "max_parallel_workers", "random_page_cost", "jit", "synchronous_commit",
+             "autovacuum"]
+    with engine.connect() as conn:
+        return [(n, conn.execute(text(f"SHOW {n}")).scalar_one()) for n in names]
+
+
+def autocommit(engine: Engine, sql: str, **params: Any) -> None:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(sql), params)
+
+
+# -- generating the data --------------------------------------------------------------
+
+
+def pick_customer(n: int) -> str:
+    """SQL for a customer number in 1..n drawn with a skew (density ~ rank^-0.44),
+    the ranks scattered over the numbers (a bijection when gcd(prime, n) = 1)."""
+    prime = 7919 if n % 7919 else 104729
+    return f"1 + (floor({n} * power(random(), 1.8))::bigint * {prime}) % {n}"
+
+
+def _index_definitions(conn: Any, table: str) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of the table's indexes that back no constraint."""
+    return [tuple(r) for r in conn.execute(text(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i "
+        "WHERE i.tablename = :t AND i.schemaname = current_schema() "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"),
+        {"t": table}).all()]
+
+
+def _constraints(conn: Any, table: str, kinds: str) -> list[tuple[str, str]]:
+    return [tuple(r) for r in conn.execute(text(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = CAST(:t AS regclass) AND position(contype in :k) > 0 "
+        "ORDER BY contype DESC"),  # p (primary key) before f (foreign keys)
+        {"t": table, "k": kinds}).all()]
+
+
+def generate(engine: Engine, *, customers: int, orders: int, day: date, seed: float) -> None:
+    """Customers and orders in SQL; the orders' indexes and foreign key are taken
+    off while loading and put back exactly as the migrations made them."""
+    end = local_midnight(day + timedelta(days=1), ZONE)
+    categories = "ARRAY[" + ",".join(f"'{c}'" for c in CATEGORIES) + "]"
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
+        conn.execute(text("SET LOCAL work_mem = '256MB'"))
+        conn.execute(text("SET LOCAL synchronous_commit = off"))
+        order_indexes = _index_definitions(conn, "orders")
+        customer_indexes = _index_definitions(conn, "customers")
+        order_constraints = _constraints(conn, "orders", "pf")
+        for name, _ in order_constraints:
+            conn.execute(text(f'ALTER TABLE orders DROP CONSTRAINT "{name}"'))
+        for name, _ in order_indexes + customer_indexes:
+            conn.execute(text(f'DROP INDEX "{name}"'))
+
+        conn.execute(text("SELECT setseed(:s)"), {"s": seed})
+        t0 = time.perf_counter()
+        # Who each customer is: when they last bought (active, lapsing or gone),
+        # how far back their history goes, their favourite category.
+        conn.execute(text(f"""
+            CREATE TEMP TABLE bench_profile AS
+            SELECT idx, 'cust-' || lpad(idx::text, 7, '0') AS id, gap_days,
+                   random() * ({HISTORY_DAYS} - gap_days) AS span_days,
+                   ({categories})[1 + floor(random() * {len(CATEGORIES)})::int] AS fav
+            FROM (
+                SELECT idx, CASE WHEN r < 0.45 THEN least(-ln(1 - random()) * 25, 300)
+                                 WHEN r < 0.75 THEN 30 + random() * 220
+                                 ELSE 180 + random() * ({HISTORY_DAYS} - 181) END AS gap_days
+                FROM (SELECT idx, random() AS r FROM generate_series(1, :n) AS idx) s
+            ) g
+        """), {"n": customers})
+        conn.execute(text("ALTER TABLE bench_profile ADD PRIMARY KEY (idx)"))
+        conn.execute(text("ANALYZE bench_profile"))
+        say(f"  profiles of {customers:,} customers: {time.perf_counter() - t0:.1f} s")
+
+        t0 = time.perf_counter()
+        # Orders: a customer drawn with a skew (rank^-0.44 density), a time between
+        # their last purchase and the start of their history, a log-normal amount.
+        conn.execute(text(f"""
+            INSERT INTO orders (id, customer_id, amount_minor, currency, category, at,
+                                recorded_at)
+            SELECT 'ord-' || lpad(o.g::text, 8, '0'), p.id,
+                   greatest(500, round(exp(ln(8000) + 0.9 * sqrt(-2 * ln(1 - o.u1))
+                                           * cos(2 * pi() * o.u2))))::bigint,
+                   '{CURRENCY}',
+                   CASE WHEN o.u3 < 0.6 THEN p.fav
+                        ELSE ({categories})[1 + floor(o.u4 * {len(CATEGORIES)})::int] END,
+                   at, at + o.u5 * interval '10 minutes'
+            FROM (
+                SELECT g, {pick_customer(customers)} AS idx,
+                       random() AS u, random() AS u1, random() AS u2, random() AS u3,
+                       random() AS u4, random() AS u5
+                FROM generate_series(1, :orders) AS g
+            ) o
+            JOIN bench_profile p ON p.idx = o.idx
+            CROSS JOIN LATERAL (
+                SELECT CAST(:end AS timestamptz)
+                       - interval '1 second' * floor(86400 * (p.gap_days + o.u * p.span_days))
+                       - interval '1 second' AS at
+            ) t
+        """), {"n": customers, "orders": orders, "end": end})
+        say(f"  {orders:,} orders: {time.perf_counter() - t0:.1f} s")
+
+        t0 = time.perf_counter()
+        conn.execute(text("""
+            INSERT INTO customers (id, name, locale, timezone, phone, email, created_at,
+                                   first_purchase_at, last_purchase_at, order_count,
+                                   favourite_category)
+            SELECT p.id, 'Customer ' || p.idx, 'zh-CN', :zone,
+                   '+86138' || lpad(p.idx::text, 8, '0'), 'c' || p.idx || '@example.com',
+                   coalesce(a.first_at, CAST(:end AS timestamptz) - interval '400 days')
+                       - random() * interval '60 days',
+                   a.first_at, a.last_at, coalesce(a.n, 0),
+                   CASE WHEN a.n IS NOT NULL THEN p.fav END
+            FROM bench_profile p
+            LEFT JOIN (SELECT customer_id, min(at) AS first_at, max(at) AS last_at,
+                              count(*) AS n
+                       FROM orders GROUP BY customer_id) a ON a.customer_id = p.id
+            ORDER BY p.idx
+        """), {"zone": ZONE, "end": end})
+        say(f"  customers with their figures: {time.perf_counter() - t0:.1f} s")
+
+        t0 = time.perf_counter()
+        for name, definition in order_constraints:
+            conn.execute(text(f'ALTER TABLE orders ADD CONSTRAINT "{name}" {definition}'))
+        for _, definition in order_indexes + customer_indexes:
+            conn.execute(text(definition))
+        conn.execute(text("DROP TABLE bench_profile"))
+        say(f"  indexes and constraints back: {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    autocommit(engine, "VACUUM (ANALYZE) orders")
+    autocommit(engine, "VACUUM (ANALYZE) customers")
+    say(f"  VACUUM ANALYZE: {time.perf_counter() - t0:.1f} s")
+
+
+def data_profile(engine: Engine) -> None:
+    with engine.connect() as conn:
+        sizes = conn.execute(text(
+            "SELECT pg_size_pretty(pg_total_relation_size('orders')), "
+            "pg_size_pretty(pg_total_relation_size('customers'))")).one()
+        per = conn.execute(text(
+            "SELECT count(*) FILTER (WHERE order_count = 0), "
+            "percentile_disc(0.5) WITHIN GROUP (ORDER BY order_count), "
+            "percentile_disc(0.99) WITHIN GROUP (ORDER BY order_count), max(order_count) "
+            "FROM customers")).one()
+    say(f"  orders {sizes[0]}, customers {sizes[1]} (with indexes); orders per customer: "
+        f"median {per[1]}, p99 {per[2]}, max {per[3]}; never bought: {per[0]:,}")
+
+
+def tier_counts(engine: Engine) -> str:
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT coalesce(tier, '(none)'), count(*) FROM customers GROUP BY 1 "
+            "ORDER BY 2 DESC")).all()
+    return ", ".join(f"{t} {n:,}" for t, n in rows)
+
+
+# -- the row-by-row baseline --------------------------------------------------------------
+
+
+def baseline(engine: Engine, *, sample: int, day: date, policy: RfmPolicy,
+             seed: int) -> tuple[float, int, int]:
+    """Per customer: SELECT its orders, the pure rule in Python, one UPDATE.
+    Returns (seconds, customers, disagreements with the tier the sweep wrote)."""
+    with engine.connect() as conn:
+        total = conn.execute(text("SELECT count(*) FROM customers")).scalar_one()
+        # A random sample, taken outside the timing.
+        ids = list(conn.execute(text(
+            "SELECT id FROM customers TABLESAMPLE SYSTEM (:pct) REPEATABLE (:seed)"),
+            {"pct": min(100.0, 100.0 * sample * 1.3 / max(total, 1)), "seed": seed}).scalars())
+    random.Random(seed).shuffle(ids)
+    ids = ids[:sample]
+    load = text("SELECT at, amount_minor, currency FROM orders WHERE customer_id = :id")
+    current = text("SELECT tier FROM customers WHERE id = :id")
+    write = text("UPDATE customers SET tier = CAST(:tier AS varchar), tier_changed_on = CASE "
+                 "WHEN tier IS DISTINCT FROM CAST(:tier AS varchar) THEN CAST(:day AS date) "
+                 "ELSE tier_changed_on END WHERE id = :id")
+    disagreements = 0
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        for customer_id in ids:
+            rows = conn.execute(load, {"id": customer_id}).all()
+            figures = figures_at([(at, from_minor(m, c)) for at, m, c in rows], today=day,
+                                 zone=ZONE, policy=policy)
+            tier = rfm_tier(figures, policy)
+            value = tier.value if tier else None
+            if conn.execute(current, {"id": customer_id}).scalar_one() != value:
+                disagreements += 1
+            conn.execute(write, {"id": customer_id, "tier": value, "day": day})
+    elapsed = time.perf_counter() - started
+    # The comparison read is not part of a baseline's work; time it alone and
+    # take it off, so the baseline is not made to look slower than it is.
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        for customer_id in ids:
+            conn.execute(current, {"id": customer_id}).scalar_one()
+    elapsed -= time.perf_counter() - started
+    return elapsed, len(ids), disagreements
+
+
+# -- a day's purchases ---------------------------------------------------------------------
+
+
+def add_days_purchases(engine: Engine, *, customers: int, day: date, count: int,
+                       backdated: float, seed: float) -> int:
+    """`count` orders recorded during business day `day` for existing customers
+    (drawn with the same skew as the history: frequent buyers buy more), a share of them dated the day before; the
+    customers' figures updated as `record_purchase` does. Returns the customers."""
+    start = local_midnight(day, ZONE)
+    with engine.begin() as conn:
+        conn.execute(text("SELECT setseed(:s)"), {"s": seed})
+        conn.execute(text(f"""
+            CREATE TEMP TABLE bench_day ON COMMIT DROP AS
+            SELECT 'ord-' || :tag || '-' || lpad(g::text, 6, '0') AS id, c.id AS customer_id,
+                   greatest(500, round(exp(ln(8000) + 0.9 * sqrt(-2 * ln(1 - random()))
+                                           * cos(2 * pi() * random()))))::bigint AS amount_minor,
+                   c.favourite_category AS category, r.recorded_at,
+                   CASE WHEN random() < :backdated THEN r.recorded_at - interval '1 day'
+                        ELSE r.recorded_at - interval '3 minutes' END AS at
+            FROM (SELECT g, {pick_customer(customers)} AS idx, random() AS v
+                  FROM generate_series(1, :count) g) s
+            JOIN customers c ON c.id = 'cust-' || lpad(s.idx::text, 7, '0')
+            CROSS JOIN LATERAL (
+                SELECT CAST(:start AS timestamptz) + interval '5 minutes'
+                       + s.v * interval '23 hours' AS recorded_at
+            ) r
+        """), {"tag": day.strftime("%Y%m%d"), "count": count, "backdated": backdated,
+               "start": start})
+        conn.execute(text("""
+            INSERT INTO orders (id, customer_id, amount_minor, currency, category, at,
+                                recorded_at)
+            SELECT id, customer_id, amount_minor, 'CNY', category, at, recorded_at
+            FROM bench_day
+        """))
+        customers = conn.execute(text("""
+            UPDATE customers c SET
+                last_purchase_at = greatest(c.last_purchase_at, d.last_at),
+                first_purchase_at = least(c.first_purchase_at, d.first_at),
+                order_count = c.order_count + d.n
+            FROM (SELECT customer_id, max(at) AS last_at, min(at) AS first_at, count(*) AS n
+                  FROM bench_day GROUP BY customer_id) d
+            WHERE c.id = d.customer_id
+        """)).rowcount
+    autocommit(engine, "ANALYZE orders")
+    autocommit(engine, "ANALYZE customers")
+    return customers
+
+
+def disagreements_after_full(engine: Engine, sweeper: RfmSweeper, day: date) -> tuple[int, int]:
+    """Snapshots every tier, sweeps `day` in full, counts the customers whose
+    tier the full sweep set differently. Returns (differences, full.changed)."""
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS bench_snapshot"))
+        conn.execute(text("CREATE UNLOGGED TABLE bench_snapshot AS "
+                          "SELECT id, tier FROM customers"))
+    full = sweeper.sweep(day, full=True)
+    with engine.begin() as conn:
+        differences = conn.execute(text(
+            "SELECT count(*) FROM customers c JOIN bench_snapshot s USING (id) "
+            "WHERE c.tier IS DISTINCT FROM s.tier")).scalar_one()
+        conn.execute(text("DROP TABLE bench_snapshot"))
+    return differences, full.changed
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+def show(label: str, r: SweepResult) -> None:
+    candidates = f", {r.candidates:,} candidates" if r.candidates is not None else ""
+    say(f"{label}: {r.seconds:.2f} s ({r.mode}{candidates}, {r.changed:,} tiers changed, "
+        f"{r.outboxed:,} to tell)")
+
+
+def run(args: argparse.Namespace) -> int:
+    policy = RfmPolicy()
+    day = business_day(datetime.now(UTC), ZONE)
+    failed = False
+    with throwaway_database(args.database_url, args.keep) as url:
+        migrate(url)
+        engine = make_engine(url)
+        try:
+            say(f"migrated; generating {args.customers:,} customers and {args.orders:,} "
+                f"orders up to business day D = {day} ({ZONE})")
+            generate(engine, customers=args.customers, orders=args.orders, day=day,
+                     seed=0.42)
+            data_profile(engine)
+            if not args.no_index:
+                t0 = time.perf_counter()
+                autocommit(engine, f"CREATE INDEX {RECORDED_AT_INDEX} ON orders (recorded_at)")
+                autocommit(engine, "ANALYZE orders")
+                say(f"  recommended index {RECORDED_AT_INDEX} on orders (recorded_at): "
+                    f"{time.perf_counter() - t0:.1f} s")
+
+            print("\nPostgreSQL settings (server defaults unless the sweep sets its own):")
+            for name, value in settings_report(engine):
+                print(f"  {name:<32} {value}")
+            sweeper = RfmSweeper(store=Store(engine), policy=policy, zone=ZONE,
+                                 **({"work_mem": args.work_mem} if args.work_mem else {}))
+            print(f"  sweep session: work_mem {getattr(sweeper, 'work_mem', None) or 'default'}")
+            print()
+
+            say(f"thresholds for D: {Thresholds.for_day(day, ZONE, policy)}")
+            first = sweeper.sweep(day, full=True)
+            show("first full sweep (every tier changes)", first)
+            say(f"  tiers: {tier_counts(engine)}")
+
+            steady = [sweeper.sweep(day, full=True)]
+            show("steady full sweep, same day, before VACUUM", steady[0])
+            t0 = time.perf_counter()
+            autocommit(engine, "VACUUM (ANALYZE) customers")
+            say(f"  VACUUM ANALYZE customers: {time.perf_counter() - t0:.1f} s")
+            for n in range(args.repeat):
+                steady.append(sweeper.sweep(day, full=True))
+                show(f"steady full sweep, same day, after VACUUM #{n + 1}", steady[-1])
+            steady_s = statistics.median(r.seconds for r in steady[1:])
+
+            say(f"row-by-row baseline over {args.sample:,} customers ...")
+            seconds, sampled, wrong = baseline(engine, sample=args.sample, day=day,
+                                               policy=policy, seed=7)
+            customers_total = args.customers
+            scaled = seconds * customers_total / sampled
+            say(f"baseline: {seconds:.2f} s for {sampled:,} customers "
+                f"({seconds / sampled * 1e3:.2f} ms each) -> {scaled:.0f} s for "
+                f"{customers_total:,}; tiers differing from the sweep's: {wrong}")
+            if wrong:
+                failed = True
+
+            incremental: list[SweepResult] = []
+            for k in (1, 2):
+                nxt = day + timedelta(days=k)
+                touched = add_days_purchases(engine, customers=args.customers, day=nxt, count=args.day_orders,
+                                             backdated=0.02, seed=0.1 * k)
+                say(f"D+{k} ({nxt}): {args.day_orders:,} orders recorded that day "
+                    f"({touched:,} customers)")
+                inc = sweeper.sweep(nxt)
+                incremental.append(inc)
+                show(f"incremental sweep D+{k}", inc)
+                differences, changed = disagreements_after_full(engine, sweeper, nxt)
+                say(f"  full sweep of D+{k} afterwards: {changed} tiers changed, "
+                    f"{differences} customers differ from the incremental's tiers "
+                    f"(must be 0)")
+                if differences or changed:
+                    failed = True
+
+            print("\nsummary")
+            print(f"  first full sweep (every tier changes):  {first.seconds:8.2f} s")
+            print(f"  steady full sweep (median after VACUUM): {steady_s:8.2f} s  "
+                  f"(target <= 5 s: {'met' if steady_s <= 5 else 'NOT met'}; "
+                  f"before VACUUM {steady[0].seconds:.2f} s)")
+            ratio = scaled / steady_s
+            print(f"  row-by-row baseline scaled to {customers_total:,}: {scaled:8.0f} s  -> "
+                  f"baseline / steady full sweep = {ratio:.0f}x (target >= 10x: "
+                  f"{'met' if ratio >= 10 else 'NOT met'}); / first sweep = "
+                  f"{scaled / first.seconds:.0f}x")
+            for k, inc in enumerate(incremental, 1):
+                cands = f"{inc.candidates:,} candidates, " if inc.candidates is not None else ""
+                print(f"  incremental sweep D+{k}: {inc.seconds:8.2f} s  ({cands}"
+                      f"{inc.changed:,} changed; target <= 1 s: "
+                      f"{'met' if inc.seconds <= 1 else 'NOT met'})")
+            print(f"  incremental == full: {'yes' if not failed else 'NO'}")
+        finally:
+            engine.dispose()
+    say("done")
+    return 1 if failed else 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.rfm",
+                                     description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=5_000_000)
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="a PostgreSQL server; a throwaway database is created there")
+    parser.add_argument("--sample", type=int, default=10_000,
+                        help="customers in the row-by-row baseline")
+    parser.add_argument("--day-orders", type=int, default=3_000,
+                        help="orders recorded on each incremental day")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="steady-state full sweeps after VACUUM")
+    parser.add_argument("--work-mem", default=None,
+                        help="work_mem for the sweep's session (default: the sweeper's own)")
+    parser.add_argument("--no-index", action="store_true",
+                        help=f"do not create the recommended {RECORDED_AT_INDEX}")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run(parse_args()))
