@@ -1,4 +1,5 @@
-"""The `crm` command: start and steer lead journeys, manage staff, run the dev stack.
+"""The `crm` command: start and steer lead and course journeys, manage staff and
+customers, run the dev stack.
 
 Every command reads `Settings()` once, at its top, and hands it down (the
 settings are the composition root's, never a module global), so an
@@ -15,6 +16,7 @@ import gc
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -27,7 +29,11 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -35,6 +41,7 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.customers import CustomerRecord, add_customer, list_customers
 from activities.staff import (
     ROLES,
     StaffError,
@@ -45,6 +52,14 @@ from activities.staff import (
 )
 from activities.store import Store, migrate
 from domain.contact import InvalidContact, normalise_email, normalise_phone
+from domain.courses import (
+    CallbackOutcome,
+    CourseStatus,
+    EndCourse,
+    EnrollmentInput,
+    LogCallback,
+    enrollment_workflow_id,
+)
 from domain.leads import Convert, LeadInput, LeadStatus, LogContact, lead_workflow_id
 from domain.settings import Settings
 from starter import devstack
@@ -64,10 +79,17 @@ app = typer.Typer(
 lead_app = typer.Typer(
     help="Lead journeys: start, claim, log contact, convert, discard, status.", no_args_is_help=True
 )
+course_app = typer.Typer(
+    help="Course journeys: enroll, end the course, log the callback, status.",
+    no_args_is_help=True,
+)
 staff_app = typer.Typer(help="Staff in the CRM store: add, list, deactivate.", no_args_is_help=True)
+customer_app = typer.Typer(help="Customers in the CRM store: add, list.", no_args_is_help=True)
 db_app = typer.Typer(help="The CRM store's schema.", no_args_is_help=True)
 app.add_typer(lead_app, name="lead")
+app.add_typer(course_app, name="course")
 app.add_typer(staff_app, name="staff")
+app.add_typer(customer_app, name="customer")
 app.add_typer(db_app, name="db")
 
 
@@ -158,27 +180,58 @@ def _unreachable(settings: Settings, exc: BaseException) -> str:
     )
 
 
-def _no_answer(settings: Settings, lead_id: str) -> CliError:
+@dataclass(frozen=True)
+class Subject:
+    """What a journey command is about, so its messages name the right journey."""
+
+    noun: str  # "lead", "enrolment"
+    entity_id: str
+    workflow_id: str
+    status_command: str  # where to look next, e.g. `crm lead status L1`
+    pending: str  # what may still be applied once a worker answers
+
+    @classmethod
+    def lead(cls, lead_id: str) -> Subject:
+        return cls(
+            noun="lead",
+            entity_id=lead_id,
+            workflow_id=lead_workflow_id(lead_id),
+            status_command=f"crm lead status {lead_id}",
+            pending="A claim or contact",
+        )
+
+    @classmethod
+    def enrolment(cls, enrollment_id: str) -> Subject:
+        return cls(
+            noun="enrolment",
+            entity_id=enrollment_id,
+            workflow_id=enrollment_workflow_id(enrollment_id),
+            status_command=f"crm course status {enrollment_id}",
+            pending="A callback or course end",
+        )
+
+
+def _no_answer(settings: Settings, subject: Subject) -> CliError:
     return CliError(
-        f"{lead_workflow_id(lead_id)} did not answer within {ANSWER_WITHIN_S:.0f} s: is a "
-        f"worker polling task queue {settings.task_queue}? (`crm up` runs one). A claim or "
-        f"contact may still be applied when one does; check `crm lead status {lead_id}`"
+        f"{subject.workflow_id} did not answer within {ANSWER_WITHIN_S:.0f} s: is a "
+        f"worker polling task queue {settings.task_queue}? (`crm up` runs one). "
+        f"{subject.pending} may still be applied when one does; check `{subject.status_command}`"
     )
 
 
-def _journey_error(settings: Settings, lead_id: str, exc: BaseException) -> CliError:
+def _journey_error(settings: Settings, subject: Subject, exc: BaseException) -> CliError:
     """What a Temporal error means for the person who typed the command."""
-    workflow_id = lead_workflow_id(lead_id)
+    workflow_id = subject.workflow_id
     if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError) or (
         # A query nobody answers is cancelled by the server.
         isinstance(exc, RPCError)
         and exc.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED)
     ):
-        return _no_answer(settings, lead_id)
+        return _no_answer(settings, subject)
     if isinstance(exc, WorkflowAlreadyStartedError):
         return CliError(
-            f"lead {lead_id} already has a journey ({workflow_id}, running or finished); "
-            "a journey id is used once"
+            f"{subject.noun} {subject.entity_id} already has a journey ({workflow_id}, "
+            "running or finished); a journey id is used once"
         )
     if isinstance(exc, WorkflowUpdateFailedError):
         cause = exc.cause
@@ -187,7 +240,10 @@ def _journey_error(settings: Settings, lead_id: str, exc: BaseException) -> CliE
     if isinstance(exc, WorkflowQueryFailedError):
         return CliError(f"{workflow_id} could not answer: {exc}")
     if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
-        return CliError(f"no running journey {workflow_id} for lead {lead_id}: {exc.message}")
+        return CliError(
+            f"no running journey {workflow_id} for {subject.noun} {subject.entity_id}: "
+            f"{exc.message}"
+        )
     if isinstance(exc, RPCError):
         return CliError(f"{workflow_id}: Temporal said {exc.status.name}: {exc.message}")
     return CliError(f"{workflow_id}: {exc}")
@@ -213,10 +269,13 @@ def run_temporal(main: Callable[[], Awaitable[T]]) -> T:
 
 
 def with_journeys(
-    settings: Settings, lead_id: str, action: Callable[[Journeys], Awaitable[T]]
+    settings: Settings,
+    subject: Subject,
+    action: Callable[[Journeys], Awaitable[T | CliError]],
 ) -> T:
     """Connects with the settings' address, namespace and task queue, runs `action`,
-    and turns what Temporal says into messages about the lead."""
+    and turns what Temporal says into messages about `subject`. An action reports
+    its own failures by returning a `CliError` (not raising it: see `run_temporal`)."""
 
     async def go() -> T | CliError:
         try:
@@ -228,7 +287,7 @@ def with_journeys(
             async with asyncio.timeout(ANSWER_WITHIN_S):
                 return await action(Journeys(client, task_queue=settings.task_queue))
         except TimeoutError:
-            return _no_answer(settings, lead_id)
+            return _no_answer(settings, subject)
         except (
             WorkflowAlreadyStartedError,
             WorkflowUpdateFailedError,
@@ -236,7 +295,7 @@ def with_journeys(
             WorkflowQueryFailedError,
             RPCError,
         ) as exc:
-            return _journey_error(settings, lead_id, exc)
+            return _journey_error(settings, subject, exc)
 
     outcome = run_temporal(go)
     if isinstance(outcome, CliError):
@@ -322,7 +381,7 @@ def lead_new(
         handle = await journeys.start_lead(lead)
         return handle.id
 
-    workflow_id = with_journeys(settings, lead_id, start)
+    workflow_id = with_journeys(settings, Subject.lead(lead_id), start)
     say(workflow_id)
     say(
         f"started LeadJourney on task queue {settings.task_queue}; see `crm lead status {lead_id}`",
@@ -339,7 +398,7 @@ def lead_claim(
     """Claim a pooled lead for a rep; says at once whether it was accepted."""
     settings = load_settings()
     decision = with_journeys(
-        settings, lead_id, lambda journeys: journeys.claim_lead(lead_id, owner_id)
+        settings, Subject.lead(lead_id), lambda journeys: journeys.claim_lead(lead_id, owner_id)
     )
     if not decision.accepted:
         raise CliError(f"rejected: {decision.reason or 'no reason given'}")
@@ -361,7 +420,7 @@ def lead_contact(
     settings = load_settings()
     contact = LogContact(owner_id=owner_id, channel=channel, note=note, at=_aware(at, "--at"))
     decision = with_journeys(
-        settings, lead_id, lambda journeys: journeys.log_contact(lead_id, contact)
+        settings, Subject.lead(lead_id), lambda journeys: journeys.log_contact(lead_id, contact)
     )
     if not decision.accepted:
         raise CliError(f"rejected: {decision.reason or 'no reason given'}")
@@ -385,7 +444,9 @@ def lead_convert(
     if value is not None and not value.is_finite():
         raise CliError(f"--amount {amount!r} is not a decimal number")
     convert = Convert(opportunity_name=name, amount=value, currency=currency.upper())
-    with_journeys(settings, lead_id, lambda journeys: journeys.convert_lead(lead_id, convert))
+    with_journeys(
+        settings, Subject.lead(lead_id), lambda journeys: journeys.convert_lead(lead_id, convert)
+    )
     say(f"convert sent to {lead_workflow_id(lead_id)}; see `crm lead status {lead_id}`")
 
 
@@ -399,7 +460,9 @@ def lead_discard(
     settings = load_settings()
     if not reason.strip():
         raise CliError("--reason must say why the lead is discarded")
-    with_journeys(settings, lead_id, lambda journeys: journeys.discard_lead(lead_id, reason))
+    with_journeys(
+        settings, Subject.lead(lead_id), lambda journeys: journeys.discard_lead(lead_id, reason)
+    )
     say(f"discard sent to {lead_workflow_id(lead_id)}; see `crm lead status {lead_id}`")
 
 
@@ -437,12 +500,190 @@ def lead_status(
 ) -> None:
     """Show where a lead's journey stands (the `status` query)."""
     settings = load_settings()
-    status = with_journeys(settings, lead_id, lambda journeys: journeys.lead_status(lead_id))
+    status = with_journeys(
+        settings, Subject.lead(lead_id), lambda journeys: journeys.lead_status(lead_id)
+    )
     if as_json:
         # Plain print: JSON must not be wrapped or styled.
         typer.echo(status.model_dump_json(indent=2))
     else:
         _console().print(_status_table(status))
+
+
+# -- course ---------------------------------------------------------------------------
+
+OUTCOMES = ", ".join(outcome.value for outcome in CallbackOutcome)
+
+
+@course_app.command("enroll")
+@reports_errors
+def course_enroll(
+    enrollment_id: Annotated[
+        str, typer.Option("--id", help="The enrolment id (journey: enrollment-{id}).")
+    ],
+    customer: Annotated[str, typer.Option(help="The student's customer id.")],
+    course: Annotated[str, typer.Option(help="The course id.")],
+    advisor: Annotated[str, typer.Option(help="The advisor's staff id (logs the callback).")],
+    ends_at: Annotated[str, typer.Option(help="When the course ends, ISO-8601 with offset.")],
+) -> None:
+    """Enrol a student: start the course journey (welcome, then the post-course callback)."""
+    settings = load_settings()
+    ends = _aware(ends_at, "--ends-at")
+    assert ends is not None  # given: the option is required
+    # The journey checks the customer and the advisor against the store; an
+    # unknown one fails the journey, which `crm course status` then says.
+    enrollment = EnrollmentInput(
+        enrollment_id=enrollment_id,
+        customer_id=customer,
+        course_id=course,
+        advisor_id=advisor,
+        ends_at=ends,
+    )
+
+    async def start(journeys: Journeys) -> str:
+        handle = await journeys.enroll(enrollment)
+        return handle.id
+
+    workflow_id = with_journeys(settings, Subject.enrolment(enrollment_id), start)
+    say(workflow_id)
+    say(
+        f"started CourseJourney on task queue {settings.task_queue}; "
+        f"see `crm course status {enrollment_id}`",
+        style="dim",
+    )
+
+
+@course_app.command("end")
+@reports_errors
+def course_end(
+    enrollment_id: Annotated[str, typer.Argument(help="The enrolment whose course ended.")],
+    at: Annotated[
+        str | None, typer.Option(help="When it ended, ISO-8601 with offset (default: now).")
+    ] = None,
+) -> None:
+    """Say the course ended (or ends) at another time (signal); the callback follows 72 h on."""
+    settings = load_settings()
+    end = EndCourse(ended_at=_aware(at, "--at"))
+    subject = Subject.enrolment(enrollment_id)
+    with_journeys(settings, subject, lambda journeys: journeys.end_course(enrollment_id, end))
+    say(
+        f"course end sent to {subject.workflow_id}; see `{subject.status_command}` "
+        "(a refusal shows there)"
+    )
+
+
+@course_app.command("callback")
+@reports_errors
+def course_callback(
+    enrollment_id: Annotated[str, typer.Argument(help="The enrolment called back.")],
+    advisor_id: Annotated[str, typer.Argument(help="The advisor who made the call.")],
+    outcome: Annotated[str, typer.Option(help=f"One of: {OUTCOMES}.")],
+    note: Annotated[str | None, typer.Option(help="What was said.")] = None,
+) -> None:
+    """Log the post-course callback; says at once whether it was accepted."""
+    settings = load_settings()
+    if outcome not in {o.value for o in CallbackOutcome}:
+        raise CliError(f"--outcome {outcome!r} is not one of: {OUTCOMES}")
+    callback = LogCallback(advisor_id=advisor_id, outcome=outcome, note=note)
+    decision = with_journeys(
+        settings,
+        Subject.enrolment(enrollment_id),
+        lambda journeys: journeys.log_callback(enrollment_id, callback),
+    )
+    if not decision.accepted:
+        raise CliError(f"rejected: {decision.reason or 'no reason given'}")
+    say(f"accepted: {advisor_id} logged {outcome} for enrolment {enrollment_id}")
+
+
+async def _closed_course(
+    journeys: Journeys, enrollment_id: str, subject: Subject
+) -> CourseStatus | CliError | None:
+    """A finished journey's last status, or why it ended without one; None while it runs.
+
+    A closed journey is not queried: its result is its final status, and a
+    failed one has no status to give, only the failure. (The raw describe call:
+    `WorkflowHandle.describe` also decodes the search attributes, and the
+    time-skipping test server hands back an unset `CrmSlaDeadline` that it
+    cannot decode.)"""
+    described = await journeys.client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=journeys.client.namespace,
+            execution=WorkflowExecution(workflow_id=subject.workflow_id),
+        )
+    )
+    info = described.workflow_execution_info
+    status = WorkflowExecutionStatus(info.status) if info.status else None
+    if status is None or status is WorkflowExecutionStatus.RUNNING:
+        return None
+    handle = journeys.course(enrollment_id)
+    try:
+        return await handle.result(follow_runs=False)
+    except WorkflowFailureError as exc:
+        cause = exc.cause
+        # E.g. the enrolment activity's refusal: "... rejected: unknown customer 'x'".
+        reason = getattr(cause, "message", None) or str(cause or exc)
+        how = status.name.lower().replace("_", " ")
+        closed = info.close_time.ToDatetime(UTC) if info.HasField("close_time") else None
+        return CliError(f"{subject.workflow_id} {how} at {_when(closed)}: {reason}")
+
+
+async def _course_status(journeys: Journeys, enrollment_id: str) -> CourseStatus | CliError:
+    subject = Subject.enrolment(enrollment_id)
+    closed = await _closed_course(journeys, enrollment_id, subject)
+    if closed is not None:
+        return closed
+    try:
+        return await journeys.course_status(enrollment_id)
+    except (WorkflowQueryFailedError, RPCError):
+        # It may have closed between the two calls.
+        closed = await _closed_course(journeys, enrollment_id, subject)
+        if closed is None:
+            raise
+        return closed
+
+
+def _course_table(status: CourseStatus) -> Table:
+    table = Table(title=f"enrolment {status.enrollment_id}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows: list[tuple[str, Any]] = [
+        ("stage", status.stage.value),
+        ("customer", status.customer_id),
+        ("course", status.course_id),
+        ("advisor", status.advisor_id),
+        ("course ends", _when(status.ends_at)),
+        ("callback due", _when(status.callback_due_at)),
+        ("escalated to", status.escalated_to or "-"),
+        ("outcome", status.outcome.value if status.outcome else "-"),
+        ("waiting for", status.waiting_for or "-"),
+        ("deadline", _when(status.deadline)),
+    ]
+    for field, value in rows:
+        table.add_row(field, str(value))
+    for rejection in status.rejections:
+        table.add_row(
+            "rejected", f"{rejection.signal} at {_when(rejection.at)}: {rejection.reason}"
+        )
+    return table
+
+
+@course_app.command("status")
+@reports_errors
+def course_status(
+    enrollment_id: Annotated[str, typer.Argument(help="The enrolment.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The status query's JSON.")] = False,
+) -> None:
+    """Show where an enrolment's journey stands; a failed journey says why (exit 1)."""
+    settings = load_settings()
+    status = with_journeys(
+        settings,
+        Subject.enrolment(enrollment_id),
+        lambda journeys: _course_status(journeys, enrollment_id),
+    )
+    if as_json:
+        typer.echo(status.model_dump_json(indent=2))
+    else:
+        _console().print(_course_table(status))
 
 
 # -- staff ----------------------------------------------------------------------------
@@ -608,6 +849,74 @@ def staff_deactivate(
         raise typer.Exit(1)
 
 
+# -- customer -------------------------------------------------------------------------
+
+
+@customer_app.command("add")
+@reports_errors
+def customer_add(
+    customer_id: Annotated[str, typer.Option("--id", help="Customer id.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
+    phone: Annotated[str | None, typer.Option(help="Phone; bare numbers are read as +86.")] = None,
+    company: Annotated[str | None, typer.Option(help="Company name.")] = None,
+    locale: Annotated[str | None, typer.Option(help="zh-CN (default) or en.")] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="IANA zone (default: Asia/Shanghai).")
+    ] = None,
+    owner: Annotated[str | None, typer.Option(help="The owning rep's staff id.")] = None,
+) -> None:
+    """Add a customer, or replace the one with this id (options not given: defaults)."""
+    settings = load_settings()
+    given: dict[str, Any] = {
+        "id": customer_id,
+        "name": name,
+        "email": email,
+        "phone": phone,
+        "company": company,
+        "locale": locale,
+        "timezone": timezone,
+        "owner_id": owner,
+    }
+    try:
+        customer = CustomerRecord.model_validate({k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        raise CliError(f"customer {customer_id} not saved: {_problems(exc)}") from exc
+    with open_store(settings) as store:
+        # The store would refuse an unknown owner too, but as a bare foreign-key error.
+        if owner is not None and owner not in {m.id for m in list_staff(store)}:
+            raise CliError(f"customer {customer_id} not saved: owner {owner!r} is not staff")
+        add_customer(store, customer, now=datetime.now(UTC))
+    say(f"saved customer {customer.id} ({customer.name})")
+
+
+@customer_app.command("list")
+@reports_errors
+def customer_list() -> None:
+    """List customers as a table."""
+    settings = load_settings()
+    with open_store(settings) as store:
+        customers = list_customers(store)
+    if not customers:
+        say("no customers")
+        return
+    table = Table(title="customers", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+    for column in ("id", "name", "email", "phone", "company", "locale", "timezone", "owner"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("id", "locale", "owner"))
+    for c in customers:
+        table.add_row(
+            c.id,
+            c.name,
+            c.email or "-",
+            c.phone or "-",
+            c.company or "-",
+            c.locale,
+            c.timezone,
+            c.owner_id or "-",
+        )
+    _console().print(table)
+
+
 # -- db -------------------------------------------------------------------------------
 
 
@@ -649,8 +958,13 @@ def up(
     """Run a development stack: store migrated, Temporal dev server, worker."""
     settings = load_settings()
     options = devstack.DevStackOptions(
-        port=port, ui_port=ui_port, http_port=http_port, db_file=Path(db_file),
-        worker=worker or demo, demo=demo, time_scale=time_scale,
+        port=port,
+        ui_port=ui_port,
+        http_port=http_port,
+        db_file=Path(db_file),
+        worker=worker or demo,
+        demo=demo,
+        time_scale=time_scale,
     )
 
     def announce(server: devstack.RunningServer, stack: Settings) -> None:

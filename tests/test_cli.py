@@ -1,7 +1,7 @@
 """The `crm` command as a person uses it: its output and exit codes.
 
 Tiers: store-only commands run on a tmp SQLite store with Temporal pointed at a
-closed port; the lead commands drive a journey on the time-skipping server;
+closed port; the lead and course commands drive a journey on the time-skipping server;
 `crm up` builds its dev-server command line without a server, and (marked
 `devserver`) really starts the stack and stops it.
 """
@@ -18,7 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +184,55 @@ def test_a_store_without_schema_says_to_upgrade(
     assert "crm db upgrade" in result.stderr
 
 
+# -- customer ---------------------------------------------------------------------------
+
+
+def test_customer_add_list_round_trip(store_url: str) -> None:
+    assert crm("staff add --id rep-a --name 'Rep A' --role rep").exit_code == 0
+    added = crm(
+        "customer add --id c-1 --name 周杰 --email Zhou.Jie@Example.com --phone '136 0013 6000' "
+        "--company 星辰制造有限公司 --owner rep-a"
+    )
+    assert added.exit_code == 0, added.output
+    assert "saved customer c-1 (周杰)" in added.stdout
+    added = crm(
+        "customer add --id c-2 --name Emma --email emma@example.com --locale en "
+        "--timezone Europe/London"
+    )
+    assert added.exit_code == 0, added.output
+
+    listed = crm("customer list")
+    assert listed.exit_code == 0, listed.output
+    rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines() if line.strip()}
+    assert rows["c-1"] == [
+        "c-1", "周杰", "zhou.jie@example.com", "+8613600136000", "星辰制造有限公司",
+        "zh-CN", "Asia/Shanghai", "rep-a",
+    ]  # fmt: skip
+    assert rows["c-2"][-3:] == ["en", "Europe/London", "-"]
+
+    # Same id: an update, not a second customer.
+    assert crm("customer add --id c-2 --name 'Emma Stone'").exit_code == 0
+    relisted = crm("customer list").stdout
+    assert "Emma Stone" in relisted and relisted.count("c-2") == 1
+
+
+def test_a_bad_customer_is_rejected_naming_the_field_and_value(store_url: str) -> None:
+    bad_email = crm("customer add --id c-9 --name X --email not-an-email")
+    assert bad_email.exit_code == 1
+    assert "customer c-9 not saved" in bad_email.stderr
+    assert "email" in bad_email.stderr and "'not-an-email'" in bad_email.stderr
+
+    bad_zone = crm("customer add --id c-9 --name X --timezone Mars/Olympus")
+    assert bad_zone.exit_code == 1
+    assert "timezone" in bad_zone.stderr and "'Mars/Olympus'" in bad_zone.stderr
+
+    no_owner = crm("customer add --id c-9 --name X --owner nobody")
+    assert no_owner.exit_code == 1
+    assert "owner 'nobody' is not staff" in no_owner.stderr
+
+    assert crm("customer list").stdout.strip() == "no customers"
+
+
 # -- lead, without Temporal -------------------------------------------------------------
 
 NEW_LEAD = "lead new --id L1 --name 张伟 --region east --product-line erp --source web_form"
@@ -217,18 +266,18 @@ def test_lead_commands_say_when_temporal_is_unreachable(store_url: str) -> None:
 # -- lead, on the time-skipping server --------------------------------------------------
 
 
-async def _status_json(lead_id: str, *, stage: str) -> dict[str, Any]:
-    """`crm lead status --json` once the journey reaches `stage` (activities run in
-    real time, so intake and assignment take a moment)."""
+async def _status_json(entity_id: str, *, stage: str, group: str = "lead") -> dict[str, Any]:
+    """`crm {group} status --json` once the journey reaches `stage` (activities run
+    in real time, so intake and assignment take a moment)."""
     deadline = asyncio.get_running_loop().time() + 20
     while True:
-        result = await crm_in_thread(f"lead status {lead_id} --json")
+        result = await crm_in_thread(f"{group} status {entity_id} --json")
         assert result.exit_code == 0, result.output
         latest: dict[str, Any] = json.loads(result.stdout)
         if latest["stage"] == stage:
             return latest
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{lead_id} never reached {stage}; last {latest}")
+            raise AssertionError(f"{entity_id} never reached {stage}; last {latest}")
         await asyncio.sleep(0.1)
 
 
@@ -307,6 +356,159 @@ async def test_a_journey_without_a_worker_gets_a_clear_answer(
         assert "task queue nobody-polls-this" in claim.stderr
     finally:
         await env.client.get_workflow_handle("lead-IDLE1").terminate("test over")
+
+
+# -- course, without Temporal -----------------------------------------------------------
+
+
+def test_course_input_is_checked_before_any_journey_starts(store_url: str) -> None:
+    naive = crm(
+        "course enroll --id E1 --customer cust-1 --course py101 --advisor adv-1 "
+        "--ends-at 2026-03-01T18:00"
+    )
+    assert naive.exit_code == 1
+    assert "--ends-at '2026-03-01T18:00' needs a UTC offset" in naive.stderr
+
+    outcome = crm("course callback E1 adv-1 --outcome maybe")
+    assert outcome.exit_code == 1
+    assert "--outcome 'maybe' is not one of: renewal_intent, no_interest, unreachable" in (
+        outcome.stderr
+    )
+
+    unreachable = crm("course status E1")
+    assert unreachable.exit_code == 1
+    assert f"cannot reach Temporal at {UNREACHABLE}" in unreachable.stderr
+
+
+# -- course, on the time-skipping server ------------------------------------------------
+
+
+def _point_cli_at(
+    env: WorkflowEnvironment, task_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", env.client.namespace)
+    monkeypatch.setenv("CRM_TASK_QUEUE", task_queue)
+
+
+async def _terminate(env: WorkflowEnvironment, workflow_id: str) -> None:
+    try:
+        await env.client.get_workflow_handle(workflow_id).terminate("test over")
+    except Exception:  # noqa: BLE001 - never started, or already over
+        pass
+
+
+async def test_course_enroll_end_and_callback_through_the_cli(
+    time_skipping_env: WorkflowEnvironment,
+    sqlite_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = time_skipping_env
+    seed_staff(sqlite_store)  # advisors adv-1, adv-2; customers cust-1, cust-2
+    now = await env.get_current_time()
+    async with running_worker(env.client, sqlite_store, make_settings(tmp_path)) as h:
+        _point_cli_at(env, h.task_queue, monkeypatch)
+        try:
+            ends_at = (now + timedelta(days=30)).isoformat()
+            enrolled = await crm_in_thread(
+                "course enroll --id CE1 --customer cust-1 --course py101 --advisor adv-1 "
+                f"--ends-at {ends_at}"
+            )
+            assert enrolled.exit_code == 0, enrolled.output
+            assert enrolled.stdout.splitlines()[0] == "enrollment-CE1"
+            assert "crm course status CE1" in enrolled.stdout
+
+            status = await _status_json("CE1", stage="enrolled", group="course")
+            assert status["customer_id"] == "cust-1" and status["advisor_id"] == "adv-1"
+
+            # The update's validator refuses a callback before the course has ended.
+            early = await crm_in_thread("course callback CE1 adv-1 --outcome renewal_intent")
+            assert early.exit_code == 1
+            assert "rejected: no callback is due yet" in early.stderr
+
+            # The course ended four days ago: the 72 hours are already over.
+            ended_at = (now - timedelta(days=4)).isoformat()
+            ended = await crm_in_thread(f"course end CE1 --at {ended_at}")
+            assert ended.exit_code == 0, ended.output
+            assert "course end sent to enrollment-CE1" in ended.stdout
+
+            due = await _status_json("CE1", stage="awaiting_callback", group="course")
+            assert due["callback_due_at"] is not None
+
+            table = await crm_in_thread("course status CE1")
+            assert table.exit_code == 0, table.output
+            assert "awaiting_callback" in table.stdout and "the callback by adv-1" in table.stdout
+
+            stranger = await crm_in_thread("course callback CE1 adv-2 --outcome no_interest")
+            assert stranger.exit_code == 1
+            assert "rejected: adv-2 is not this student's advisor (adv-1)" in stranger.stderr
+
+            called = await crm_in_thread(
+                "course callback CE1 adv-1 --outcome renewal_intent --note 'wants the next level'"
+            )
+            assert called.exit_code == 0, called.output
+            assert "accepted: adv-1 logged renewal_intent for enrolment CE1" in called.stdout
+
+            # Finished: the status is the journey's result, no query needed.
+            done = await _status_json("CE1", stage="completed", group="course")
+            assert done["outcome"] == "renewal_intent"
+
+            duplicate = await crm_in_thread(
+                "course enroll --id CE1 --customer cust-1 --course py101 --advisor adv-1 "
+                f"--ends-at {ends_at}"
+            )
+            assert duplicate.exit_code == 1
+            assert "enrolment CE1 already has a journey (enrollment-CE1" in duplicate.stderr
+
+            missing = await crm_in_thread("course status NOPE")
+            assert missing.exit_code == 1
+            assert "no running journey enrollment-NOPE for enrolment NOPE" in missing.stderr
+        finally:
+            await _terminate(env, "enrollment-CE1")
+
+
+async def test_a_failed_enrolment_says_why_in_course_status(
+    time_skipping_env: WorkflowEnvironment,
+    sqlite_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = time_skipping_env
+    seed_staff(sqlite_store)
+    now = await env.get_current_time()
+    async with running_worker(env.client, sqlite_store, make_settings(tmp_path)) as h:
+        _point_cli_at(env, h.task_queue, monkeypatch)
+        try:
+            # Starting succeeds: the journey, not the CLI, checks the customer.
+            enrolled = await crm_in_thread(
+                "course enroll --id CE3 --customer nobody --course py101 --advisor adv-1 "
+                f"--ends-at {(now + timedelta(days=30)).isoformat()}"
+            )
+            assert enrolled.exit_code == 0, enrolled.output
+            assert enrolled.stdout.splitlines()[0] == "enrollment-CE3"
+
+            deadline = asyncio.get_running_loop().time() + 20
+            while True:
+                status = await crm_in_thread("course status CE3")
+                if status.exit_code != 0:
+                    break
+                assert asyncio.get_running_loop().time() < deadline, status.output
+                await asyncio.sleep(0.1)
+            assert status.exit_code == 1
+            assert "enrollment-CE3 failed at" in status.stderr
+            assert "unknown customer 'nobody'" in status.stderr
+
+            as_json = await crm_in_thread("course status CE3 --json")
+            assert as_json.exit_code == 1 and as_json.stdout == ""
+            assert "unknown customer 'nobody'" in as_json.stderr
+
+            # A signal to the failed journey is refused by the server.
+            end = await crm_in_thread("course end CE3")
+            assert end.exit_code == 1
+            assert "enrollment-CE3" in end.stderr
+        finally:
+            await _terminate(env, "enrollment-CE3")
 
 
 # -- crm up -----------------------------------------------------------------------------
