@@ -1,0 +1,93 @@
+"""The KPI report against a store fixture whose answers were worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from activities.store import Store
+from domain import schema
+from starter.report import build_report, render_html, render_text
+from tests.harness import seed_staff
+
+
+def at(day: int, hour: int = 10, month: int = 5) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC)
+
+
+def seed(store: Store) -> None:
+    seed_staff(store)
+    with store.unit_of_work() as s:
+        def lead(lead_id: str, received: datetime, stage: str,
+                 contact: datetime | None = None) -> None:
+            s.add(schema.Lead(id=lead_id, name=lead_id, region="east", product_line="erp",
+                              source="ads", stage=stage, received_at=received,
+                              first_contact_at=contact))
+        lead("L1", at(1), "converted", at(1, 12))      # 2 h to first touch
+        lead("L2", at(2), "stale")
+        lead("L3", at(3), "following_up", at(3, 18))   # 8 h
+        lead("L4", at(3), "merged")                    # a duplicate: not counted
+        lead("L5", at(20, month=4), "converted", at(20, 11, month=4))  # before the period
+        s.add(schema.Contract(id="K1", customer_id="cust-1", owner_id="rep-a", currency="CNY",
+                              amount_minor=100000, paid_minor=0, credit_minor=0,
+                              finance_status="partially_paid", signed_at=at(1),
+                              timezone="Asia/Shanghai"))
+        s.flush()
+        s.add(schema.PaymentMilestone(contract_id="K1", seq=1, name="balance", percent="70",
+                                      amount_minor=70000, paid_minor=10000,
+                                      relative_to="signing", due_days=7, state="overdue"))
+        for ref, minor, paid in (("P1", 100000, at(5)), ("P2", 25050, at(10)),
+                                 ("P0", 99900, at(30, month=4))):
+            s.add(schema.Payment(contract_id="K1", reference=ref, amount_minor=minor,
+                                 currency="CNY", paid_at=paid, recorded_at=paid))
+        for n, customer in enumerate(("cust-1", "cust-2")):
+            s.add(schema.CouponRecord(code=f"WB{n}", key=f"k{n}", customer_id=customer,
+                                      campaign="winback", discount_percent=10,
+                                      issued_at=at(4), expires_at=at(18)))
+        s.add(schema.Order(id="O1", customer_id="cust-1", amount_minor=5000, currency="CNY",
+                           at=at(6), recorded_at=at(6), credited_coupon="WB0"))
+        s.get(schema.Customer, "cust-1").tier = "core"  # type: ignore[union-attr]
+        s.get(schema.Customer, "cust-2").tier = "lost"  # type: ignore[union-attr]
+        for n, (journey, day) in enumerate((("lead", 2), ("lead", 2), ("payment", 7))):
+            s.add(schema.Escalation(key=f"e{n}", journey=journey, entity_id="x", level=1,
+                                    reason="r", at=at(day)))
+        events = [("L1", "received"), ("L2", "received"), ("L3", "received"),
+                  ("L1", "assigned"), ("L2", "assigned"), ("L3", "claimed"),
+                  ("L1", "first_contact"), ("L3", "first_contact"), ("L3", "contacted"),
+                  ("L1", "converted"), ("L2", "escalated"), ("L2", "stale")]
+        for n, (entity, step) in enumerate(events):
+            s.add(schema.JourneyEvent(key=f"ev{n}", journey="lead", entity_id=entity, step=step,
+                                      at=at(3)))
+
+
+def test_figures_match_the_hand_computed_answers(store: Store) -> None:
+    seed(store)
+    report = build_report(store, start=date(2026, 5, 1), end=date(2026, 6, 1))
+    assert (report.leads_received, report.leads_converted) == (3, 1)
+    assert report.conversion_rate == 1 / 3
+    assert report.first_touch_hours == 5.0
+    assert report.payments_collected == {"CNY": Decimal("1250.50")}
+    assert report.overdue_outstanding == {"CNY": Decimal("600.00")}
+    assert report.overdue_milestones == 1
+    assert (report.winback_customers, report.winback_reactivated) == (2, 1)
+    assert report.winback_success_rate == 0.5
+    assert report.tiers == {"core": 1, "lost": 1}
+    assert report.escalations == {"lead": 2, "payment": 1}
+    assert report.escalations_by_day == {"2026-05-02": {"lead": 2}, "2026-05-07": {"payment": 1}}
+    lead = [(s.step, s.reached, s.dropped) for s in report.funnels["lead"]]
+    assert lead == [("received", 3, 0), ("assigned", 3, 0), ("first_contact", 2, 1),
+                    ("converted", 1, 1)]
+    assert report.exits["lead"] == {"escalated": 1, "stale": 1}
+    assert report.completed["lead"] == 1
+
+
+def test_text_and_html(store: Store) -> None:
+    seed(store)
+    report = build_report(store, start=date(2026, 5, 1), end=date(2026, 6, 1))
+    rows = dict(render_text(report))
+    assert rows["lead conversion rate"] == "33.3%"
+    assert rows["win-back success rate"] == "50.0% (1/2)"
+    page = render_html(report)
+    assert "<svg" in page and "lead funnel" in page
+    assert page.count("<rect") == 4 + 2  # four funnel steps, two days of escalations
+    assert "2026-05-02 lead: 2" in page
