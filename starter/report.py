@@ -160,7 +160,10 @@ def _escalations(session: Session, report: Report, lo: datetime, hi: datetime) -
         totals[journey] += 1
         by_day[at.date().isoformat()][journey] += 1
     report.escalations = dict(totals)
-    report.escalations_by_day = {day: dict(v) for day, v in sorted(by_day.items())}
+    # Every day of the period, so quiet days show as gaps in the trend.
+    days = [(report.start + timedelta(days=n)).isoformat()
+            for n in range((report.end - report.start).days)]
+    report.escalations_by_day = {day: dict(by_day.get(day, {})) for day in days}
 
 
 def _funnels(session: Session, report: Report, lo: datetime, hi: datetime) -> None:
@@ -239,8 +242,8 @@ PAGE = """<!doctype html>
 <h2>{{ journey }} funnel</h2>
 {% set top = (steps | map(attribute="reached") | max) or 1 %}
 <svg width="900" height="{{ 34 * steps|length + 10 }}" role="img" aria-label="{{ journey }} funnel">
-{% for s in steps %}{% set w = (700 * s.reached / top) | round(1) %}
- <rect x="{{ 450 - w / 2 }}" y="{{ 34 * loop.index0 + 4 }}" width="{{ w }}" height="26" rx="4"
+{% for s in steps %}{% set w = (620 * s.reached / top) | round(1) %}
+ <rect x="{{ 440 - w / 2 }}" y="{{ 34 * loop.index0 + 4 }}" width="{{ w }}" height="26" rx="4"
        fill="hsl({{ 210 - 25 * loop.index0 }},60%,55%)"/>
  <text x="10" y="{{ 34 * loop.index0 + 22 }}">{{ s.step }}</text>
  <text x="800" y="{{ 34 * loop.index0 + 22 }}">{{ s.reached }}{% if s.dropped %} (−{{ s.dropped }}){% endif %}</text>
@@ -267,9 +270,9 @@ COLOURS = {"lead": "#2680c2", "ticket": "#e12d39", "payment": "#f0b429", "course
 def escalation_bars(report: Report, *, width: int = 860, height: int = 200) -> list[dict[str, Any]]:
     """Stacked bars, one per day, coloured by journey."""
     days = list(report.escalations_by_day)
-    if not days:
+    peak = max((sum(per.values()) for per in report.escalations_by_day.values()), default=0)
+    if not peak:
         return []
-    peak = max(sum(per.values()) for per in report.escalations_by_day.values())
     step = min(width / len(days), 40)
     bars = []
     for i, day in enumerate(days):
