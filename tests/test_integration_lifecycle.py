@@ -24,6 +24,7 @@ from domain.lifecycle import (
     Purchase,
     customer_workflow_id,
 )
+from domain.policy import MessagingPolicy, QuietHours
 from tests.harness import Harness, eventually, make_settings, running_worker, seed_staff
 from tests.sinks import SmtpSink, WebhookSink
 from tests.test_integration_lead import sink_settings, sinks  # noqa: F401 - fixture
@@ -83,8 +84,12 @@ async def test_win_back_sent_once_to_the_real_smtp_sink(
     policy = LifecyclePolicy(dormant_after=timedelta(seconds=3),
                              second_touch_after=timedelta(seconds=3),
                              lost_after=timedelta(seconds=3))
+    # Seconds apart instead of days: the marketing cap (a day) would hold the second.
+    uncapped = MessagingPolicy(quiet_hours=QuietHours(enabled=False), marketing_per_day=10,
+                               marketing_per_week=10)
     async with running_worker(dev_env.client, sqlite_store,
-                              sink_settings(tmp_path, smtp, webhook)) as h:
+                              sink_settings(tmp_path, smtp, webhook),
+                              messaging_policy=uncapped) as h:
         handle = await purchase(h, "cust-1", f"wb-{tmp_path.name[-6:]}", policy, amount="300")
         for _ in range(300):
             if (await status(h, "cust-1")).stage is LifecycleStage.lost:
