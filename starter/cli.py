@@ -1,5 +1,6 @@
-"""The `crm` command: start and steer lead and course journeys, manage staff and
-customers, run the dev stack.
+"""The `crm` command: start and steer lead, course, contract and customer
+journeys, manage and import staff, customers and leads, sweep RFM tiers, run
+the dev stack.
 
 Every command reads `Settings()` once, at its top, and hands it down (the
 settings are the composition root's, never a module global), so an
@@ -17,7 +18,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
@@ -26,7 +27,9 @@ import typer
 from pydantic import ValidationError
 from rich import box
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.api.common.v1 import WorkflowExecution
@@ -42,6 +45,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.customers import CustomerRecord, add_customer, list_customers
+from activities.rfm import RfmSweeper
 from activities.staff import (
     ROLES,
     StaffError,
@@ -51,6 +55,7 @@ from activities.staff import (
     list_staff,
 )
 from activities.store import Store, migrate
+from domain import schema
 from domain.contact import InvalidContact, normalise_email, normalise_phone
 from domain.courses import (
     CallbackOutcome,
@@ -61,9 +66,29 @@ from domain.courses import (
     enrollment_workflow_id,
 )
 from domain.leads import Convert, LeadInput, LeadStatus, LogContact, lead_workflow_id
+from domain.lifecycle import (
+    LifecycleStatus,
+    Purchase,
+    Tier,
+    business_day,
+    customer_workflow_id,
+)
+from domain.money import to_minor
+from domain.payments import (
+    Accept,
+    ContractInput,
+    ContractStatus,
+    MilestoneRule,
+    MilestoneState,
+    PlanError,
+    RecordPayment,
+    contract_workflow_id,
+    split_amounts,
+)
 from domain.settings import Settings
-from starter import devstack
+from starter import devstack, imports
 from starter.client import Journeys, connect
+from starter.imports import ImportReport, Outcome, Status
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -84,12 +109,28 @@ course_app = typer.Typer(
     no_args_is_help=True,
 )
 staff_app = typer.Typer(help="Staff in the CRM store: add, list, deactivate.", no_args_is_help=True)
-customer_app = typer.Typer(help="Customers in the CRM store: add, list.", no_args_is_help=True)
+customer_app = typer.Typer(
+    help="Customers: add and list them in the store; report purchases and opt-outs to their "
+    "lifecycle journeys, status.",
+    no_args_is_help=True,
+)
+contract_app = typer.Typer(
+    help="Contract payment journeys: sign, accept, pay, cancel, status.", no_args_is_help=True
+)
+rfm_app = typer.Typer(help="RFM tiers: run the daily sweep by hand.", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Import staff, customers or leads from a CSV file (header row: the field names; "
+    "lists separated by ';').",
+    no_args_is_help=True,
+)
 db_app = typer.Typer(help="The CRM store's schema.", no_args_is_help=True)
 app.add_typer(lead_app, name="lead")
 app.add_typer(course_app, name="course")
+app.add_typer(contract_app, name="contract")
 app.add_typer(staff_app, name="staff")
 app.add_typer(customer_app, name="customer")
+app.add_typer(rfm_app, name="rfm")
+app.add_typer(import_app, name="import")
 app.add_typer(db_app, name="db")
 
 
@@ -189,6 +230,7 @@ class Subject:
     workflow_id: str
     status_command: str  # where to look next, e.g. `crm lead status L1`
     pending: str  # what may still be applied once a worker answers
+    hint: str = ""  # added when there is no such journey
 
     @classmethod
     def lead(cls, lead_id: str) -> Subject:
@@ -208,6 +250,28 @@ class Subject:
             workflow_id=enrollment_workflow_id(enrollment_id),
             status_command=f"crm course status {enrollment_id}",
             pending="A callback or course end",
+        )
+
+    @classmethod
+    def contract(cls, contract_id: str) -> Subject:
+        return cls(
+            noun="contract",
+            entity_id=contract_id,
+            workflow_id=contract_workflow_id(contract_id),
+            status_command=f"crm contract status {contract_id}",
+            pending="A payment, acceptance or cancellation",
+        )
+
+    @classmethod
+    def customer(cls, customer_id: str) -> Subject:
+        return cls(
+            noun="customer",
+            entity_id=customer_id,
+            workflow_id=customer_workflow_id(customer_id),
+            status_command=f"crm customer status {customer_id}",
+            pending="A purchase or opt-out",
+            hint="a customer's journey starts with their first reported purchase "
+            "(`crm customer purchase`)",
         )
 
 
@@ -242,7 +306,7 @@ def _journey_error(settings: Settings, subject: Subject, exc: BaseException) -> 
     if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
         return CliError(
             f"no running journey {workflow_id} for {subject.noun} {subject.entity_id}: "
-            f"{exc.message}"
+            f"{exc.message}" + (f"; {subject.hint}" if subject.hint else "")
         )
     if isinstance(exc, RPCError):
         return CliError(f"{workflow_id}: Temporal said {exc.status.name}: {exc.message}")
@@ -320,16 +384,99 @@ def _when(value: datetime | None) -> str:
 
 
 def _problems(exc: ValidationError) -> str:
-    """One line per invalid field, naming the field and the value given."""
-    lines = []
-    for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "input"
-        message = error["msg"].removeprefix("Value error, ")
-        given = error.get("input")
-        if given is not None and not isinstance(given, dict) and repr(given) not in message:
-            message += f" (got {given!r})"
-        lines.append(f"{field}: {message}")
-    return "; ".join(lines)
+    """One clause per invalid field, naming the field and the value given."""
+    return imports.validation_problems(exc)
+
+
+def _decimal(value: str, option: str, *, positive: bool = False) -> Decimal:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation as exc:
+        raise CliError(f"{option} {value!r} is not a decimal number") from exc
+    if not amount.is_finite():
+        raise CliError(f"{option} {value!r} is not a decimal number")
+    if positive and amount <= 0:
+        raise CliError(f"{option} {value!r} must be positive")
+    return amount
+
+
+def _money(value: str, currency: str, option: str = "--amount") -> Decimal:
+    """A positive amount, exact in the currency's minor unit."""
+    amount = _decimal(value, option, positive=True)
+    try:
+        to_minor(amount, currency)
+    except ValueError as exc:
+        raise CliError(f"{option} {value!r}: {exc}") from exc
+    return amount
+
+
+def _currency(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise CliError(f"--currency {value!r} is not an ISO 4217 code such as CNY")
+    return code
+
+
+async def _closed_journey(
+    journeys: Journeys, subject: Subject, result_type: type[T] | None
+) -> T | CliError | None:
+    """A finished journey's last status, or why it ended without one; None while it runs.
+
+    A closed journey is not queried: its result is its final status, and a
+    failed one has no status to give, only the failure. (The raw describe call:
+    `WorkflowHandle.describe` also decodes the search attributes, and the
+    time-skipping test server hands back an unset `CrmSlaDeadline` that it
+    cannot decode.)"""
+    described = await journeys.client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=journeys.client.namespace,
+            execution=WorkflowExecution(workflow_id=subject.workflow_id),
+        )
+    )
+    info = described.workflow_execution_info
+    status = WorkflowExecutionStatus(info.status) if info.status else None
+    if status is None or status is WorkflowExecutionStatus.RUNNING:
+        return None
+    how = status.name.lower().replace("_", " ")
+    closed = info.close_time.ToDatetime(UTC) if info.HasField("close_time") else None
+    handle = journeys.client.get_workflow_handle(subject.workflow_id, result_type=result_type)
+    try:
+        result = await handle.result(follow_runs=False)
+    except WorkflowFailureError as exc:
+        cause = exc.cause
+        # E.g. the enrolment activity's refusal: "... rejected: unknown customer 'x'".
+        reason = getattr(cause, "message", None) or str(cause or exc)
+        return CliError(f"{subject.workflow_id} {how} at {_when(closed)}: {reason}")
+    if result is None:
+        return CliError(f"{subject.workflow_id} {how} at {_when(closed)} without a status")
+    return result
+
+
+async def _journey_status(
+    journeys: Journeys,
+    subject: Subject,
+    result_type: type[T],
+    query: Callable[[], Awaitable[T]],
+) -> T | CliError:
+    """A running journey's status query, or a closed one's result (see `_closed_journey`)."""
+    closed = await _closed_journey(journeys, subject, result_type)
+    if closed is not None:
+        return closed
+    try:
+        return await query()
+    except (WorkflowQueryFailedError, RPCError):
+        # It may have closed between the two calls.
+        closed = await _closed_journey(journeys, subject, result_type)
+        if closed is None:
+            raise
+        return closed
+
+
+def _rejection_rows(table: Table, status: Any) -> None:
+    for rejection in status.rejections:
+        table.add_row(
+            "rejected", f"{rejection.signal} at {_when(rejection.at)}: {rejection.reason}"
+        )
 
 
 # -- lead -----------------------------------------------------------------------------
@@ -437,12 +584,7 @@ def lead_convert(
 ) -> None:
     """Convert a lead into an opportunity (signal); the journey ends."""
     settings = load_settings()
-    try:
-        value = Decimal(amount) if amount is not None else None
-    except InvalidOperation as exc:
-        raise CliError(f"--amount {amount!r} is not a decimal number") from exc
-    if value is not None and not value.is_finite():
-        raise CliError(f"--amount {amount!r} is not a decimal number")
+    value = _decimal(amount, "--amount") if amount is not None else None
     convert = Convert(opportunity_name=name, amount=value, currency=currency.upper())
     with_journeys(
         settings, Subject.lead(lead_id), lambda journeys: journeys.convert_lead(lead_id, convert)
@@ -485,10 +627,7 @@ def _status_table(status: LeadStatus) -> Table:
     ]
     for field, value in rows:
         table.add_row(field, str(value))
-    for rejection in status.rejections:
-        table.add_row(
-            "rejected", f"{rejection.signal} at {_when(rejection.at)}: {rejection.reason}"
-        )
+    _rejection_rows(table, status)
     return table
 
 
@@ -595,51 +734,13 @@ def course_callback(
     say(f"accepted: {advisor_id} logged {outcome} for enrolment {enrollment_id}")
 
 
-async def _closed_course(
-    journeys: Journeys, enrollment_id: str, subject: Subject
-) -> CourseStatus | CliError | None:
-    """A finished journey's last status, or why it ended without one; None while it runs.
-
-    A closed journey is not queried: its result is its final status, and a
-    failed one has no status to give, only the failure. (The raw describe call:
-    `WorkflowHandle.describe` also decodes the search attributes, and the
-    time-skipping test server hands back an unset `CrmSlaDeadline` that it
-    cannot decode.)"""
-    described = await journeys.client.workflow_service.describe_workflow_execution(
-        DescribeWorkflowExecutionRequest(
-            namespace=journeys.client.namespace,
-            execution=WorkflowExecution(workflow_id=subject.workflow_id),
-        )
-    )
-    info = described.workflow_execution_info
-    status = WorkflowExecutionStatus(info.status) if info.status else None
-    if status is None or status is WorkflowExecutionStatus.RUNNING:
-        return None
-    handle = journeys.course(enrollment_id)
-    try:
-        return await handle.result(follow_runs=False)
-    except WorkflowFailureError as exc:
-        cause = exc.cause
-        # E.g. the enrolment activity's refusal: "... rejected: unknown customer 'x'".
-        reason = getattr(cause, "message", None) or str(cause or exc)
-        how = status.name.lower().replace("_", " ")
-        closed = info.close_time.ToDatetime(UTC) if info.HasField("close_time") else None
-        return CliError(f"{subject.workflow_id} {how} at {_when(closed)}: {reason}")
-
-
 async def _course_status(journeys: Journeys, enrollment_id: str) -> CourseStatus | CliError:
-    subject = Subject.enrolment(enrollment_id)
-    closed = await _closed_course(journeys, enrollment_id, subject)
-    if closed is not None:
-        return closed
-    try:
-        return await journeys.course_status(enrollment_id)
-    except (WorkflowQueryFailedError, RPCError):
-        # It may have closed between the two calls.
-        closed = await _closed_course(journeys, enrollment_id, subject)
-        if closed is None:
-            raise
-        return closed
+    return await _journey_status(
+        journeys,
+        Subject.enrolment(enrollment_id),
+        CourseStatus,
+        lambda: journeys.course_status(enrollment_id),
+    )
 
 
 def _course_table(status: CourseStatus) -> Table:
@@ -660,10 +761,7 @@ def _course_table(status: CourseStatus) -> Table:
     ]
     for field, value in rows:
         table.add_row(field, str(value))
-    for rejection in status.rejections:
-        table.add_row(
-            "rejected", f"{rejection.signal} at {_when(rejection.at)}: {rejection.reason}"
-        )
+    _rejection_rows(table, status)
     return table
 
 
@@ -684,6 +782,244 @@ def course_status(
         typer.echo(status.model_dump_json(indent=2))
     else:
         _console().print(_course_table(status))
+
+
+# -- contract -------------------------------------------------------------------------
+
+RELATIVE_TO = ("signing", "acceptance")
+
+
+def _plan(value: str, amount: Decimal, currency: str) -> list[MilestoneRule]:
+    """`percent:days:signing|acceptance[:name]`, comma-separated, e.g. the default
+    plan "30:7:signing,70:30:acceptance"; the percentages must add up to 100."""
+    rules = []
+    for n, part in enumerate(value.split(","), 1):
+        fields = [f.strip() for f in part.split(":")]
+        if len(fields) not in (3, 4):
+            raise CliError(
+                f"--plan milestone {n} {part.strip()!r} is not percent:days:signing|acceptance"
+            )
+        percent = _decimal(fields[0], f"--plan milestone {n}: percent", positive=True)
+        try:
+            days = int(fields[1])
+        except ValueError as exc:
+            raise CliError(
+                f"--plan milestone {n}: days {fields[1]!r} is not a whole number"
+            ) from exc
+        if days < 0:
+            raise CliError(f"--plan milestone {n}: days {days} must not be negative")
+        if fields[2] not in RELATIVE_TO:
+            raise CliError(
+                f"--plan milestone {n}: {fields[2]!r} is not one of: {', '.join(RELATIVE_TO)}"
+            )
+        name = fields[3] if len(fields) == 4 and fields[3] else None
+        rules.append(
+            MilestoneRule.model_validate(
+                {"percent": percent, "due_days": days, "relative_to": fields[2], "name": name}
+            )
+        )
+    try:  # the journey's own rule: positive shares adding up to 100
+        split_amounts(amount, [rule.percent for rule in rules], currency)
+    except PlanError as exc:
+        raise CliError(f"--plan {value!r}: {exc}") from exc
+    return rules
+
+
+@contract_app.command("sign")
+@reports_errors
+def contract_sign(
+    contract_id: Annotated[
+        str, typer.Option("--id", help="The contract id (journey: contract-{id}).")
+    ],
+    customer: Annotated[str, typer.Option(help="The customer's id.")],
+    owner: Annotated[str, typer.Option(help="The owning rep's staff id.")],
+    amount: Annotated[str, typer.Option(help="The contract amount, e.g. 120000.00.")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "CNY",
+    signed_at: Annotated[
+        str | None, typer.Option(help="When it was signed, ISO-8601 with offset (default: now).")
+    ] = None,
+    plan: Annotated[
+        str | None,
+        typer.Option(
+            help="Milestones as percent:days:signing|acceptance[:name], comma-separated, "
+            "e.g. '30:7:signing,70:30:acceptance' (default: the payment policy's plan)."
+        ),
+    ] = None,
+) -> None:
+    """Sign a contract: start its payment journey (milestones, reminders, overdue escalation)."""
+    settings = load_settings()
+    code = _currency(currency)
+    value = _money(amount, code)
+    signed = _aware(signed_at, "--signed-at") or datetime.now(UTC)
+    # The journey checks the customer and the owner against the store; an
+    # unknown one fails the journey, which `crm contract status` then says.
+    contract = ContractInput(
+        contract_id=contract_id,
+        customer_id=customer,
+        owner_id=owner,
+        amount=value,
+        currency=code,
+        signed_at=signed,
+        milestones=_plan(plan, value, code) if plan is not None else None,
+    )
+
+    async def start(journeys: Journeys) -> str:
+        handle = await journeys.sign_contract(contract)
+        return handle.id
+
+    workflow_id = with_journeys(settings, Subject.contract(contract_id), start)
+    say(workflow_id)
+    say(
+        f"started PaymentJourney on task queue {settings.task_queue}; "
+        f"see `crm contract status {contract_id}`",
+        style="dim",
+    )
+
+
+@contract_app.command("accept")
+@reports_errors
+def contract_accept(
+    contract_id: Annotated[str, typer.Argument(help="The contract accepted by the customer.")],
+    at: Annotated[
+        str | None, typer.Option(help="When, ISO-8601 with offset (default: now).")
+    ] = None,
+) -> None:
+    """Record the customer's acceptance (signal): the acceptance milestones get their dates."""
+    settings = load_settings()
+    accept = Accept(accepted_at=_aware(at, "--at"))
+    subject = Subject.contract(contract_id)
+    with_journeys(settings, subject, lambda journeys: journeys.accept_contract(contract_id, accept))
+    say(
+        f"acceptance sent to {subject.workflow_id}; see `{subject.status_command}` "
+        "(a refusal shows there)"
+    )
+
+
+@contract_app.command("pay")
+@reports_errors
+def contract_pay(
+    contract_id: Annotated[str, typer.Argument(help="The contract paid.")],
+    amount: Annotated[str, typer.Option(help="The amount received, e.g. 36000.00.")],
+    reference: Annotated[
+        str, typer.Option(help="The payment's reference (a repeat is recorded once).")
+    ],
+    at: Annotated[
+        str | None, typer.Option(help="When it was paid, ISO-8601 with offset (default: now).")
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Option(help="ISO 4217 code (default: the contract's).")
+    ] = None,
+) -> None:
+    """Record a payment; says at once whether it was accepted, or why not."""
+    settings = load_settings()
+    code = _currency(currency) if currency is not None else None
+    value = _money(amount, code) if code else _decimal(amount, "--amount", positive=True)
+    if not reference.strip():
+        raise CliError("--reference must name the payment")
+    payment = RecordPayment(
+        amount=value, reference=reference, paid_at=_aware(at, "--at"), currency=code
+    )
+    decision = with_journeys(
+        settings,
+        Subject.contract(contract_id),
+        lambda journeys: journeys.record_payment(contract_id, payment),
+    )
+    if not decision.accepted:
+        raise CliError(f"rejected: {decision.reason or 'no reason given'}")
+    if decision.reason:  # e.g. "already recorded": accepted, nothing changed
+        say(f"accepted: payment {reference} on contract {contract_id}: {decision.reason}")
+        return
+    say(f"accepted: payment {reference} of {value} recorded on contract {contract_id}")
+    say(f"see `crm contract status {contract_id}`", style="dim")
+
+
+@contract_app.command("cancel")
+@reports_errors
+def contract_cancel(
+    contract_id: Annotated[str, typer.Argument(help="The contract to cancel.")],
+    reason: Annotated[str, typer.Option(help="Why (kept with the contract).")],
+) -> None:
+    """Cancel a contract with a reason (signal): its unpaid milestones are cancelled."""
+    settings = load_settings()
+    if not reason.strip():
+        raise CliError("--reason must say why the contract is cancelled")
+    subject = Subject.contract(contract_id)
+    with_journeys(settings, subject, lambda journeys: journeys.cancel_contract(contract_id, reason))
+    say(
+        f"cancel sent to {subject.workflow_id}; see `{subject.status_command}` "
+        "(a refusal shows there)"
+    )
+
+
+def _contract_table(status: ContractStatus) -> Table:
+    table = Table(title=f"contract {status.contract_id}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    action = status.next_action
+    rows: list[tuple[str, Any]] = [
+        ("stage", status.stage.value),
+        ("customer", status.customer_id),
+        ("owner", status.owner_id),
+        ("amount", f"{status.amount} {status.currency}"),
+        ("paid", f"{status.paid} {status.currency}"),
+        ("credit", f"{status.credit} {status.currency}"),
+        ("accepted", _when(status.accepted_at)),
+        ("overdue from", _when(status.next_due)),
+        (
+            "next action",
+            f"{action.kind.value} (milestone {action.seq}) at {_when(action.at)}"
+            if action
+            else "-",
+        ),
+        ("payments", ", ".join(status.references) or "-"),
+        ("repeats ignored", status.ignored_duplicates),
+    ]
+    for field, value in rows:
+        table.add_row(field, str(value))
+    _rejection_rows(table, status)
+    return table
+
+
+def _milestones_table(status: ContractStatus) -> Table:
+    table = Table(title="milestones", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+    for column in ("#", "milestone", "share", "amount", "due", "paid", "state"):
+        table.add_column(column, no_wrap=True, justify="right" if column in ("#", "share",
+                         "amount", "paid") else "left")  # fmt: skip
+    for m in status.milestones:
+        if m.due_date is not None:
+            due = m.due_date.isoformat()
+        elif m.state is MilestoneState.awaiting_acceptance:
+            due = f"{m.due_days} d after acceptance"
+        else:
+            due = "-"
+        table.add_row(
+            str(m.seq), m.name, f"{m.percent}%", str(m.amount), due, str(m.paid), m.state.value
+        )
+    return table
+
+
+@contract_app.command("status")
+@reports_errors
+def contract_status(
+    contract_id: Annotated[str, typer.Argument(help="The contract.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The status query's JSON.")] = False,
+) -> None:
+    """Show a contract's milestones and payments; a failed journey says why (exit 1)."""
+    settings = load_settings()
+    subject = Subject.contract(contract_id)
+    status = with_journeys(
+        settings,
+        subject,
+        lambda journeys: _journey_status(
+            journeys, subject, ContractStatus, lambda: journeys.contract_status(contract_id)
+        ),
+    )
+    if as_json:
+        typer.echo(status.model_dump_json(indent=2))
+        return
+    console = _console()
+    console.print(_contract_table(status))
+    console.print(_milestones_table(status))
 
 
 # -- staff ----------------------------------------------------------------------------
@@ -915,6 +1251,350 @@ def customer_list() -> None:
             c.owner_id or "-",
         )
     _console().print(table)
+
+
+CHANNELS = ("email", "sms", "chat")
+# The lifecycle journey's store currency.
+LIFECYCLE_CURRENCY = "CNY"
+
+
+@customer_app.command("purchase")
+@reports_errors
+def customer_purchase(
+    customer_id: Annotated[str, typer.Argument(help="The customer who bought.")],
+    order: Annotated[str, typer.Option(help="The order id (a repeat is recorded once).")],
+    amount: Annotated[str, typer.Option(help=f"The order amount in {LIFECYCLE_CURRENCY}.")],
+    category: Annotated[str, typer.Option(help="The product category.")],
+    at: Annotated[
+        str | None, typer.Option(help="When, ISO-8601 with offset (default: now).")
+    ] = None,
+    coupon: Annotated[str | None, typer.Option(help="The coupon code redeemed.")] = None,
+) -> None:
+    """Report a purchase to the customer's lifecycle journey (started by the first one)."""
+    settings = load_settings()
+    if not order.strip():
+        raise CliError("--order must name the order")
+    if not category.strip():
+        raise CliError("--category must name the product category")
+    purchase = Purchase(
+        order_id=order,
+        amount=_money(amount, LIFECYCLE_CURRENCY),
+        category=category,
+        at=_aware(at, "--at"),
+        coupon_code=coupon or None,
+    )
+    subject = Subject.customer(customer_id)
+    with_journeys(
+        settings, subject, lambda journeys: journeys.report_purchase(customer_id, purchase)
+    )
+    say(
+        f"purchase {order} sent to {subject.workflow_id}; see `{subject.status_command}` "
+        "(a refusal shows there)"
+    )
+
+
+@customer_app.command("opt-out")
+@reports_errors
+def customer_opt_out(
+    customer_id: Annotated[str, typer.Argument(help="The customer opting out.")],
+    channel: Annotated[
+        str | None,
+        typer.Option(help=f"One of: {', '.join(CHANNELS)} (default: every channel)."),
+    ] = None,
+) -> None:
+    """Opt a customer out of marketing messages on one channel, or on all of them."""
+    settings = load_settings()
+    if channel is not None and channel not in CHANNELS:
+        raise CliError(f"--channel {channel!r} is not one of: {', '.join(CHANNELS)}")
+    subject = Subject.customer(customer_id)
+    with_journeys(settings, subject, lambda journeys: journeys.opt_out(customer_id, channel))
+    where = f"on {channel}" if channel else "on every channel"
+    say(f"opt-out of marketing {where} sent to {subject.workflow_id}")
+
+
+def _lifecycle_table(status: LifecycleStatus) -> Table:
+    table = Table(title=f"customer {status.customer_id}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows: list[tuple[str, Any]] = [
+        ("stage", status.stage.value),
+        ("tier", status.tier or "-"),
+        ("orders", status.orders),
+        ("last purchase", _when(status.last_purchase_at)),
+        ("dormant from", _when(status.dormant_at)),
+        ("next step", _when(status.next_step_at)),
+        ("win-back coupons", ", ".join(status.campaign) or "-"),
+        ("win-backs credited", status.credited),
+        ("runs", status.runs),
+    ]
+    for field, value in rows:
+        table.add_row(field, str(value))
+    _rejection_rows(table, status)
+    return table
+
+
+@customer_app.command("status")
+@reports_errors
+def customer_status(
+    customer_id: Annotated[str, typer.Argument(help="The customer.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The status query's JSON.")] = False,
+) -> None:
+    """Show where a customer's lifecycle journey stands (stage, tier, win-back)."""
+    settings = load_settings()
+    subject = Subject.customer(customer_id)
+    status = with_journeys(
+        settings,
+        subject,
+        lambda journeys: _journey_status(
+            journeys, subject, LifecycleStatus, lambda: journeys.customer_status(customer_id)
+        ),
+    )
+    if as_json:
+        typer.echo(status.model_dump_json(indent=2))
+    else:
+        _console().print(_lifecycle_table(status))
+
+
+# -- rfm ------------------------------------------------------------------------------
+
+
+def _tier_counts(store: Store) -> tuple[dict[str | None, int], int]:
+    """Customers per tier, and the strategy changes not yet told to their journeys."""
+    with store.unit_of_work() as session:
+        counts = dict(
+            session.execute(
+                select(schema.Customer.tier, func.count()).group_by(schema.Customer.tier)
+            ).all()
+        )
+        queued = session.scalar(
+            select(func.count())
+            .select_from(schema.TierOutbox)
+            .where(schema.TierOutbox.sent_at.is_(None))
+        )
+    return counts, queued or 0
+
+
+@rfm_app.command("sweep")
+@reports_errors
+def rfm_sweep(
+    day: Annotated[
+        str | None,
+        typer.Option(help="The business day, YYYY-MM-DD (default: today in the business zone)."),
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Recompute every customer, not only those whose tier can have changed."
+        ),
+    ] = False,
+) -> None:
+    """Run the RFM sweep on the store now, as the daily schedule does; show the tiers."""
+    settings = load_settings()
+    zone = settings.default_timezone
+    if day is None:
+        when = business_day(datetime.now(UTC), zone)
+    else:
+        try:
+            when = date.fromisoformat(day)
+        except ValueError as exc:
+            raise CliError(f"--day {day!r} is not a date (YYYY-MM-DD)") from exc
+    with open_store(settings) as store:
+        sweeper = RfmSweeper(store=store, policy=settings.lifecycle_policy.rfm, zone=zone)
+        result = sweeper.sweep(when, full=full)
+        counts, queued = _tier_counts(store)
+
+    summary = Table(title=f"RFM sweep of {when.isoformat()} ({zone})", show_header=False)
+    summary.add_column("field", style="bold")
+    summary.add_column("value")
+    summary.add_row("mode", result.mode)
+    summary.add_row("tiers changed", str(result.changed))
+    summary.add_row("strategy changes queued", str(result.outboxed))
+    summary.add_row("seconds", f"{result.seconds:.3f}")
+    tiers = Table(title="customers by tier", box=box.SIMPLE_HEAD, show_edge=False)
+    tiers.add_column("tier")
+    tiers.add_column("customers", justify="right")
+    for tier in Tier:
+        tiers.add_row(tier.value, str(counts.get(tier.value, 0)))
+    tiers.add_row("none", str(counts.get(None, 0)))
+    console = _console()
+    console.print(summary)
+    console.print(tiers)
+    say(
+        f"{queued} queued for the next dispatch: the RfmSweep workflow of the daily schedule "
+        f"(rfm-daily, {settings.rfm_schedule_hour:02d}:00 {zone}) tells them to their "
+        "customers' journeys",
+        style="dim",
+    )
+
+
+# -- import ---------------------------------------------------------------------------
+
+ImportFile = Annotated[
+    Path,
+    typer.Argument(
+        help="A CSV file: a header row of field names, one record a row; lists "
+        "(regions, product_lines) separated by ';'.",
+        dir_okay=False,
+    ),
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Check every row; write nothing.")]
+
+
+@contextmanager
+def _progress(what: str, total: int) -> Iterator[imports.Tick]:
+    """A progress bar on a terminal's stderr (none in a pipe, so output stays clean)."""
+    console = _console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task(what, total=total)
+        yield lambda _outcome: progress.advance(task)
+
+
+def _read(path: Path, kind: str) -> list[imports.Row]:
+    try:
+        return imports.read_rows(path, kind)
+    except imports.ImportFileError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _lines(outcomes: list[Outcome], most: int = 12) -> str:
+    lines = [str(o.line) for o in outcomes[:most]]
+    if len(outcomes) > most:
+        lines.append(f"… {len(outcomes) - most} more")
+    return ", ".join(lines) or "-"
+
+
+def _report(path: Path, kind: str, report: ImportReport, done_label: str) -> None:
+    """Duplicates on stdout, bad rows on stderr (each with its line), then the summary;
+    exit 1 if every row was bad."""
+    for outcome in report.of(Status.duplicate):
+        say(f"line {outcome.line}: {outcome.entity_id}: skipped, {outcome.detail}")
+    for outcome in report.of(Status.bad):
+        who = f" ({outcome.entity_id})" if outcome.entity_id else ""
+        warn(f"{path.name} line {outcome.line}{who}: bad row skipped: {outcome.detail}")
+    done = report.of(Status.imported) + report.of(Status.valid)
+    done.sort(key=lambda o: o.line)
+    table = Table(title=f"import {kind} from {path.name}", box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column("outcome")
+    table.add_column("rows", justify="right")
+    table.add_column("lines", overflow="fold")
+    table.add_row(done_label, str(len(done)), _lines(done))
+    table.add_row(
+        "duplicates", str(len(report.of(Status.duplicate))), _lines(report.of(Status.duplicate))
+    )
+    table.add_row("bad rows", str(len(report.of(Status.bad))), _lines(report.of(Status.bad)))
+    _console().print(table)
+    if report.exit_code:
+        raise CliError(f"every row of {path} was bad: nothing imported")
+
+
+def _import_into_store(path: Path, kind: str, dry_run: bool) -> None:
+    settings = load_settings()
+    rows = _read(path, kind)
+    if not rows:
+        say(f"{path} has no rows: nothing to import")
+        return
+    importer = imports.import_staff if kind == "staff" else imports.import_customers
+    with open_store(settings) as store, _progress(f"importing {kind}", len(rows)) as tick:
+        report = importer(store, rows, now=datetime.now(UTC), dry_run=dry_run, tick=tick)
+    _report(path, kind, report, "would import" if dry_run else "imported")
+    if dry_run:
+        say("dry run: nothing was written", style="dim")
+
+
+@import_app.command("staff")
+@reports_errors
+def import_staff(file: ImportFile, dry_run: DryRun = False) -> None:
+    """Import staff (columns: StaffMember's fields); managers go before their reports.
+    A staff id already in the store is a duplicate (`crm staff add` changes one)."""
+    _import_into_store(file, "staff", dry_run)
+
+
+@import_app.command("customers")
+@reports_errors
+def import_customers(file: ImportFile, dry_run: DryRun = False) -> None:
+    """Import customers (columns: id, name, locale, timezone, phone, email, company,
+    owner_id); one with the id, phone, e-mail or company of a known customer is a
+    duplicate of that customer."""
+    _import_into_store(file, "customers", dry_run)
+
+
+async def _start_leads(
+    settings: Settings,
+    good: list[tuple[imports.Row, LeadInput]],
+    report: ImportReport,
+    tick: imports.Tick,
+) -> None | CliError:
+    try:
+        client = await connect(settings)
+    except RuntimeError as exc:  # the SDK's connect failure
+        return CliError(f"{_unreachable(settings, exc)}\nno lead journey was started")
+    await imports.start_lead_journeys(
+        Journeys(client, task_queue=settings.task_queue), good, report, tick=tick
+    )
+    return None
+
+
+@import_app.command("leads")
+@reports_errors
+def import_leads(
+    file: ImportFile,
+    start_journeys: Annotated[
+        bool,
+        typer.Option(
+            "--start-journeys",
+            help="Start a LeadJourney for each good row (its intake writes the lead). "
+            "Without it the file is only checked.",
+        ),
+    ] = False,
+    dry_run: DryRun = False,
+) -> None:
+    """Import leads (columns: LeadInput's fields) by starting their journeys: intake
+    writes each lead and merges it into an open lead with the same contact. A lead
+    id already in the store is a duplicate."""
+    settings = load_settings()
+    rows = _read(file, "leads")
+    if not rows:
+        say(f"{file} has no rows: nothing to import")
+        return
+    starting = start_journeys and not dry_run
+    with open_store(settings) as store, _progress("importing leads", len(rows)) as tick:
+        report, good = imports.check_leads(store, rows, tick=tick)
+        if starting:
+            outcome = run_temporal(lambda: _start_leads(settings, good, report, tick))
+            if isinstance(outcome, CliError):
+                raise outcome
+        else:
+            imports.leads_not_started(good, report, tick=tick)
+    if starting:
+        label = "journeys started"
+    elif dry_run:
+        label = "would start" if start_journeys else "valid"
+    else:
+        label = "valid, not started"
+    _report(file, "leads", report, label)
+    started = len(report.of(Status.imported))
+    if starting:
+        say(
+            f"started {started} LeadJourney(s) on task queue {settings.task_queue}; intake "
+            "merges a lead into an open lead with the same phone, e-mail or company; "
+            "see `crm lead status ID`",
+            style="dim",
+        )
+    elif dry_run:
+        say("dry run: nothing was written and no journey started", style="dim")
+    else:
+        say(
+            "only checked: leads are imported by their journeys, and none was started; "
+            "run again with --start-journeys to start them",
+            style="dim",
+        )
 
 
 # -- db -------------------------------------------------------------------------------
