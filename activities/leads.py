@@ -88,6 +88,9 @@ class LeadActivities:
             )
 
         with self.store.unit_of_work() as session:
+            # Two intakes of the same person at once must not both miss each other.
+            self.store.serialise(session, *(f"lead-intake:{k}" for k in (phone, email, company)
+                                             if k))
             existing = session.get(schema.Lead, lead_in.lead_id)
             if existing is not None:  # a retry of an intake that committed
                 return IntakeResult(

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -70,6 +70,25 @@ class Store:
             except BaseException:
                 session.rollback()
                 raise
+
+    @staticmethod
+    def serialise(session: Session, *keys: str) -> None:
+        """Makes concurrent units of work that name the same keys run one after
+        the other from here on (a check-then-insert, such as de-duplication).
+
+        PostgreSQL: transaction-scoped advisory locks on the keys, taken in a
+        fixed order so two callers cannot deadlock. SQLite has one writer: the
+        write lock is taken now (BEGIN IMMEDIATE) instead of at the first write.
+        """
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            for key in sorted(set(keys)):
+                session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                                {"k": key})
+        elif dialect == "sqlite":
+            driver = session.connection().connection.driver_connection
+            if driver is not None and not driver.in_transaction:
+                driver.execute("BEGIN IMMEDIATE")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -535,3 +535,34 @@ def test_a_crash_after_delivery_is_not_followed_by_a_second_delivery(
     recorded = touch(staffed)
     assert recorded.status == "sent"
     assert (recorded.reason or "").startswith("unconfirmed")
+
+
+def test_concurrent_intakes_of_the_same_person_merge(store: Store) -> None:
+    """Two intakes with the same phone at the same moment: one of them is a duplicate."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    from activities.leads import LeadActivities
+    from domain.leads import IntakeRequest, LeadInput
+    from domain.policy import LeadPolicy
+
+    leads = LeadActivities(store=store, policy=LeadPolicy())
+    now = datetime.now(UTC)
+
+    def intake(n: int) -> object:
+        return leads.intake_lead(IntakeRequest(
+            lead=LeadInput(lead_id=f"race-{n}", name="Wu", phone="+8613800001111",
+                           region="east", product_line="erp", source="ads"),
+            workflow_id=f"lead-race-{n}", now=now))
+
+    for _ in range(5):
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first, second = pool.map(intake, (0, 1))
+        duplicates = [r.duplicate_of for r in (first, second)]  # type: ignore[attr-defined]
+        assert duplicates.count(None) == 1, duplicates
+        with store.unit_of_work() as session:
+            from sqlalchemy import delete
+
+            session.execute(delete(schema.JourneyEvent))
+            session.execute(delete(schema.Lead).where(schema.Lead.merged_into.is_not(None)))
+            session.execute(delete(schema.Lead))
