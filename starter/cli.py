@@ -1680,3 +1680,55 @@ def up(
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     say("stopped")
+
+
+# -- report ---------------------------------------------------------------------------
+
+
+@app.command("report")
+@reports_errors
+def report(
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day, YYYY-MM-DD (default: 30 days ago).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Last day, YYYY-MM-DD, included (default: today).")
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write the report as an HTML page with charts.")
+    ] = None,
+) -> None:
+    """The KPIs of a period from the store: conversion, first touch, collection,
+    overdue, win-back, tiers, escalations and each journey's funnel."""
+    from datetime import date, timedelta
+
+    from starter.report import build_report, render_html, render_text
+
+    settings = load_settings()
+    try:
+        last = date.fromisoformat(end) if end else datetime.now(UTC).date()
+        first = date.fromisoformat(start) if start else last - timedelta(days=29)
+    except ValueError as exc:
+        raise CliError(f"dates are YYYY-MM-DD: {exc}") from exc
+    if first > last:
+        raise CliError(f"--from {first} is after --to {last}")
+    with open_store(settings) as store:
+        figures = build_report(store, start=first, end=last + timedelta(days=1))
+    table = Table(box=box.SIMPLE, show_header=False)
+    for label, value in render_text(figures):
+        table.add_row(label, value)
+    _console().print(table)
+    for journey, steps in figures.funnels.items():
+        funnel = Table(title=f"{journey} funnel", box=box.SIMPLE)
+        funnel.add_column("step")
+        funnel.add_column("reached", justify="right")
+        funnel.add_column("dropped", justify="right")
+        for step in steps:
+            funnel.add_row(step.step, str(step.reached), str(step.dropped or ""))
+        exits = ", ".join(f"{k} {v}" for k, v in figures.exits.get(journey, {}).items())
+        funnel.caption = f"completed {figures.completed.get(journey, 0)}" + \
+            (f"; {exits}" if exits else "")
+        _console().print(funnel)
+    if html is not None:
+        html.write_text(render_html(figures), encoding="utf-8")
+        say(f"wrote {html}")

@@ -93,3 +93,25 @@ def test_text_and_html(store: Store) -> None:
     assert "<svg" in page and "lead funnel" in page
     assert page.count("<rect") == 4 + 2  # four funnel steps, two days of escalations
     assert "2026-05-02 lead: 2" in page
+
+
+def test_crm_report_prints_and_writes_the_page(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from activities.store import migrate
+    from starter.cli import app
+
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    migrate(url)
+    store = Store.from_url(url)
+    seed(store)
+    store.dispose()
+    monkeypatch.setenv("CRM_DATABASE_URL", url)
+    page = tmp_path / "report.html"
+    result = CliRunner().invoke(app, ["report", "--from", "2026-05-01", "--to", "2026-05-31",
+                                      "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    assert "33.3%" in result.output and "lead funnel" in result.output
+    assert "<svg" in page.read_text()
+    bad = CliRunner().invoke(app, ["report", "--from", "2026-06-01", "--to", "2026-05-01"])
+    assert bad.exit_code == 1
