@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store
 from domain import schema
+from domain.leads import LeadInput
 from tests.harness import eventually, make_settings, running_worker, seed_staff
 from tests.test_cli import (
     UNREACHABLE,
@@ -594,19 +595,17 @@ async def test_import_leads_starts_their_journeys(
                 stage="discarded", received_at=datetime(2026, 1, 1, tzinfo=UTC),
             )
         )  # fmt: skip
-        session.add(
-            schema.Lead(
-                id="OPEN1", name="Open", phone="+8613900002222", region="east",
-                product_line="erp", source="web_form", stage="pooled",
-                received_at=datetime(2026, 1, 1, tzinfo=UTC),
-            )
-        )  # fmt: skip
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.db'}")  # the worker's
     path = _csv(tmp_path, "leads.csv", LEADS_CSV)
     async with running_worker(env.client, sqlite_store, make_settings(tmp_path)) as h:
         _point_cli_at(env, h.task_queue, monkeypatch)
+        # An open lead with its journey running, for an imported lead to merge into.
+        await h.journeys.start_lead(LeadInput(
+            lead_id="OPEN1", name="Open", phone="+8613900002222", region="east",
+            product_line="erp", source="web_form"))
+        await eventually(lambda: h.rows(schema.Lead, id="OPEN1"), what="OPEN1's intake")
         try:
             dry = await crm_in_thread(f"import leads {path} --start-journeys --dry-run")
             assert dry.exit_code == 0, dry.output
