@@ -22,15 +22,17 @@ from activities.lifecycle import LifecycleActivities
 from activities.messaging import MessagingActivities
 from activities.payments import PaymentActivities
 from activities.store import Store
+from activities.tickets import TicketActivities
 from domain.settings import Settings
 from starter.client import connect
 from workflows.course import CourseJourney
 from workflows.lead import LeadJourney
 from workflows.lifecycle import CustomerLifecycle, RfmSweep
 from workflows.payment import PaymentJourney
+from workflows.ticket import TicketJourney
 
 WORKFLOWS: list[type] = [LeadJourney, CourseJourney, PaymentJourney, CustomerLifecycle,
-                          RfmSweep]
+                          RfmSweep, TicketJourney]
 # Activities are synchronous (SQLAlchemy, apprise) and run on this many threads.
 ACTIVITY_THREADS = 32
 
@@ -89,6 +91,9 @@ def build_activities(settings: Settings, store: Store, client: Client | None = N
         policy=overrides.get("payment_policy") or settings.payment_policy,
         default_timezone=settings.default_timezone,
     )
+    tickets = TicketActivities(
+        store=store, policy=overrides.get("ticket_policy") or settings.ticket_policy
+    )
     lifecycle = LifecycleActivities(
         store=store,
         policy=overrides.get("lifecycle_policy") or settings.lifecycle_policy,
@@ -133,6 +138,14 @@ def build_activities(settings: Settings, store: Store, client: Client | None = N
         lifecycle.assign_exclusive_advisor,
         lifecycle.dispatch_tier_changes,
         lifecycle.sweep_rfm,
+        tickets.load_ticket_policy,
+        tickets.open_ticket,
+        tickets.record_response,
+        tickets.move_sla_clock,
+        tickets.resolve_ticket,
+        tickets.escalate_ticket,
+        tickets.rate_ticket,
+        tickets.close_ticket,
     ]
 
 

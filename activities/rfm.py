@@ -10,6 +10,9 @@ A full sweep recomputes everyone. The daily (incremental) sweep recomputes
 only the customers whose tier can have changed since the previous sweep: a
 purchase since then, an order that left the trailing window, recency that
 crossed 30/90/180 days or a first purchase that stopped being new.
+
+Figures at scale (1M customers, 5M orders) and the indexes the sweep wants
+beyond the migrations: bench/README.md (`python -m bench.rfm`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Column,
+    MetaData,
     Select,
+    String,
+    Table,
     and_,
     case,
     func,
@@ -28,6 +35,8 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
+    true,
     union,
     update,
 )
@@ -40,6 +49,26 @@ from domain.money import to_minor
 
 customers = schema.Customer.__table__
 orders = schema.Order.__table__
+
+# The sweep's own work_mem on PostgreSQL (SET LOCAL): enough to hash a day's
+# candidates and the customer join without spilling, not so much that the
+# planner trades a streamed aggregate over an index for a hash of every
+# customer (see bench/README.md).
+DEFAULT_WORK_MEM = "64MB"
+# SQLAlchemy keeps an INSERT's row count only when asked.
+COUNTED = {"preserve_rowcount": True}
+
+
+# Scratch tables of one sweep (temporary: private to its connection, created and
+# dropped inside the sweep's transaction).
+_scratch = MetaData()
+rfm_candidates = Table("rfm_candidates", _scratch,
+                       Column("customer_id", String(64), nullable=False),
+                       prefixes=["TEMPORARY"])
+rfm_changes = Table("rfm_changes", _scratch,
+                    Column("customer_id", String(64), nullable=False),
+                    Column("tier", String(16)),
+                    prefixes=["TEMPORARY"])
 
 
 @dataclass(frozen=True)
@@ -111,7 +140,58 @@ def _aggregate(t: Thresholds, only: Select[Any] | None) -> Any:
     )
     if only is not None:
         query = query.where(orders.c.customer_id.in_(only))
-    return query.cte("agg")
+    # A subquery, not a CTE: a statement that starts with WITH gets no row count
+    # from pysqlite.
+    return query.subquery("agg")
+
+
+def _all_changes(t: Thresholds, p: RfmPolicy, currency: str) -> Select[Any]:
+    """(customer id, new tier) of every customer whose tier differs from the
+    stored one: one pass over the orders, grouped by customer (in customer
+    order where an index on (customer_id, at) carries the amount too)."""
+    agg = _aggregate(t, None)
+    new_tier = _tier_expression(agg, t, p, currency)
+    return (select(customers.c.id, new_tier)
+            .select_from(customers.outerjoin(agg, agg.c.customer_id == customers.c.id))
+            .where(customers.c.tier.is_distinct_from(new_tier)))
+
+
+def _candidate_changes(t: Thresholds, p: RfmPolicy, currency: str) -> Select[Any]:
+    """The same for the candidates only (SQLite, whose planner looks each one up)."""
+    agg = _aggregate(t, select(rfm_candidates.c.customer_id))
+    new_tier = _tier_expression(agg, t, p, currency)
+    return (select(customers.c.id, new_tier)
+            .select_from(customers.join(rfm_candidates,
+                                        rfm_candidates.c.customer_id == customers.c.id)
+                         .outerjoin(agg, agg.c.customer_id == customers.c.id))
+            .where(customers.c.tier.is_distinct_from(new_tier)))
+
+
+def _candidate_changes_lateral(t: Thresholds, p: RfmPolicy, currency: str) -> Select[Any]:
+    """The same on PostgreSQL, one candidate at a time (LATERAL): the customer by
+    its key, its orders by (customer_id, at). Written so, the cost follows the
+    day's candidates; as a join, the planner may well prefer to read every
+    customer once, which costs more than the whole incremental sweep should."""
+    in_window = orders.c.at >= t.window_start
+    figures = (
+        select(
+            customers.c.id.label("customer_id"),
+            customers.c.tier.label("tier"),
+            func.max(orders.c.at).label("last_at"),
+            func.min(orders.c.at).label("first_at"),
+            func.sum(case((in_window, 1), else_=0)).label("f"),
+            func.sum(case((in_window, orders.c.amount_minor), else_=0)).label("m"),
+        )
+        .select_from(customers.outerjoin(
+            orders, and_(orders.c.customer_id == customers.c.id, orders.c.at < t.end)))
+        .where(customers.c.id == rfm_candidates.c.customer_id)
+        .group_by(customers.c.id, customers.c.tier)
+        .lateral("agg")
+    )
+    new_tier = _tier_expression(figures, t, p, currency)
+    return (select(figures.c.customer_id, new_tier)
+            .select_from(rfm_candidates.join(figures, true()))
+            .where(figures.c.tier.is_distinct_from(new_tier)))
 
 
 def _candidates(previous: Thresholds, current: Thresholds) -> Select[Any]:
@@ -140,18 +220,44 @@ def _candidates(previous: Thresholds, current: Thresholds) -> Select[Any]:
     ).subquery()
 
 
+def _set_local(session: Session, setting: str, value: str) -> None:
+    """SET LOCAL on PostgreSQL: until the sweep's transaction ends."""
+    session.execute(select(func.set_config(setting, value, True)))
+
+
+def _fresh(session: Session, table: Table) -> None:
+    # pysqlite runs DDL outside the transaction until the first write, so a
+    # scratch table can outlive a sweep that failed on the same connection.
+    session.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
+    table.create(session.connection())
+
+
 class RfmSweeper:
-    @staticmethod
-    def _changed_on(session: Session, day: date) -> int:
-        return session.scalar(select(func.count()).select_from(customers)
-                              .where(customers.c.tier_changed_on == day)) or 0
+    """The sweep works in three set-based steps inside one transaction:
+
+    1. (incremental only) the candidates: customers whose tier can have changed
+       since the previous sweep, into a scratch table;
+    2. the changes: every customer (or candidate) joined to its order figures,
+       keeping only those whose tier differs from the stored one, into a
+       scratch table; a customer with no order before the day's end gets no
+       tier (the left join leaves its figures empty);
+    3. the writes, driven by the (usually small) changes table: the customers'
+       tier and the date it changed, and the tier outbox.
+
+    Driving the writes from the changes rather than from the whole population
+    keeps a steady-state sweep to one read of the orders; and the planner sees
+    the true number of changes (the scratch tables are analysed) instead of
+    statistics that the sweep's own UPDATE has just made stale.
+
+    On PostgreSQL the sweep's transaction sets `work_mem` (None: the server's)."""
 
     def __init__(self, *, store: Store, policy: RfmPolicy, zone: str,
-                 currency: str = "CNY") -> None:
+                 currency: str = "CNY", work_mem: str | None = DEFAULT_WORK_MEM) -> None:
         self.store = store
         self.policy = policy
         self.zone = zone
         self.currency = currency
+        self.work_mem = work_mem
 
     def sweep(self, day: date, *, full: bool = False, now: datetime | None = None) -> SweepResult:
         """Writes the tier of the customers whose tier changed on `day` and puts the
@@ -160,57 +266,63 @@ class RfmSweeper:
         now = now or datetime.now(UTC)
         t = Thresholds.for_day(day, self.zone, self.policy)
         with self.store.unit_of_work() as session:
+            postgres = session.get_bind().dialect.name == "postgresql"
+            if postgres and self.work_mem:
+                _set_local(session, "work_mem", self.work_mem)
             previous_day = session.scalar(
                 select(func.max(schema.RfmSweep.business_day))
                 .where(schema.RfmSweep.business_day < day))
             incremental = (not full and previous_day is not None
                            and (day - previous_day).days <= 7)
-            only = None
             candidates = None
             if incremental:
                 assert previous_day is not None
-                only_sq = _candidates(Thresholds.for_day(previous_day, self.zone, self.policy), t)
-                only = select(only_sq.c[0])
-            agg = _aggregate(t, only)
-            new_tier = _tier_expression(agg, t, self.policy, self.currency)
-            # Counted rather than taken from rowcount, which SQLite does not
-            # report for UPDATE ... FROM.
-            changed_before = self._changed_on(session, day)
-            outboxed_before = session.scalar(select(func.count()).select_from(
-                schema.TierOutbox).where(schema.TierOutbox.business_day == day)) or 0
-            session.execute(
-                update(customers)
-                .where(customers.c.id == agg.c.customer_id)
-                .where(customers.c.tier.is_distinct_from(new_tier))
-                .values(tier=new_tier, tier_changed_on=day)
-                .execution_options(synchronize_session=False)
-            )
-            # Customers with no order before the day's end have no tier.
-            if not incremental:
+                _fresh(session, rfm_candidates)
+                found = _candidates(Thresholds.for_day(previous_day, self.zone, self.policy), t)
+                candidates = session.execute(insert(rfm_candidates).from_select(
+                    ["customer_id"], select(found.c[0])), execution_options=COUNTED).rowcount
+                if postgres:
+                    session.execute(text(f"ANALYZE {rfm_candidates.name}"))
+                changes = (_candidate_changes_lateral if postgres else _candidate_changes)(
+                    t, self.policy, self.currency)
+            else:
+                changes = _all_changes(t, self.policy, self.currency)
+            _fresh(session, rfm_changes)
+            changed_rows = session.execute(
+                insert(rfm_changes).from_select(["customer_id", "tier"], changes),
+                execution_options=COUNTED).rowcount
+            outboxed = 0
+            if changed_rows:
+                if postgres:
+                    session.execute(text(f"ANALYZE {rfm_changes.name}"))
+                    if incremental:
+                        # Each change by the customer's key. The cost model
+                        # would rather read every customer once and hash the
+                        # day's few thousand changes, which alone costs more
+                        # than the rest of the incremental sweep.
+                        seqscan = session.scalar(select(func.current_setting("enable_seqscan")))
+                        _set_local(session, "enable_seqscan", "off")
                 session.execute(
                     update(customers)
-                    .where(customers.c.tier.is_not(None))
-                    .where(~customers.c.id.in_(select(orders.c.customer_id)
-                                               .where(orders.c.at < t.end)))
-                    .values(tier=None, tier_changed_on=day)
+                    .where(customers.c.id == rfm_changes.c.customer_id)
+                    .values(tier=rfm_changes.c.tier, tier_changed_on=day)
+                    .execution_options(synchronize_session=False)
                 )
-            changed_rows = self._changed_on(session, day) - changed_before
-            session.execute(
-                insert(schema.TierOutbox).from_select(
+                if postgres and incremental:
+                    _set_local(session, "enable_seqscan", seqscan)
+                outboxed = session.execute(insert(schema.TierOutbox).from_select(
                     ["customer_id", "tier", "business_day", "created_at"],
-                    select(customers.c.id, customers.c.tier, literal(day), literal(now))
-                    .where(customers.c.tier_changed_on == day,
-                           customers.c.tier.in_([tier.value for tier in
-                                                 self.policy.strategy_tiers]))
+                    select(rfm_changes.c.customer_id, rfm_changes.c.tier, literal(day),
+                           literal(now))
+                    .where(rfm_changes.c.tier.in_([tier.value for tier in
+                                                   self.policy.strategy_tiers]))
                     .where(~select(schema.TierOutbox.id).where(
-                        schema.TierOutbox.customer_id == customers.c.id,
+                        schema.TierOutbox.customer_id == rfm_changes.c.customer_id,
                         schema.TierOutbox.business_day == day,
-                        schema.TierOutbox.tier == customers.c.tier).exists())
-                )
-            )
-            outboxed = (session.scalar(select(func.count()).select_from(schema.TierOutbox)
-                                       .where(schema.TierOutbox.business_day == day)) or 0) \
-                - outboxed_before
+                        schema.TierOutbox.tier == rfm_changes.c.tier).exists())
+                ), execution_options=COUNTED).rowcount
+            for table in (rfm_changes, rfm_candidates) if incremental else (rfm_changes,):
+                session.execute(text(f"DROP TABLE {table.name}"))
             existing = session.get(schema.RfmSweep, day)
             if existing is None:
                 session.add(schema.RfmSweep(

@@ -440,3 +440,81 @@ class RfmSweep(Base):
     changed: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime]
+
+
+class Ticket(Base):
+    """A support ticket and its SLA figures (seconds on the SLA clock)."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    type: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[str] = mapped_column(String(10))
+    requested_priority: Mapped[str] = mapped_column(String(10))
+    # Complaint words raised the priority and routed the ticket to senior agents.
+    priority_raised: Mapped[bool] = mapped_column(Boolean, default=False)
+    complaint_words: Mapped[list[str]] = mapped_column(default=list)
+    subject: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(32))
+    group: Mapped[str] = mapped_column("group_name", String(64), index=True)
+    assignee_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    # a TicketStage: awaiting_response ... closed
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    created_at: Mapped[datetime]
+    first_response_due: Mapped[datetime]
+    first_response_at: Mapped[datetime | None]
+    first_responder_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"))
+    first_response_seconds: Mapped[float | None]
+    first_response_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolution_target_seconds: Mapped[float]
+    resolution_due_at: Mapped[datetime | None]  # None while the SLA clock is stopped
+    sla_used_seconds: Mapped[float] = mapped_column(default=0.0)
+    sla_paused_seconds: Mapped[float] = mapped_column(default=0.0)
+    resolution_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(ForeignKey("staff.id"))
+    resolution: Mapped[str | None] = mapped_column(Text)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    rating: Mapped[int | None] = mapped_column(Integer)
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime]
+
+
+class TicketEvent(Base):
+    """What happened to a ticket, by whom, in which group: FRT, resolution time,
+    breaches and escalations are reported per group and agent from these.
+    `at` is journey time; `recorded_at` the store's wall clock when written."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    staff_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    group: Mapped[str] = mapped_column("group_name", String(64))
+    detail: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (Index("ix_ticket_events_report", "kind", "group_name", "at"),)
+
+
+class TicketRating(Base):
+    """A customer's rating of a resolution (1-5), for CSAT per group and agent."""
+
+    __tablename__ = "ticket_ratings"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    group: Mapped[str] = mapped_column("group_name", String(64), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]

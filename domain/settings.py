@@ -17,6 +17,7 @@ from domain.courses import CoursePolicy
 from domain.lifecycle import LifecyclePolicy
 from domain.payments import PaymentPolicy
 from domain.policy import LeadPolicy, MessagingPolicy, QuietHours
+from domain.tickets import TicketPolicy
 
 TASK_QUEUE = "crm-journeys"
 
@@ -65,6 +66,16 @@ class Settings(BaseSettings):
     # Lifecycle: days without a purchase before the dormancy check.
     lifecycle_dormant_days: float | None = None
     rfm_schedule_hour: int = 2
+
+    # Ticket policy overrides (minutes, days; complaint words as a JSON list).
+    ticket_first_response_minutes: float | None = None
+    ticket_warning_before_minutes: float | None = None
+    ticket_manager_after_minutes: float | None = None
+    ticket_survey_after_days: float | None = None
+    ticket_close_after_survey_days: float | None = None
+    ticket_complaint_words: list[str] | None = None
+    ticket_senior_seniority: int | None = None
+    ticket_reassign_to_supervisor: bool | None = None
 
     # Payment policy: the customer-local time of day for reminders and escalations.
     payment_notice_time: time = time(10, 0)
@@ -142,3 +153,26 @@ class Settings(BaseSettings):
         if self.lifecycle_dormant_days is not None:
             overrides["dormant_after"] = timedelta(days=self.lifecycle_dormant_days)
         return LifecyclePolicy(**overrides).scaled(self.time_scale)
+
+    @cached_property
+    def ticket_policy(self) -> TicketPolicy:
+        from datetime import timedelta
+
+        overrides: dict[str, object] = {}
+        if self.ticket_first_response_minutes is not None:
+            overrides["first_response"] = timedelta(minutes=self.ticket_first_response_minutes)
+        if self.ticket_warning_before_minutes is not None:
+            overrides["warning_before"] = timedelta(minutes=self.ticket_warning_before_minutes)
+        if self.ticket_manager_after_minutes is not None:
+            overrides["manager_after"] = timedelta(minutes=self.ticket_manager_after_minutes)
+        if self.ticket_survey_after_days is not None:
+            overrides["survey_after"] = timedelta(days=self.ticket_survey_after_days)
+        if self.ticket_close_after_survey_days is not None:
+            overrides["close_after_survey"] = timedelta(days=self.ticket_close_after_survey_days)
+        if self.ticket_complaint_words is not None:
+            overrides["complaint_words"] = self.ticket_complaint_words
+        if self.ticket_senior_seniority is not None:
+            overrides["senior_seniority"] = self.ticket_senior_seniority
+        if self.ticket_reassign_to_supervisor is not None:
+            overrides["reassign_to_supervisor"] = self.ticket_reassign_to_supervisor
+        return TicketPolicy(**overrides).scaled(self.time_scale)

@@ -45,6 +45,17 @@ from domain.payments import (
     contract_workflow_id,
 )
 from domain.settings import TASK_QUEUE, Settings
+from domain.tickets import (
+    CustomerReplied,
+    Rate,
+    Reopen,
+    Resolve,
+    Respond,
+    TicketInput,
+    TicketStatus,
+    WaitOnCustomer,
+    ticket_workflow_id,
+)
 
 
 def data_converter() -> DataConverter:
@@ -169,6 +180,48 @@ class Journeys:
 
     async def contract_status(self, contract_id: str) -> ContractStatus:
         return await self.contract(contract_id).query("status", result_type=ContractStatus)
+
+    # -- tickets ----------------------------------------------------------------------
+
+    async def open_ticket(self, ticket: TicketInput) -> WorkflowHandle[Any, TicketStatus]:
+        return await self.client.start_workflow(
+            "TicketJourney",
+            ticket,
+            id=ticket_workflow_id(ticket.ticket_id),
+            task_queue=self.task_queue,
+            result_type=TicketStatus,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            task_timeout=timedelta(seconds=10),
+        )
+
+    def ticket(self, ticket_id: str) -> WorkflowHandle[Any, TicketStatus]:
+        return self.client.get_workflow_handle(ticket_workflow_id(ticket_id),
+                                               result_type=TicketStatus)
+
+    async def respond(self, ticket_id: str, agent_id: str, note: str | None = None) -> Decision:
+        return await self.ticket(ticket_id).execute_update(
+            "respond_now", Respond(agent_id=agent_id, note=note), result_type=Decision)
+
+    async def wait_on_customer(self, ticket_id: str) -> None:
+        await self.ticket(ticket_id).signal("wait_on_customer", WaitOnCustomer())
+
+    async def customer_replied(self, ticket_id: str) -> None:
+        await self.ticket(ticket_id).signal("customer_replied", CustomerReplied())
+
+    async def resolve(self, ticket_id: str, agent_id: str, resolution: str) -> Decision:
+        return await self.ticket(ticket_id).execute_update(
+            "resolve_now", Resolve(agent_id=agent_id, resolution=resolution),
+            result_type=Decision)
+
+    async def reopen(self, ticket_id: str, reason: str) -> None:
+        await self.ticket(ticket_id).signal("reopen", Reopen(reason=reason))
+
+    async def rate(self, ticket_id: str, score: int, comment: str | None = None) -> Decision:
+        return await self.ticket(ticket_id).execute_update(
+            "rate_now", Rate(score=score, comment=comment), result_type=Decision)
+
+    async def ticket_status(self, ticket_id: str) -> TicketStatus:
+        return await self.ticket(ticket_id).query("status", result_type=TicketStatus)
 
     # -- customer lifecycle ---------------------------------------------------------
 

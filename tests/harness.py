@@ -107,6 +107,11 @@ class TrackingJourneys(Journeys):
         self.started.append(handle.id)
         return handle
 
+    async def open_ticket(self, ticket: Any) -> Any:
+        handle = await super().open_ticket(ticket)
+        self.started.append(handle.id)
+        return handle
+
     async def end_all(self) -> None:
         for workflow_id in self.started:
             try:
@@ -171,6 +176,28 @@ STAFF = [
                 manager_id="sup-edu", chat="adv-1", email="adv.1@example.com"),
     StaffMember(id="adv-2", name="Advisor Two", role="advisor", group="education",
                 manager_id="sup-edu", chat="adv-2"),
+    # Support: a manager over one supervisor per ticket group and their agents.
+    StaffMember(id="mgr-support", name="Support Manager", role="manager", chat="mgr-support",
+                email="mgr.support@example.com"),
+    *[StaffMember(id=f"sup-{group}", name=f"Supervisor {group}", role="supervisor",
+                  group=group, manager_id="mgr-support", chat=f"sup-{group}")
+      for group in ("technical", "after_sales", "complaints", "orders", "general")],
+    StaffMember(id="tech-1", name="Tech One", role="agent", group="technical", seniority=1,
+                manager_id="sup-technical", chat="tech-1", email="tech.1@example.com"),
+    StaffMember(id="tech-2", name="Tech Two", role="agent", group="technical", seniority=4,
+                manager_id="sup-technical", chat="tech-2"),
+    StaffMember(id="tech-3", name="Tech Three", role="agent", group="technical", seniority=2,
+                manager_id="sup-technical", chat="tech-3"),
+    StaffMember(id="as-1", name="After-sales One", role="agent", group="after_sales",
+                seniority=2, manager_id="sup-after_sales", chat="as-1"),
+    StaffMember(id="cmp-1", name="Complaints One", role="agent", group="complaints",
+                seniority=5, manager_id="sup-complaints", chat="cmp-1"),
+    StaffMember(id="cmp-2", name="Complaints Two", role="agent", group="complaints",
+                seniority=1, manager_id="sup-complaints", chat="cmp-2"),
+    StaffMember(id="ord-1", name="Orders One", role="agent", group="orders", seniority=1,
+                manager_id="sup-orders", chat="ord-1"),
+    StaffMember(id="gen-1", name="General One", role="agent", group="general", seniority=1,
+                manager_id="sup-general", chat="gen-1"),
 ]
 
 CUSTOMERS = [

@@ -24,6 +24,7 @@ from domain.courses import EndCourse, EnrollmentInput, LogCallback
 from domain.leads import Convert, LeadInput, LogContact
 from domain.lifecycle import Purchase, TierChanged
 from domain.payments import Accept, ContractInput, RecordPayment
+from domain.tickets import CustomerReplied, Rate, TicketInput, WaitOnCustomer
 from tests.harness import eventually, make_settings, running_worker, seed_staff
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -143,8 +144,41 @@ async def record_customer_full(env: WorkflowEnvironment, workdir: Path) -> str:
     return history.to_json()
 
 
+async def record_ticket_full(env: WorkflowEnvironment, workdir: Path) -> str:
+    """A complaint raised to high and routed to a senior agent, the warning, the
+    supervisor escalation, a late answer, a pause, a rejected rating, the
+    resolution, a low rating that reopens and escalates, a second resolution,
+    the survey on day 7, the auto-close 3 days later."""
+    url = f"sqlite:///{workdir / 'crm-ticket.db'}"
+    migrate(url)
+    store = Store.from_url(url)
+    seed_staff(store)
+    async with running_worker(env.client, store, make_settings(workdir)) as h:
+        handle = await h.journeys.open_ticket(TicketInput(
+            ticket_id="R3", customer_id="cust-1", type="technical", priority="normal",
+            subject="打印机三天没修好，我要投诉", channel="email"))
+        await env.sleep(timedelta(minutes=16))
+        await eventually(lambda: h.rows(schema.Escalation, entity_id="R3"))
+        assert (await h.journeys.respond("R3", "tech-2")).accepted
+        await handle.signal("wait_on_customer", WaitOnCustomer())
+        await handle.signal("rate", Rate(score=9))
+        await env.sleep(timedelta(hours=1))
+        await handle.signal("customer_replied", CustomerReplied())
+        assert (await h.journeys.resolve("R3", "tech-2", "更换了定影器")).accepted
+        assert (await h.journeys.rate("R3", 2, "还是卡纸")).accepted
+        await eventually(lambda: len(h.rows(schema.Escalation, entity_id="R3")) == 2)
+        assert (await h.journeys.resolve("R3", "tech-2", "更换了进纸轮")).accepted
+        await env.sleep(timedelta(days=7, minutes=1))
+        await eventually(lambda: h.touches(step="satisfaction_survey", status="sent"))
+        await handle.result()
+        history = await handle.fetch_history()
+    store.dispose()
+    return history.to_json()
+
+
 RECORDINGS = {"lead-R1": record_lead_full, "enrollment-R2": record_course_full,
-              "contract-R4": record_contract_full, "customer-cust-1": record_customer_full}
+              "contract-R4": record_contract_full, "customer-cust-1": record_customer_full,
+              "ticket-R3": record_ticket_full}
 
 
 async def main(names: list[str]) -> None:

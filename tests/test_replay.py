@@ -26,4 +26,4 @@ async def test_recorded_history_replays(path: Path) -> None:
 
 def test_histories_are_recorded() -> None:
     assert {p.stem for p in HISTORIES} >= {"lead-R1", "enrollment-R2", "contract-R4",
-                                             "customer-cust-1"}
+                                             "customer-cust-1", "ticket-R3"}

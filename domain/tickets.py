@@ -1,0 +1,524 @@
+"""Ticket journey: the SLA clock, routing and complaint rules, boundary models.
+
+Pure rules (no I/O, no clock: `now` is passed in) used by the ticket
+activities, the ticket journey and unit tests alike. Boundary models are
+lenient (extra fields ignored, rules checked by the journey and its
+activities), because replay re-decodes old signals with new code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from domain.leads import Decision, Rejection
+from domain.sla import CalendarClock
+
+JOURNEY = "ticket"
+
+
+def ticket_workflow_id(ticket_id: str) -> str:
+    return f"ticket-{ticket_id}"
+
+
+class TicketType(StrEnum):
+    technical = "technical"
+    after_sales = "after_sales"
+    complaint = "complaint"
+    order_query = "order_query"
+    other = "other"
+
+
+class Priority(StrEnum):
+    urgent = "urgent"
+    high = "high"
+    normal = "normal"
+    low = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 is the most urgent."""
+        return list(Priority).index(self)
+
+
+class TicketStage(StrEnum):
+    new = "new"
+    awaiting_response = "awaiting_response"
+    escalated_supervisor = "escalated_supervisor"
+    escalated_manager = "escalated_manager"
+    in_progress = "in_progress"
+    waiting_on_customer = "waiting_on_customer"
+    resolved = "resolved"
+    closed = "closed"
+
+
+OPEN_STATUSES = (
+    TicketStage.new,
+    TicketStage.awaiting_response,
+    TicketStage.escalated_supervisor,
+    TicketStage.escalated_manager,
+    TicketStage.in_progress,
+    TicketStage.waiting_on_customer,
+)
+
+
+class EscalationKind(StrEnum):
+    first_response = "first_response"
+    resolution = "resolution"
+    low_rating = "low_rating"
+
+
+SUPERVISOR, MANAGER = 1, 2
+
+DEFAULT_COMPLAINT_WORDS = ["投诉", "不满意", "退款", "complaint", "refund"]
+
+
+class TicketPolicy(BaseModel):
+    """Ticket response SLA (DESIGN journey 3). Per-priority maps are keyed by
+    the priority's name; a priority they do not name takes the default."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    first_response: timedelta = timedelta(minutes=15)
+    first_response_by_priority: dict[str, timedelta] = Field(default_factory=dict)
+    warning_before: timedelta = timedelta(minutes=5)
+    # After the supervisor, the manager: this long later (on the first-response
+    # clock for an unanswered ticket, on the SLA clock after a resolution breach).
+    manager_after: timedelta = timedelta(minutes=15)
+    resolution_targets: dict[str, timedelta] = Field(default_factory=lambda: {
+        Priority.urgent.value: timedelta(hours=1),
+        Priority.high.value: timedelta(hours=4),
+        Priority.normal.value: timedelta(hours=24),
+        Priority.low.value: timedelta(hours=72),
+    })
+    groups: dict[str, str] = Field(default_factory=lambda: {
+        TicketType.technical.value: "technical",
+        TicketType.after_sales.value: "after_sales",
+        TicketType.complaint.value: "complaints",
+        TicketType.order_query.value: "orders",
+        TicketType.other.value: "general",
+    })
+    default_group: str = "general"
+    complaint_words: list[str] = Field(default_factory=lambda: list(DEFAULT_COMPLAINT_WORDS))
+    # Agents at or above this seniority take tickets that carry complaint words.
+    senior_seniority: int = 3
+    # On the first-response escalation the supervisor also takes the ticket over.
+    reassign_to_supervisor: bool = False
+    survey_after: timedelta = timedelta(days=7)
+    close_after_survey: timedelta = timedelta(days=3)
+    # A rating below this reopens the ticket and escalates it.
+    reopen_below: int = 3
+    # How long a closed ticket's journey still answers (rejects) late signals.
+    linger_after_close: timedelta = timedelta(days=1)
+    rating_url: str = "https://support.example.com/tickets/{ticket_id}/rate"
+
+    def first_response_for(self, priority: Priority) -> timedelta:
+        return self.first_response_by_priority.get(priority.value, self.first_response)
+
+    def resolution_target(self, priority: Priority) -> timedelta:
+        return self.resolution_targets.get(priority.value, timedelta(hours=24))
+
+    def group_for(self, ticket_type: TicketType) -> str:
+        return self.groups.get(ticket_type.value, self.default_group)
+
+    def scaled(self, factor: float) -> TicketPolicy:
+        """Every duration divided by `factor` (a demo runs a day in seconds)."""
+        if factor == 1:
+            return self
+        return self.model_copy(update={
+            "first_response": self.first_response / factor,
+            "first_response_by_priority": {k: v / factor
+                                           for k, v in self.first_response_by_priority.items()},
+            "warning_before": self.warning_before / factor,
+            "manager_after": self.manager_after / factor,
+            "resolution_targets": {k: v / factor for k, v in self.resolution_targets.items()},
+            "survey_after": self.survey_after / factor,
+            "close_after_survey": self.close_after_survey / factor,
+            "linger_after_close": self.linger_after_close / factor,
+        })
+
+
+# -- the SLA clock -----------------------------------------------------------------
+
+
+def _span(start: datetime, end: datetime) -> timedelta:
+    return max(end - start, timedelta(0))
+
+
+@dataclass(frozen=True)
+class SlaClock:
+    """Resolution time on the SLA clock, which runs while the ticket is open and
+    stops while it waits on the customer and once it is resolved.
+
+    `used` is the SLA time used before `running_since` (all of it while the clock
+    is not running); `paused` the waiting-on-customer time of pauses that have
+    ended. Each transition takes the moment it happened and returns a new clock,
+    so the accounting is exact in every order of events: several pauses, a
+    pause ended by resolution (its waiting time counts as paused), a reopen
+    (the clock runs on from the time already used; the time the ticket spent
+    resolved counts as neither).
+    """
+
+    target: timedelta
+    used: timedelta = timedelta(0)
+    paused: timedelta = timedelta(0)
+    pauses: int = 0
+    running_since: datetime | None = None
+    paused_since: datetime | None = None
+
+    @property
+    def state(self) -> Literal["running", "paused", "stopped"]:
+        if self.running_since is not None:
+            return "running"
+        if self.paused_since is not None:
+            return "paused"
+        return "stopped"
+
+    def start(self, now: datetime) -> SlaClock:
+        """Runs the clock from `now` (a new ticket, a reopened one) with the time used."""
+        if self.state == "running":
+            return self
+        if self.state == "paused":
+            return self.resume(now)
+        return replace(self, running_since=now)
+
+    def pause(self, now: datetime) -> SlaClock:
+        if self.running_since is None:
+            return self
+        return replace(self, used=self.used + _span(self.running_since, now),
+                       running_since=None, paused_since=max(now, self.running_since),
+                       pauses=self.pauses + 1)
+
+    def resume(self, now: datetime) -> SlaClock:
+        if self.paused_since is None:
+            return self
+        return replace(self, paused=self.paused + _span(self.paused_since, now),
+                       paused_since=None, running_since=max(now, self.paused_since))
+
+    def stop(self, now: datetime) -> SlaClock:
+        """Resolution: the clock stops, ending a pause if there is one."""
+        if self.running_since is not None:
+            return replace(self, used=self.used + _span(self.running_since, now),
+                           running_since=None)
+        if self.paused_since is not None:
+            return replace(self, paused=self.paused + _span(self.paused_since, now),
+                           paused_since=None)
+        return self
+
+    def used_at(self, now: datetime) -> timedelta:
+        if self.running_since is None:
+            return self.used
+        return self.used + _span(self.running_since, now)
+
+    def paused_at(self, now: datetime) -> timedelta:
+        if self.paused_since is None:
+            return self.paused
+        return self.paused + _span(self.paused_since, now)
+
+    def remaining_at(self, now: datetime) -> timedelta:
+        return self.target - self.used_at(now)
+
+    def breached_at(self, now: datetime) -> bool:
+        return self.used_at(now) >= self.target
+
+    def due_at(self, threshold: timedelta | None = None,
+               calendar: CalendarClock | None = None) -> datetime | None:
+        """When the time used reaches `threshold` (the target by default) if the
+        clock runs on uninterrupted; None while it is paused or stopped. May lie
+        in the past (a reopened ticket already over its target)."""
+        if self.running_since is None:
+            return None
+        left = (self.target if threshold is None else threshold) - self.used
+        return (calendar or CalendarClock()).due(self.running_since, left)
+
+
+# -- routing and complaints --------------------------------------------------------
+
+
+def complaint_words_in(texts: Iterable[str | None], words: Iterable[str]) -> list[str]:
+    """The complaint words that occur in any of `texts`, case-insensitively, in
+    the policy's order. Substrings count: Chinese has no spaces between words."""
+    haystack = "\n".join(t for t in texts if t).casefold()
+    found: dict[str, str] = {}
+    for word in words:
+        w = word.strip()
+        if w and w.casefold() in haystack:
+            found.setdefault(w.casefold(), w)
+    return list(found.values())
+
+
+def raised_priority(priority: Priority) -> Priority:
+    """A complaint is at least high priority."""
+    return priority if priority.rank <= Priority.high.rank else Priority.high
+
+
+@dataclass(frozen=True)
+class AgentLoad:
+    staff_id: str
+    open_tickets: int
+    seniority: int = 0
+    capacity: int = 50
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Routing:
+    agent_id: str | None
+    senior: bool  # chosen among the senior agents
+    note: str | None = None
+
+
+def choose_agent(agents: Iterable[AgentLoad], *, min_seniority: int | None = None) -> Routing:
+    """The active agent with the fewest open tickets (under capacity when anyone
+    is); ties go to the more senior, then to the lower id, so the choice is the
+    same on every run. With `min_seniority` (a complaint) only agents that
+    senior are considered, or, when the group has none active, everyone."""
+    active = [a for a in agents if a.active]
+    note = None
+    pool = active
+    senior = False
+    if min_seniority is not None:
+        seniors = [a for a in active if a.seniority >= min_seniority]
+        if seniors:
+            pool, senior = seniors, True
+        else:
+            note = f"no active agent with seniority >= {min_seniority}: any agent of the group"
+    if not pool:
+        return Routing(agent_id=None, senior=False, note="no active agent in the group")
+    under = [a for a in pool if a.open_tickets < a.capacity] or pool
+    best = min(under, key=lambda a: (a.open_tickets, -a.seniority, a.staff_id))
+    return Routing(agent_id=best.staff_id, senior=senior, note=note)
+
+
+# -- boundary models ---------------------------------------------------------------
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TicketInput(_Lenient):
+    ticket_id: str
+    customer_id: str
+    type: TicketType
+    priority: Priority = Priority.normal
+    subject: str
+    channel: str = "web"
+    description: str | None = None
+    # When the helpdesk opened the ticket, if earlier than the journey's start:
+    # the SLA runs from then.
+    opened_at: AwareDatetime | None = None
+    policy: TicketPolicy | None = None
+
+
+class Respond(_Lenient):
+    agent_id: str = ""
+    note: str | None = None
+
+
+class WaitOnCustomer(_Lenient):
+    note: str | None = None
+
+
+class CustomerReplied(_Lenient):
+    note: str | None = None
+
+
+class Resolve(_Lenient):
+    agent_id: str = ""
+    resolution: str = ""
+
+
+class Reopen(_Lenient):
+    reason: str = ""
+
+
+class Rate(_Lenient):
+    score: int | None = None
+    comment: str | None = None
+
+
+# Activity payloads ----------------------------------------------------------------
+
+
+class OpenTicketRequest(_Lenient):
+    ticket: TicketInput
+    workflow_id: str
+    opened_at: AwareDatetime
+    now: AwareDatetime
+    policy: TicketPolicy
+
+
+class SlaDeadlines(_Lenient):
+    """When the resolution target falls due on the SLA clock, and the manager
+    level after it; None while the clock is paused or stopped."""
+
+    resolution_due: AwareDatetime | None = None
+    manager_due: AwareDatetime | None = None
+
+
+class TicketOpened(_Lenient):
+    priority: Priority
+    requested_priority: Priority
+    priority_raised: bool = False
+    complaint_words: list[str] = Field(default_factory=list)
+    group: str
+    assignee_id: str | None = None
+    supervisor_id: str | None = None
+    senior_routing: bool = False
+    first_response_due: AwareDatetime
+    warning_at: AwareDatetime
+    first_response_manager_due: AwareDatetime
+    clock: SlaClock
+    deadlines: SlaDeadlines
+
+
+class ResponseRequest(_Lenient):
+    ticket_id: str
+    workflow_id: str
+    agent_id: str
+    at: AwareDatetime
+    first: bool
+    n: int
+    note: str | None = None
+
+
+class ClockChange(_Lenient):
+    """A move of the SLA clock (waiting on the customer, the reply, a reopen)
+    with the clock after it; the activity stores it and its deadlines."""
+
+    ticket_id: str
+    workflow_id: str
+    kind: Literal["waiting_on_customer", "customer_replied", "reopened"]
+    at: AwareDatetime
+    clock: SlaClock
+    stage: TicketStage
+    manager_after: timedelta
+    n: int
+    reason: str | None = None
+
+
+class ResolveRequest(_Lenient):
+    ticket_id: str
+    workflow_id: str
+    agent_id: str
+    resolution: str
+    at: AwareDatetime
+    clock: SlaClock
+    first_response: bool
+    n: int
+
+
+class TicketEscalation(_Lenient):
+    ticket_id: str
+    workflow_id: str
+    kind: EscalationKind
+    level: int
+    n: int
+    at: AwareDatetime
+    stage: TicketStage  # the ticket's stage once escalated
+    due_at: AwareDatetime | None = None
+    reason: str
+    comment: str | None = None
+    from_staff_id: str | None = None
+    reassign: bool = False
+
+
+class TicketEscalated(_Lenient):
+    to_staff_id: str | None
+    reassigned_to: str | None = None
+
+
+class RatingRecord(_Lenient):
+    ticket_id: str
+    workflow_id: str
+    score: int
+    comment: str | None = None
+    at: AwareDatetime
+    n: int
+
+
+class TicketClosed(_Lenient):
+    ticket_id: str
+    workflow_id: str
+    at: AwareDatetime
+    reason: str
+
+
+# Status ---------------------------------------------------------------------------
+
+
+class EscalationInfo(_Lenient):
+    kind: EscalationKind
+    level: int
+    to_staff_id: str | None = None
+    at: AwareDatetime
+    due_at: AwareDatetime | None = None
+
+
+class Breach(_Lenient):
+    sla: Literal["first_response", "resolution"]
+    due_at: AwareDatetime | None = None
+    at: AwareDatetime
+
+
+class TicketStatus(_Lenient):
+    ticket_id: str
+    customer_id: str
+    type: TicketType
+    priority: Priority
+    priority_raised: bool = False
+    complaint_words: list[str] = Field(default_factory=list)
+    subject: str
+    channel: str
+    group: str | None = None
+    assignee_id: str | None = None
+    stage: TicketStage
+    opened_at: datetime
+    first_response_due: datetime | None = None
+    first_response_at: datetime | None = None
+    first_response_time: timedelta | None = None
+    resolution_target: timedelta | None = None
+    resolution_due: datetime | None = None
+    # SLA figures as of `as_of` (the journey's last step: a query cannot read
+    # the clock); `used_at`/`paused_at` carry them on to any later moment.
+    as_of: datetime | None = None
+    sla_clock: Literal["running", "paused", "stopped"] | None = None
+    time_used: timedelta = timedelta(0)
+    time_paused: timedelta = timedelta(0)
+    pauses: int = 0
+    waiting_since: datetime | None = None
+    breaches: list[Breach] = Field(default_factory=list)
+    escalations: list[EscalationInfo] = Field(default_factory=list)
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    reopens: int = 0
+    rating: int | None = None
+    rating_comment: str | None = None
+    survey_due: datetime | None = None
+    survey_sent: bool = False
+    closes_at: datetime | None = None
+    closed_at: datetime | None = None
+    close_reason: str | None = None
+    waiting_for: str | None = None
+    deadline: datetime | None = None
+    rejections: list[Rejection] = Field(default_factory=list)
+    policy: TicketPolicy | None = None
+
+    def used_at(self, now: datetime) -> timedelta:
+        if self.sla_clock == "running" and self.as_of is not None:
+            return self.time_used + _span(self.as_of, now)
+        return self.time_used
+
+    def paused_at(self, now: datetime) -> timedelta:
+        if self.sla_clock == "paused" and self.as_of is not None:
+            return self.time_paused + _span(self.as_of, now)
+        return self.time_paused
+
+
+__all__ = ["Decision"]
