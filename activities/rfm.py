@@ -172,6 +172,10 @@ def _candidate_changes_lateral(t: Thresholds, p: RfmPolicy, currency: str) -> Se
     its key, its orders by (customer_id, at). Written so, the cost follows the
     day's candidates; as a join, the planner may well prefer to read every
     customer once, which costs more than the whole incremental sweep should."""
+    # In key order (a sorted subquery is not flattened), so that neighbouring
+    # candidates share index pages.
+    candidate = (select(rfm_candidates.c.customer_id)
+                 .order_by(rfm_candidates.c.customer_id).subquery("candidate"))
     in_window = orders.c.at >= t.window_start
     figures = (
         select(
@@ -184,13 +188,13 @@ def _candidate_changes_lateral(t: Thresholds, p: RfmPolicy, currency: str) -> Se
         )
         .select_from(customers.outerjoin(
             orders, and_(orders.c.customer_id == customers.c.id, orders.c.at < t.end)))
-        .where(customers.c.id == rfm_candidates.c.customer_id)
+        .where(customers.c.id == candidate.c.customer_id)
         .group_by(customers.c.id, customers.c.tier)
         .lateral("agg")
     )
     new_tier = _tier_expression(figures, t, p, currency)
     return (select(figures.c.customer_id, new_tier)
-            .select_from(rfm_candidates.join(figures, true()))
+            .select_from(candidate.join(figures, true()))
             .where(figures.c.tier.is_distinct_from(new_tier)))
 
 
