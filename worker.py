@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import signal
@@ -187,7 +188,8 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> None:
-    """The daily RFM sweep at 02:00 in the business time zone (created once)."""
+    """The daily RFM sweep at 02:00 in the business time zone: created on the
+    first start, brought in line with the settings on every later one."""
     from temporalio.client import (
         Schedule,
         ScheduleActionStartWorkflow,
@@ -197,6 +199,8 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
         SchedulePolicy,
         ScheduleRange,
         ScheduleSpec,
+        ScheduleUpdate,
+        ScheduleUpdateInput,
     )
 
     schedule = Schedule(
@@ -213,7 +217,13 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
         await client.create_schedule("rfm-daily", schedule)
         logging.getLogger("crm.worker").info("schedule rfm-daily created")
     except ScheduleAlreadyRunningError:
-        pass
+        # A changed hour, time zone or task queue would otherwise never reach
+        # the server. The state (paused, its note) stays as an admin left it.
+        def follow_settings(current: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=dataclasses.replace(
+                schedule, state=current.description.schedule.state))
+
+        await client.get_schedule_handle("rfm-daily").update(follow_settings)
 
 
 async def run(settings: Settings) -> None:
@@ -234,7 +244,7 @@ async def run(settings: Settings) -> None:
             try:
                 await ensure_schedules(client, settings)
             except Exception:  # noqa: BLE001 - a server without schedules still runs journeys
-                logging.getLogger("crm.worker").exception("could not create rfm-daily")
+                logging.getLogger("crm.worker").exception("could not create or update rfm-daily")
             await stop.wait()
             logging.getLogger("crm.worker").info("shutting down: finishing running activities")
     store.dispose()
