@@ -2,7 +2,7 @@
 
     python -m bench.rfm [--customers 1000000] [--orders 5000000]
                         [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
-                        [--schema recommended|migrations] [--trace] [--keep]
+                        [--trace] [--keep]
 
 Creates a throwaway PostgreSQL database on the named server, migrates it, and
 generates the customers and their orders in SQL (generate_series): a skewed
@@ -26,12 +26,10 @@ Then it measures, on business day D (today in Asia/Shanghai):
    figures updated as `record_purchase` does), checked against a full sweep of
    the same day run right after it: that full sweep must change no tier.
 
-By default the indexes and statistics the sweep wants beyond the migrations
-(`RECOMMENDED`, each with its reason; see bench/README.md) are applied to the
-throwaway database first; `--schema migrations` leaves it as migrated. Each
-sweep's wall time is printed beside the CPU time of the PostgreSQL backend
-that ran it (the bench holds one connection), which other load on a shared
-machine inflates less; `--trace` times each of the sweep's statements.
+The schema is exactly as the migrations make it. Each sweep's wall time is
+printed beside the CPU time of the PostgreSQL backend that ran it (the bench
+holds one connection), which other load on a shared machine inflates less;
+`--trace` times each of the sweep's statements.
 
 It prints the PostgreSQL settings in force and drops the database at the end
 (unless --keep). It reports; it asserts nothing, but exits 1 when the
@@ -67,13 +65,6 @@ CURRENCY = "CNY"
 CATEGORIES = ["tea", "coffee", "snacks", "beauty", "baby", "home", "books", "sports"]
 # Generated orders go back this far from the end of day D.
 HISTORY_DAYS = 730
-# The index the incremental sweep wants for "purchases recorded since the
-# previous sweep" (orders.recorded_at has none in the migrations).
-RECORDED_AT_INDEX = "ix_orders_recorded_at"
-# The full sweep's aggregate, read in customer order from the index alone.
-COVERING_INDEX = "ix_orders_customer_at_amount"
-# Distinct customers as a share of orders (negative: a ratio, which ANALYZE keeps).
-N_DISTINCT = -0.2
 
 _started = time.perf_counter()
 
@@ -366,52 +357,6 @@ def add_days_purchases(engine: Engine, *, customers: int, day: date, count: int,
 # -- the run -----------------------------------------------------------------------------
 
 
-# What the sweep wants beyond the migrations, each step with its reason (see
-# bench/README.md). Index names follow the migrations' convention.
-RECOMMENDED: list[tuple[str, str]] = [
-    (f"CREATE INDEX {RECORDED_AT_INDEX} ON orders (recorded_at)",
-     "incremental: the purchases recorded since the previous sweep, without reading "
-     "every order"),
-    (f"CREATE INDEX {COVERING_INDEX} ON orders (customer_id, at) INCLUDE (amount_minor)",
-     "full: the aggregate is an index-only scan in customer order (no hash of a million "
-     "customers); incremental: each candidate's orders from the index alone"),
-    ("DROP INDEX ix_orders_customer_at", f"{COVERING_INDEX} serves its lookups"),
-    ("CREATE INDEX ix_orders_at_customer_id ON orders (at) INCLUDE (customer_id)",
-     "incremental: the orders leaving the window or dated the new day, index-only"),
-    ("DROP INDEX ix_orders_at", "ix_orders_at_customer_id serves its lookups"),
-    ("CREATE INDEX ix_customers_last_purchase_at_id ON customers (last_purchase_at) "
-     "INCLUDE (id)", "incremental: the recency crossings, index-only"),
-    ("DROP INDEX ix_customers_last_purchase_at", "replaced"),
-    ("CREATE INDEX ix_customers_first_purchase_at_id ON customers (first_purchase_at) "
-     "INCLUDE (id)", "incremental: the first purchases that stop being new, index-only"),
-    ("DROP INDEX ix_customers_first_purchase_at", "replaced"),
-    ("DROP INDEX ix_customers_tier_changed_on",
-     "no longer read by the sweep; with ix_customers_tier it made every tier write touch "
-     "all nine indexes of customers instead of none (HOT update)"),
-    ("DROP INDEX ix_customers_tier", "the same (tier counts by report scan the table)"),
-    ("ALTER TABLE customers SET (fillfactor = 90)",
-     "room on each page for a changed tier's new row version, so that the daily writes "
-     "stay HOT (the first full sweep rewrites every row, and so applies it)"),
-    (f"ALTER TABLE orders ALTER COLUMN customer_id SET (n_distinct = {N_DISTINCT})",
-     "ANALYZE's sample puts a million customers at under half that, and the planner then "
-     "hashes them all instead of streaming the covering index"),
-]
-
-
-def recommend_schema(engine: Engine) -> None:
-    for sql, why in RECOMMENDED:
-        t0 = time.perf_counter()
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("SET maintenance_work_mem = '1GB'"))
-            conn.execute(text(sql))
-            conn.execute(text("RESET maintenance_work_mem"))
-        say(f"  {sql}: {time.perf_counter() - t0:.1f} s\n             ({why})")
-    t0 = time.perf_counter()
-    autocommit(engine, "VACUUM (ANALYZE) orders")
-    autocommit(engine, "VACUUM (ANALYZE) customers")
-    say(f"  VACUUM ANALYZE: {time.perf_counter() - t0:.1f} s")
-
-
 class StatementTrace:
     """Prints each statement's time while on (--trace)."""
 
@@ -472,11 +417,6 @@ def run(args: argparse.Namespace) -> int:
             generate(engine, customers=args.customers, orders=args.orders, day=day,
                      seed=0.42)
             data_profile(engine)
-            if args.schema == "recommended":
-                say("recommended schema additions:")
-                recommend_schema(engine)
-            else:
-                say("schema as the migrations make it (no additions)")
 
             sweeper = RfmSweeper(store=Store(engine), policy=policy, zone=ZONE,
                                  **({"work_mem": args.work_mem} if args.work_mem else {}))
@@ -484,7 +424,7 @@ def run(args: argparse.Namespace) -> int:
             for name, value in settings_report(engine):
                 print(f"  {name:<32} {value}")
             print(f"  the sweep's transaction sets   work_mem = {sweeper.work_mem or '(not set)'}")
-            print(f"  schema: {args.schema}\n")
+            print()
 
             backend = BackendClock(engine)
             cpu: dict[int, float | None] = {}
@@ -592,10 +532,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="steady-state full sweeps after VACUUM")
     parser.add_argument("--work-mem", default=None,
                         help="work_mem for the sweep's session (default: the sweeper's own)")
-    parser.add_argument("--schema", choices=["recommended", "migrations"],
-                        default="recommended",
-                        help="add the recommended indexes and statistics (default) or keep "
-                             "the schema exactly as the migrations make it")
     parser.add_argument("--trace", action="store_true",
                         help="print each of the sweep's statements with its time")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")

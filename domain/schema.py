@@ -103,14 +103,25 @@ class Customer(Base):
     created_at: Mapped[datetime]
     # Lifecycle: purchase figures kept current by the lifecycle journey, the
     # tier by the daily RFM sweep.
-    first_purchase_at: Mapped[datetime | None] = mapped_column(index=True)
-    last_purchase_at: Mapped[datetime | None] = mapped_column(index=True)
+    first_purchase_at: Mapped[datetime | None]
+    last_purchase_at: Mapped[datetime | None]
     order_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     favourite_category: Mapped[str | None] = mapped_column(String(64))
     lifecycle_state: Mapped[str | None] = mapped_column(String(20))
-    tier: Mapped[str | None] = mapped_column(String(16), index=True)
-    tier_changed_on: Mapped[date | None] = mapped_column(Date, index=True)
+    # Deliberately unindexed: a changed tier is then a heap-only update
+    # (migration 0006); reports count tiers over the table.
+    tier: Mapped[str | None] = mapped_column(String(16))
+    tier_changed_on: Mapped[date | None] = mapped_column(Date)
     advisor_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"))
+
+    # The RFM sweep's lookups by recency and first purchase, index-only on
+    # PostgreSQL (on SQLite `id` is a last key column instead).
+    __table_args__ = (
+        Index("ix_customers_last_purchase_at_id", "last_purchase_at",
+              postgresql_include=["id"]),
+        Index("ix_customers_first_purchase_at_id", "first_purchase_at",
+              postgresql_include=["id"]),
+    )
 
 
 class Lead(Base):
@@ -388,13 +399,20 @@ class Order(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     category: Mapped[str | None] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(index=True)
+    at: Mapped[datetime]
     recorded_at: Mapped[datetime]
     # Win-back credit: the campaign coupon and touch that brought the customer back.
     credited_coupon: Mapped[str | None] = mapped_column(String(32))
     credited_touch: Mapped[str | None] = mapped_column(String(300))
 
-    __table_args__ = (Index("ix_orders_customer_at", "customer_id", "at"),)
+    # Shaped for the RFM sweep (migration 0006): a customer's figures come from
+    # the first index alone; the other two find the day's candidates.
+    __table_args__ = (
+        Index("ix_orders_customer_at_amount", "customer_id", "at",
+              postgresql_include=["amount_minor"]),
+        Index("ix_orders_at_customer_id", "at", postgresql_include=["customer_id"]),
+        Index("ix_orders_recorded_at", "recorded_at"),
+    )
 
 
 class CouponRecord(Base):

@@ -75,6 +75,43 @@ def test_the_migrations_create_every_table_of_the_schema(store: Store) -> None:
         assert columns == set(table.columns.keys()), name
 
 
+def _indexes(store: Store) -> dict[str, set[str]]:
+    inspector = inspect(store.engine)
+    # Unique constraints, which PostgreSQL reports as indexes too, are not counted.
+    return {name: {index["name"] for index in inspector.get_indexes(name)
+                   if not index.get("duplicates_constraint")}
+            for name in schema.Base.metadata.tables}
+
+
+def test_the_migrations_create_exactly_the_schema_s_indexes(store: Store) -> None:
+    declared = {name: {index.name for index in table.indexes}
+                for name, table in schema.Base.metadata.tables.items()}
+    assert _indexes(store) == declared
+    assert "ix_orders_customer_at_amount" in declared["orders"]
+    assert "ix_customers_tier" not in declared["customers"]
+
+
+def test_the_rfm_index_migration_goes_down_and_up_again(store: Store) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from activities.store import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["database_url"] = store.engine.url.render_as_string(hide_password=False)
+    migrated = _indexes(store)
+    command.downgrade(config, "0005")
+    store.engine.dispose()
+    down = _indexes(store)
+    assert {"ix_orders_customer_at", "ix_orders_at"} <= down["orders"]
+    assert "ix_customers_tier" in down["customers"]
+    assert "ix_orders_customer_at_amount" not in down["orders"]
+    command.upgrade(config, "head")
+    store.engine.dispose()
+    assert _indexes(store) == migrated
+
+
 def test_a_time_written_in_any_offset_reads_back_in_utc(store: Store) -> None:
     at_ten_in_shanghai = datetime(2026, 1, 5, 10, 0, tzinfo=CST)
     with store.unit_of_work() as session:
