@@ -1714,10 +1714,17 @@ def report(
     ] = None,
 ) -> None:
     """The KPIs of a period from the store: conversion, first touch, collection,
-    overdue, win-back, tiers, escalations and each journey's funnel."""
+    overdue, win-back, tiers, escalations, ticket SLAs and CSAT per group and
+    agent, and each journey's funnel."""
     from datetime import date, timedelta
 
-    from starter.report import build_report, render_html, render_text
+    from starter.report import (
+        TICKET_COLUMNS,
+        build_report,
+        render_html,
+        render_text,
+        ticket_tables,
+    )
 
     settings = load_settings()
     try:
@@ -1744,6 +1751,13 @@ def report(
         funnel.caption = f"completed {figures.completed.get(journey, 0)}" + \
             (f"; {exits}" if exits else "")
         _console().print(funnel)
+    for title, header, rows in ticket_tables(figures):
+        tickets = Table(title=title, box=box.SIMPLE)
+        for column in header:
+            tickets.add_column(column, justify="right" if column in TICKET_COLUMNS else "left")
+        for row in rows:
+            tickets.add_row(*row)
+        _console().print(tickets)
     if html is not None:
         html.write_text(render_html(figures), encoding="utf-8")
         say(f"wrote {html}")
