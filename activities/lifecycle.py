@@ -230,7 +230,8 @@ class LifecycleActivities:
             await self.client.start_workflow(
                 "CustomerLifecycle", _lifecycle_input(customer_id),
                 id=customer_workflow_id(customer_id), task_queue=self.task_queue,
-                start_signal="tier_changed", start_signal_args=[TierChanged(tier=tier)])
+                start_signal="tier_changed",
+                start_signal_args=[TierChanged(tier=tier, change=row_id)])
             await asyncio.to_thread(self._sent, row_id)
         return len(rows)
 

@@ -177,6 +177,9 @@ class OptOut(_Lenient):
 
 class TierChanged(_Lenient):
     tier: str = ""
+    # The tier outbox row that announced the change. The outbox tells each
+    # change at least once; a journey acts on a change only once.
+    change: int | None = None
 
 
 class LifecycleCarry(_Lenient):
@@ -187,6 +190,7 @@ class LifecycleCarry(_Lenient):
     dormant_at: AwareDatetime | None = None
     next_step_at: AwareDatetime | None = None
     tier: str | None = None
+    tier_change: int | None = None  # the last tier outbox row acted on
     orders: int = 0
     campaign: list[str] = Field(default_factory=list)  # coupon codes of the open win-back
     credited: int = 0

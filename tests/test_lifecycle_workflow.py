@@ -192,3 +192,25 @@ async def test_core_tier_assigns_an_exclusive_advisor_potential_gets_the_coupon(
         "tier_changed", TierChanged(tier="potential"))
     await eventually(lambda: harness.touches(step="community_coupon", recipient_id="cust-2"))
     assert harness.rows(schema.CouponRecord, customer_id="cust-2", campaign="community")
+
+
+async def test_a_tier_change_told_twice_is_acted_on_once(
+    harness: Harness, env: WorkflowEnvironment
+) -> None:
+    await bought(harness, env, "cust-2", "T3")
+    handle = harness.client.get_workflow_handle("customer-cust-2")
+    # The outbox's dispatch was retried after signalling: change 7 arrives
+    # twice, and then an older change (5) late. Signals are acted on in order,
+    # so once change 9 shows, the ones before it have been dealt with.
+    for tier, change in [("potential", 7), ("potential", 7), ("regular", 5), ("core", 9)]:
+        await handle.signal("tier_changed", TierChanged(tier=tier, change=change))
+    await lifecycle_when(harness, "cust-2", lambda s: s.tier == "core")
+    await eventually(lambda: harness.touches(step="core_advisor"))
+    assert len(harness.touches(step="community_coupon", recipient_id="cust-2")) == 1
+    assert len(harness.rows(schema.CouponRecord, customer_id="cust-2", campaign="community")) == 1
+    # Entering potential again, later, is a new change and gets a new coupon.
+    await handle.signal("tier_changed", TierChanged(tier="potential", change=12))
+    await lifecycle_when(harness, "cust-2", lambda s: s.tier == "potential")
+    await eventually(lambda: len(harness.touches(step="community_coupon",
+                                                 recipient_id="cust-2")) == 2)
+    assert len(harness.rows(schema.CouponRecord, customer_id="cust-2", campaign="community")) == 2

@@ -225,6 +225,12 @@ class CustomerLifecycle(Journey):
         tier = item.payload.tier
         if tier not in {t.value for t in Tier}:
             return Decision(accepted=False, reason=f"unknown tier {tier!r}")
+        change, last = item.payload.change, self.carry.tier_change
+        if change is not None and last is not None and change <= last:
+            # The outbox told this change again (its dispatch was retried).
+            return Decision(accepted=True, reason=f"tier change {change} already acted on")
+        if change is not None:
+            self.carry.tier_change = change
         self.carry.tier = tier
         if tier == Tier.core:
             advisor: AdvisorResult = await call("assign_exclusive_advisor", self._about(),
