@@ -480,7 +480,7 @@ class Ticket(Base):
     assignee_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), index=True)
     # a TicketStage: awaiting_response ... closed
     status: Mapped[str] = mapped_column(String(24), index=True)
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)
     first_response_due: Mapped[datetime]
     first_response_at: Mapped[datetime | None]
     first_responder_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"))
@@ -535,4 +535,4 @@ class TicketRating(Base):
     group: Mapped[str] = mapped_column("group_name", String(64), index=True)
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[datetime]
+    at: Mapped[datetime] = mapped_column(index=True)

@@ -101,7 +101,7 @@ def test_the_rfm_index_migration_goes_down_and_up_again(store: Store) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["database_url"] = store.engine.url.render_as_string(hide_password=False)
     migrated = _indexes(store)
-    command.downgrade(config, "0005")
+    command.downgrade(config, "0005")  # through 0007 and 0006
     store.engine.dispose()
     down = _indexes(store)
     assert {"ix_orders_customer_at", "ix_orders_at"} <= down["orders"]
