@@ -1,12 +1,16 @@
-"""The engine's Prometheus metrics: touch outcomes, escalations, SLA lateness."""
+"""The engine's Prometheus metrics (touch outcomes, escalations, SLA lateness)
+and the Temporal runtime's, each on its port."""
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import REGISTRY, start_http_server
+from temporalio.client import Client
 
 from activities.delivery import Message, TemplateRenderer
 from activities.messaging import MessagingActivities
@@ -14,8 +18,9 @@ from activities.metrics import TOUCHES  # noqa: F401 - registers the metrics
 from activities.store import Store
 from domain import schema
 from domain.messaging import MessageClass, Recipient, SendRequest
-from tests.harness import NO_QUIET_HOURS, seed_staff
+from tests.harness import NO_QUIET_HOURS, make_settings, seed_staff
 from tests.sinks import free_port
+from worker import metrics_runtime
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -26,6 +31,11 @@ class Outbox:
 
     def deliver(self, message: Message) -> None:
         self.messages.append(message)
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
 
 
 def sample(name: str, **labels: str) -> float:
@@ -63,3 +73,22 @@ def test_metrics_are_served_over_http() -> None:
     start_http_server(port, addr="127.0.0.1")
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert "crm_touches_total" in body and "crm_sla_lateness_seconds" in body
+
+
+async def test_the_temporal_runtime_serves_its_own_metrics(dev_env: Any, tmp_path: Path) -> None:
+    """The SDK's metrics (requests, task latencies, ...) on their own port, from a
+    client on the runtime the worker builds."""
+    port = free_port()
+    settings = make_settings(tmp_path, metrics_port=0, temporal_metrics_port=port)
+    runtime = metrics_runtime(settings)
+    assert runtime is not None
+    client = await Client.connect(dev_env.client.service_client.config.target_host,
+                                  namespace=dev_env.client.namespace, runtime=runtime)
+    await client.count_workflows()
+    body = ""
+    for _ in range(50):
+        body = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/metrics")
+        if "temporal_request" in body:
+            break
+        await asyncio.sleep(0.1)
+    assert 'operation="CountWorkflowExecutions"' in body
