@@ -230,7 +230,8 @@ async def run(settings: Settings) -> None:
     configure_logging(settings.log_level)
     store = Store.from_url(settings.database_url)
     client = await connect(settings, runtime=metrics_runtime(settings))
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="crm-activity") as executor:
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS,
+                            thread_name_prefix="crm-activity") as executor:
         worker = build_worker(client, settings, store, executor=executor)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

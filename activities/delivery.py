@@ -134,12 +134,14 @@ class TemplateRenderer:
             names += [f"{template}.{channel}.{loc}.j2", f"{template}.{loc}.j2"]
         return names
 
-    def render(self, template: str, *, channel: str, locale: str, context: Mapping[str, Any]) -> Rendered:
+    def render(self, template: str, *, channel: str, locale: str,
+               context: Mapping[str, Any]) -> Rendered:
         names = self.candidates(template, channel, locale)
         try:
             compiled = self.env.select_template(names)
         except TemplateNotFound as exc:
-            raise RenderError(f"no template for {template!r}: looked for {', '.join(names)}") from exc
+            raise RenderError(
+                f"no template for {template!r}: looked for {', '.join(names)}") from exc
         except TemplateSyntaxError as exc:
             raise RenderError(
                 f"template {exc.name or template} line {exc.lineno} does not parse: {exc.message}"

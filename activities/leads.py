@@ -6,7 +6,6 @@ journey's workflow id and an occurrence counter kept in workflow state.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -229,9 +228,11 @@ class LeadActivities:
             if not staff.active:
                 return Decision(accepted=False, reason=f"staff {staff.id} is inactive")
             if staff.role != "rep":
-                return Decision(accepted=False, reason=f"staff {staff.id} is a {staff.role}, not a rep")
+                return Decision(accepted=False,
+                                reason=f"staff {staff.id} is a {staff.role}, not a rep")
             if lead.stage != LeadStage.pooled.value:
-                return Decision(accepted=False, reason=f"lead {lead.id} is {lead.stage}, not pooled")
+                return Decision(accepted=False,
+                                reason=f"lead {lead.id} is {lead.stage}, not pooled")
             due = self.clock.due(request.now, request.first_touch)
             _take_ownership(session, lead, staff.id, request.now, due, request.workflow_id,
                             request.n)
@@ -246,7 +247,8 @@ class LeadActivities:
         with self.store.unit_of_work() as session:
             lead = _lead(session, request.lead_id)
             owner = session.get(schema.Staff, request.owner_id)
-            manager = owner.manager_id if owner and owner.manager_id else _pool_manager(session, lead)
+            manager = (owner.manager_id if owner and owner.manager_id
+                       else _pool_manager(session, lead))
             if session.scalar(select(schema.Escalation.id).where(schema.Escalation.key == key)):
                 return EscalateResult(manager_id=manager)
             session.add(
@@ -376,7 +378,8 @@ class LeadActivities:
                 lead.close_reason = request.reason
                 _close_tasks(session, lead.id, request.now, status="cancelled")
             record_event(session, key=key, journey=JOURNEY, entity_id=lead.id, step=request.step,
-                         at=request.now, detail={"reason": request.reason} if request.reason else None)
+                         at=request.now,
+                         detail={"reason": request.reason} if request.reason else None)
 
     @activity.defn
     def convert_lead(self, request: ConvertRequest) -> str:
@@ -391,7 +394,8 @@ class LeadActivities:
                 try:
                     amount_minor = to_minor(Decimal(request.amount), request.currency)
                 except (ValueError, ArithmeticError) as exc:
-                    raise ApplicationError(str(exc), type="InvalidAmount", non_retryable=True)
+                    raise ApplicationError(str(exc), type="InvalidAmount",
+                                           non_retryable=True) from exc
             if lead.customer_id is None:
                 customer = schema.Customer(
                     id=f"c-{lead.id}",
@@ -413,7 +417,8 @@ class LeadActivities:
                     id=opportunity_id,
                     lead_id=lead.id,
                     customer_id=lead.customer_id,
-                    name=request.opportunity_name or f"{lead.company or lead.name} {lead.product_line}",
+                    name=(request.opportunity_name
+                          or f"{lead.company or lead.name} {lead.product_line}"),
                     stage="needs_analysis",
                     owner_id=request.owner_id,
                     amount_minor=amount_minor,

@@ -186,7 +186,8 @@ class MessagingActivities:
         log.info("touch %s sent on %s", request.key, channel)
         return outcome
 
-    def frequency_cap(self, session: Session, request: SendRequest, now: datetime) -> datetime | None:
+    def frequency_cap(self, session: Session, request: SendRequest,
+                      now: datetime) -> datetime | None:
         """The earliest time the marketing cap allows this touch (None: allowed now).
 
         Counted over every journey's marketing touches to the same recipient

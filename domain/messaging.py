@@ -129,7 +129,8 @@ def quiet_hours_end(now: datetime, *, timezone: str, quiet: QuietHours) -> datet
     return end.replace(tzinfo=zone).astimezone(UTC)
 
 
-def consent_blocks(message_class: MessageClass, channel: str, consents: list[Consent]) -> str | None:
+def consent_blocks(message_class: MessageClass, channel: str,
+                   consents: list[Consent]) -> str | None:
     """The reason a recorded opt-out forbids this message, or None."""
     if message_class is MessageClass.staff:
         return None
@@ -165,7 +166,8 @@ def decide_send(
     if message_class in (MessageClass.reminder, MessageClass.marketing):
         until = quiet_hours_end(now, timezone=timezone, quiet=quiet)
         if until is not None:
-            return SendOutcome(status="deferred", reason="quiet hours", until=until, channel=channel)
+            return SendOutcome(status="deferred", reason="quiet hours", until=until,
+                               channel=channel)
     if message_class is MessageClass.marketing and cap_allows_at and cap_allows_at > now:
         if when_capped == "suppress":
             return SendOutcome(status="suppressed", reason="frequency cap", channel=channel)

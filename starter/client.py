@@ -11,6 +11,13 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
+from domain.courses import (
+    CourseStatus,
+    EndCourse,
+    EnrollmentInput,
+    LogCallback,
+    enrollment_workflow_id,
+)
 from domain.leads import (
     Claim,
     Convert,
@@ -21,13 +28,6 @@ from domain.leads import (
     LogContact,
     StaffDeactivated,
     lead_workflow_id,
-)
-from domain.courses import (
-    CourseStatus,
-    EndCourse,
-    EnrollmentInput,
-    LogCallback,
-    enrollment_workflow_id,
 )
 from domain.lifecycle import (
     LifecycleInput,

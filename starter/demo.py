@@ -115,10 +115,9 @@ async def run_demo(
             answer = await journeys.log_contact(
                 lead_id, LogContact(owner_id=owner_id, channel="phone", note=note)
             )
-            out.print(
-                f"  {lead_id}: {owner_id} logged a contact "
-                f"({'next follow-up due ' + str(answer.due_at) if answer.accepted else answer.reason})"
-            )
+            outcome = (f"next follow-up due {answer.due_at}" if answer.accepted
+                       else answer.reason)
+            out.print(f"  {lead_id}: {owner_id} logged a contact ({outcome})")
 
     converting = lead(1, "陈静", phone="+8613800138001", company="星辰制造有限公司")
     escalating = lead(2, "刘洋", phone="+8613800138002")

@@ -21,9 +21,9 @@ import sys
 import threading
 from asyncio.subprocess import Process
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (

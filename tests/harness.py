@@ -215,7 +215,8 @@ def seed_staff(store: Store, members: list[StaffMember] | None = None) -> None:
             add_customer(store, customer, now=datetime(2026, 1, 1, tzinfo=UTC))
 
 
-async def eventually(check: Callable[[], T], *, timeout: float = 20.0, what: str = "") -> T:
+async def eventually(check: Callable[[], T], *, timeout: float = 20.0,  # noqa: ASYNC109
+                     what: str = "") -> T:
     """Polls `check` (in real time) until it returns something truthy."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

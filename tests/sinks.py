@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.header import decode_header, make_header

@@ -76,7 +76,7 @@ async def test_each_message_is_received_once_even_when_send_fails_after_delivery
             need="wants a quote", policy=policy,
         ))
         # welcome (email), assignment notice (chat), reminder at 4 s, escalation at 8 s
-        escalated = f"CrmJourney='lead' AND CrmStage='escalated' AND CrmOwnerId='rep-b'"
+        escalated = "CrmJourney='lead' AND CrmStage='escalated' AND CrmOwnerId='rep-b'"
         await eventually(lambda: h.rows(schema.Escalation, entity_id=lead_id), timeout=40,
                          what="escalation")
         for _ in range(100):

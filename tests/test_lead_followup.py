@@ -102,7 +102,8 @@ async def test_fifth_missed_deadline_makes_the_lead_stale_not_the_fourth(
 async def test_convert_creates_the_opportunity_and_ends_the_journey(harness: Harness) -> None:
     handle = await started(harness, a_lead("F5"))
     await contacted(harness, "F5")
-    await handle.signal("convert", Convert(opportunity_name="ERP rollout", amount=Decimal("128000.50")))
+    await handle.signal("convert", Convert(opportunity_name="ERP rollout",
+                                           amount=Decimal("128000.50")))
     result = await handle.result()
     assert result.stage is LeadStage.converted and result.opportunity_id == "opp-F5"
     [opportunity] = harness.rows(schema.Opportunity, lead_id="F5")

@@ -18,7 +18,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays(path: Path) -> None:
     workflow_id = path.stem  # each file is named after its journey's workflow id
-    history = WorkflowHistory.from_json(workflow_id, path.read_text())
+    history = WorkflowHistory.from_json(workflow_id, path.read_text())  # noqa: ASYNC240
     replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

@@ -217,11 +217,12 @@ class Journey:
         assert item.answer is not None
         return item.answer
 
-    async def _next_inbound(self, timeout: timedelta | None) -> Inbound | None:
+    async def _next_inbound(self, timeout: timedelta | None  # noqa: ASYNC109 - a workflow timer
+                            ) -> Inbound | None:
         """The next signal or update, or None when `timeout` passes first."""
         try:
             await workflow.wait_condition(lambda: bool(self.inbox), timeout=timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         return self.inbox.pop(0)
 

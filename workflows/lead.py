@@ -309,7 +309,8 @@ class LeadJourney(Journey):
         if s.reassignments >= self.policy.max_reassignments:
             s.previous_owners.append(owner)
             s.owner_id = None
-            await call("change_lead_stage", self._stage_change(LeadStage.pooled, "returned_to_pool"))
+            await call("change_lead_stage",
+                       self._stage_change(LeadStage.pooled, "returned_to_pool"))
             self._to_pool(escalation.manager_id, "reassignments exhausted")
             return
         s.reassignments += 1
@@ -394,7 +395,8 @@ class LeadJourney(Journey):
         if contact.owner_id != s.owner_id:
             return Decision(
                 accepted=False,
-                reason=f"{contact.owner_id or 'nobody'} does not own this lead (owner: {s.owner_id})",
+                reason=f"{contact.owner_id or 'nobody'} does not own this lead "
+                       f"(owner: {s.owner_id})",
             )
         assert s.assigned_at is not None
         decision: Decision = await call(
@@ -444,7 +446,8 @@ class LeadJourney(Journey):
         except ActivityError as err:
             cause = err.cause
             return Decision(accepted=False,
-                            reason=cause.message if isinstance(cause, ApplicationError) else str(err))
+                            reason=cause.message if isinstance(cause, ApplicationError)
+                            else str(err))
         s.deadline = None
         self._set_stage(LeadStage.converted)
         return Decision(accepted=True)
