@@ -144,6 +144,27 @@ async def record_customer_full(env: WorkflowEnvironment, workdir: Path) -> str:
     return history.to_json()
 
 
+async def record_customer_tier_changes(env: WorkflowEnvironment, workdir: Path) -> str:
+    """A purchase, then tier changes as the outbox tells them: potential (told
+    twice, acted on once: one community coupon), then core."""
+    url = f"sqlite:///{workdir / 'crm-tiers.db'}"
+    migrate(url)
+    store = Store.from_url(url)
+    seed_staff(store)
+    async with running_worker(env.client, store, make_settings(workdir)) as h:
+        handle = await h.journeys.report_purchase("cust-2", Purchase(
+            order_id="R6-1", amount=Decimal("300"), category="tea",
+            at=await env.get_current_time()))
+        for tier, change in [("potential", 3), ("potential", 3), ("core", 5)]:
+            await handle.signal("tier_changed", TierChanged(tier=tier, change=change))
+        await eventually(lambda: h.touches(step="core_advisor", status="sent"))
+        assert len(h.rows(schema.CouponRecord, customer_id="cust-2")) == 1
+        await asyncio.sleep(1)
+        history = await handle.fetch_history()
+    store.dispose()
+    return history.to_json()
+
+
 async def record_ticket_full(env: WorkflowEnvironment, workdir: Path) -> str:
     """A complaint raised to high and routed to a senior agent, the warning, the
     supervisor escalation, a late answer, a pause, a rejected rating, the
@@ -178,7 +199,7 @@ async def record_ticket_full(env: WorkflowEnvironment, workdir: Path) -> str:
 
 RECORDINGS = {"lead-R1": record_lead_full, "enrollment-R2": record_course_full,
               "contract-R4": record_contract_full, "customer-cust-1": record_customer_full,
-              "ticket-R3": record_ticket_full}
+              "ticket-R3": record_ticket_full, "customer-cust-2": record_customer_tier_changes}
 
 
 async def main(names: list[str]) -> None:
