@@ -10,7 +10,11 @@ from sqlalchemy import select
 from activities.store import Store
 from domain import schema
 from domain.contact import normalise_email, normalise_phone
-from domain.leads import OPEN_STAGES
+from domain.courses import CourseStage, enrollment_workflow_id
+from domain.leads import OPEN_STAGES, lead_workflow_id
+from domain.lifecycle import customer_workflow_id
+from domain.payments import contract_workflow_id
+from domain.tickets import TicketStage, ticket_workflow_id
 
 ROLES = ("rep", "agent", "advisor", "supervisor", "manager", "finance")
 
@@ -82,19 +86,32 @@ def list_staff(store: Store, *, role: str | None = None) -> list[StaffMember]:
 
 
 def deactivate_staff(store: Store, staff_id: str, *, now: datetime) -> list[str]:
-    """Marks a staff member inactive; returns the ids of the open leads they own,
-    whose journeys must be told so they reassign them."""
+    """Marks a staff member inactive; returns the workflow ids of the open
+    journeys in which they hold a role (a lead's owner, a ticket's assignee, a
+    course's advisor, a contract's owner, a customer's exclusive advisor). Each
+    must be told (`staff_deactivated`) so that it hands their part on."""
     with store.unit_of_work() as session:
         row = session.get(schema.Staff, staff_id)
         if row is None:
             raise StaffError(f"unknown staff {staff_id!r}")
         row.active = False
         row.deactivated_at = now
-        return list(
-            session.scalars(
-                select(schema.Lead.id).where(
-                    schema.Lead.owner_id == staff_id,
-                    schema.Lead.stage.in_([s.value for s in OPEN_STAGES]),
-                )
-            )
-        )
+        leads = session.scalars(select(schema.Lead.id).where(
+            schema.Lead.owner_id == staff_id,
+            schema.Lead.stage.in_([s.value for s in OPEN_STAGES])))
+        tickets = session.scalars(select(schema.Ticket.id).where(
+            schema.Ticket.assignee_id == staff_id,
+            schema.Ticket.status != TicketStage.closed.value))
+        enrollments = session.scalars(select(schema.Enrollment.id).where(
+            schema.Enrollment.advisor_id == staff_id,
+            schema.Enrollment.status != CourseStage.completed.value))
+        contracts = session.scalars(select(schema.Contract.id).where(
+            schema.Contract.owner_id == staff_id,
+            schema.Contract.finance_status.not_in(["paid", "cancelled"])))
+        customers = session.scalars(select(schema.Customer.id).where(
+            schema.Customer.advisor_id == staff_id))
+        return ([lead_workflow_id(i) for i in sorted(leads)]
+                + [ticket_workflow_id(i) for i in sorted(tickets)]
+                + [enrollment_workflow_id(i) for i in sorted(enrollments)]
+                + [contract_workflow_id(i) for i in sorted(contracts)]
+                + [customer_workflow_id(i) for i in sorted(customers)])

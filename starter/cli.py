@@ -1146,28 +1146,28 @@ def staff_list(
 
 
 async def _tell_journeys(
-    settings: Settings, staff_id: str, lead_ids: list[str]
+    settings: Settings, staff_id: str, workflow_ids: list[str]
 ) -> tuple[list[str], dict[str, str]] | CliError:
-    """Signals each lead's journey; one finished journey does not stop the others.
+    """Signals each journey; one that cannot be told does not stop the others.
     (An unreachable Temporal comes back as a value, as in `with_journeys`.)"""
     try:
         client = await connect(settings)
     except RuntimeError as exc:  # the SDK's connect failure
         return CliError(
-            f"{_unreachable(settings, exc)}\nthe deactivation stands, but these open leads' "
-            f"journeys were not told: {', '.join(lead_ids)}; run "
+            f"{_unreachable(settings, exc)}\nthe deactivation stands, but these open "
+            f"journeys were not told: {', '.join(workflow_ids)}; run "
             f"`crm staff deactivate {staff_id}` again once Temporal is up"
         )
     journeys = Journeys(client, task_queue=settings.task_queue)
     told: list[str] = []
     failed: dict[str, str] = {}
-    for lead_id in lead_ids:
+    for workflow_id in workflow_ids:
         try:
-            await journeys.tell_staff_deactivated([lead_id], staff_id)
+            await journeys.tell_staff_deactivated([workflow_id], staff_id)
         except RPCError as exc:
-            failed[lead_id] = exc.message
+            failed[workflow_id] = exc.message
         else:
-            told.append(lead_id)
+            told.append(workflow_id)
     return told, failed
 
 
@@ -1176,27 +1176,28 @@ async def _tell_journeys(
 def staff_deactivate(
     staff_id: Annotated[str, typer.Argument(help="The staff member leaving.")],
 ) -> None:
-    """Deactivate a staff member and tell their open leads' journeys to reassign them."""
+    """Deactivate a staff member and tell their open journeys (leads, tickets, courses,
+    contracts, exclusive customers) to hand their part on."""
     settings = load_settings()
     with open_store(settings) as store:
         try:
-            lead_ids = deactivate_staff(store, staff_id, now=datetime.now(UTC))
+            workflow_ids = deactivate_staff(store, staff_id, now=datetime.now(UTC))
         except StaffError as exc:
             raise CliError(str(exc)) from exc
     say(f"deactivated {staff_id} in the store")
-    if not lead_ids:
+    if not workflow_ids:
         # Nothing to signal, so Temporal is not needed (nor contacted).
-        say("they own no open leads; told 0 journeys")
+        say("they hold no role in an open journey; told 0 journeys")
         return
-    outcome = run_temporal(lambda: _tell_journeys(settings, staff_id, lead_ids))
+    outcome = run_temporal(lambda: _tell_journeys(settings, staff_id, workflow_ids))
     if isinstance(outcome, CliError):
         raise outcome
     told, failed = outcome
     say(f"told {len(told)} journeys to reassign: {', '.join(told) or '-'}")
     if failed:
         # Rerunning is safe: the store change repeats and the journeys are told again.
-        for lead_id, reason in failed.items():
-            warn(f"lead {lead_id}: journey not told: {reason}")
+        for workflow_id, reason in failed.items():
+            warn(f"{workflow_id}: journey not told: {reason}")
         raise typer.Exit(1)
 
 

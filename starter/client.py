@@ -114,9 +114,10 @@ class Journeys:
     async def lead_status(self, lead_id: str) -> LeadStatus:
         return await self.lead(lead_id).query("status", result_type=LeadStatus)
 
-    async def tell_staff_deactivated(self, lead_ids: list[str], staff_id: str) -> None:
-        for lead_id in lead_ids:
-            await self.lead(lead_id).signal(
+    async def tell_staff_deactivated(self, workflow_ids: list[str], staff_id: str) -> None:
+        """Tells each journey (by workflow id, any kind) that `staff_id` has left."""
+        for workflow_id in workflow_ids:
+            await self.client.get_workflow_handle(workflow_id).signal(
                 "staff_deactivated", StaffDeactivated(staff_id=staff_id)
             )
 

@@ -125,10 +125,10 @@ async def test_discard_needs_a_reason_and_ends_the_journey(harness: Harness) -> 
 async def test_deactivated_owner_hands_the_lead_on(harness: Harness) -> None:
     await started(harness, a_lead("F7"))
     await contacted(harness, "F7")
-    open_leads = deactivate_staff(harness.store, "rep-a",
-                                  now=await _server_now(harness))
-    assert open_leads == ["F7"]
-    await harness.journeys.tell_staff_deactivated(open_leads, "rep-a")
+    open_journeys = deactivate_staff(harness.store, "rep-a",
+                                     now=await _server_now(harness))
+    assert open_journeys == ["lead-F7"]
+    await harness.journeys.tell_staff_deactivated(open_journeys, "rep-a")
     status = await status_when(harness, "F7", lambda s: s.owner_id == "rep-b")
     assert status.stage is LeadStage.escalated and status.previous_owners == ["rep-a"]
     assert harness.lead("F7").owner_id == "rep-b"
