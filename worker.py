@@ -145,6 +145,7 @@ def build_activities(settings: Settings, store: Store, client: Client | None = N
         tickets.move_sla_clock,
         tickets.resolve_ticket,
         tickets.escalate_ticket,
+        tickets.reassign_ticket,
         tickets.rate_ticket,
         tickets.close_ticket,
     ]

@@ -42,6 +42,8 @@ from domain.tickets import (
     TicketEscalation,
     TicketOpened,
     TicketPolicy,
+    TicketReassigned,
+    TicketReassignment,
     TicketStage,
     choose_agent,
     complaint_words_in,
@@ -258,6 +260,50 @@ class TicketActivities:
             return TicketEscalated(to_staff_id=to_id, reassigned_to=reassigned)
 
     @activity.defn
+    def reassign_ticket(self, request: TicketReassignment) -> TicketReassigned:
+        """The assignee was deactivated: the ticket goes to the least-loaded active
+        agent of its group (senior agents for a complaint, when one is active),
+        never to the person who left; with no active agent the group's supervisor
+        takes it over, and with no active supervisor either it is left unassigned
+        and the first active manager up the leaver's line is told."""
+        key = f"{request.workflow_id}:reassigned:{request.n}"
+        with self.store.unit_of_work() as session:
+            # Like routing: two tickets handed on at once must not both see the
+            # same agent as the least loaded.
+            _serialise_routing(session, request.group)
+            done = session.scalar(select(schema.TicketEvent).where(schema.TicketEvent.key == key))
+            if done is not None:  # a retry of a reassignment that committed
+                return TicketReassigned.model_validate((done.detail or {})["result"])
+            ticket = _ticket(session, request.ticket_id)
+            agents = [a for a in _agent_loads(session, ticket.group)
+                      if a.staff_id != request.staff_id]
+            routing = choose_agent(agents, min_seniority=request.min_seniority)
+            supervisor = _group_supervisor(session, ticket.group)
+            if supervisor is not None and supervisor.id == request.staff_id:
+                supervisor = None
+            supervisor_id = supervisor.id if supervisor else None
+            if routing.agent_id:
+                result = TicketReassigned(assignee_id=routing.agent_id, notify_id=routing.agent_id,
+                                          supervisor_id=supervisor_id, senior=routing.senior)
+            elif supervisor_id:
+                result = TicketReassigned(assignee_id=supervisor_id, notify_id=supervisor_id,
+                                          supervisor_id=supervisor_id, fallback="supervisor")
+            else:
+                manager = _active_manager_above(session, request.staff_id)
+                result = TicketReassigned(assignee_id=None,
+                                          notify_id=manager.id if manager else None,
+                                          fallback="unassigned")
+            ticket.assignee_id = result.assignee_id
+            ticket.updated_at = request.at
+            _event(session, ticket, key, "reassigned", request.at, staff_id=result.assignee_id,
+                   detail={"from": request.staff_id, "reason": "staff_deactivated",
+                           "fallback": result.fallback, "senior": result.senior,
+                           "note": routing.note, "result": result.model_dump(mode="json")})
+            log.info("ticket %s: %s deactivated, now %s", ticket.id, request.staff_id,
+                     result.assignee_id or f"unassigned (told {result.notify_id or 'nobody'})")
+            return result
+
+    @activity.defn
     def rate_ticket(self, request: RatingRecord) -> None:
         key = f"{request.workflow_id}:rated:{request.n}"
         with self.store.unit_of_work() as session:
@@ -370,6 +416,19 @@ def _manager_of(session: Session, supervisor: schema.Staff | None) -> schema.Sta
         .where(schema.Staff.role == "manager", schema.Staff.active.is_(True))
         .order_by(schema.Staff.id)
         .limit(1))
+
+
+def _active_manager_above(session: Session, staff_id: str) -> schema.Staff | None:
+    """The first active manager up `staff_id`'s line (their supervisor's manager
+    when the supervisor has left too), else the first active manager."""
+    seen: set[str] = set()
+    current = session.get(schema.Staff, staff_id)
+    while current is not None and current.manager_id and current.manager_id not in seen:
+        seen.add(current.manager_id)
+        current = session.get(schema.Staff, current.manager_id)
+        if current is not None and current.active and current.role == "manager":
+            return current
+    return _manager_of(session, None)
 
 
 def _responder_problem(session: Session, ticket: schema.Ticket, staff_id: str) -> str | None:

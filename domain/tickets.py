@@ -434,6 +434,32 @@ class TicketEscalated(_Lenient):
     reassigned_to: str | None = None
 
 
+class TicketReassignment(_Lenient):
+    """The assignee `staff_id` was deactivated: the ticket goes to another active
+    agent of its group (a senior one for a complaint, when one is active)."""
+
+    ticket_id: str
+    workflow_id: str
+    group: str
+    staff_id: str
+    min_seniority: int | None = None
+    at: AwareDatetime
+    n: int
+
+
+class TicketReassigned(_Lenient):
+    """Who holds the ticket now (None: nobody active could take it) and who was
+    told: the new assignee, or whoever must find one."""
+
+    assignee_id: str | None
+    notify_id: str | None
+    supervisor_id: str | None = None
+    # None: an agent of the group; "supervisor": the supervisor took it over;
+    # "unassigned": nobody active in the group, the manager was told.
+    fallback: Literal["supervisor", "unassigned"] | None = None
+    senior: bool = False
+
+
 class RatingRecord(_Lenient):
     ticket_id: str
     workflow_id: str
@@ -478,6 +504,8 @@ class TicketStatus(_Lenient):
     channel: str
     group: str | None = None
     assignee_id: str | None = None
+    # Assignees who were deactivated while they held the ticket, in order.
+    previous_assignees: list[str] = Field(default_factory=list)
     stage: TicketStage
     opened_at: datetime
     first_response_due: datetime | None = None

@@ -31,7 +31,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from domain.leads import Decision
+    from domain.leads import Decision, StaffDeactivated
     from domain.messaging import MessageClass, Recipient
     from domain.tickets import (
         JOURNEY,
@@ -59,6 +59,8 @@ with workflow.unsafe.imports_passed_through():
         TicketInput,
         TicketOpened,
         TicketPolicy,
+        TicketReassigned,
+        TicketReassignment,
         TicketStage,
         TicketStatus,
         TicketType,
@@ -102,6 +104,7 @@ class TicketState:
     group: str | None = None
     assignee_id: str | None = None
     supervisor_id: str | None = None
+    previous_assignees: list[str] = field(default_factory=list)
     priority_raised: bool = False
     complaint_words: list[str] = field(default_factory=list)
     first_response_due: datetime | None = None
@@ -190,6 +193,10 @@ class TicketJourney(Journey):
     def rate(self, payload: RawValue) -> None:
         self._receive("rate", payload, Rate)
 
+    @workflow.signal(name="staff_deactivated")
+    def staff_deactivated(self, payload: RawValue) -> None:
+        self._receive("staff_deactivated", payload, StaffDeactivated)
+
     @workflow.update(name="respond_now")
     async def respond_now(self, payload: Respond) -> Decision:
         """`respond` with an answer: accepted, or why not."""
@@ -239,6 +246,7 @@ class TicketJourney(Journey):
             channel=s.channel,
             group=s.group,
             assignee_id=s.assignee_id,
+            previous_assignees=list(s.previous_assignees),
             stage=s.stage,
             opened_at=s.opened_at or now,
             first_response_due=s.first_response_due,
@@ -433,6 +441,7 @@ class TicketJourney(Journey):
             "resolve": self._on_resolve,
             "reopen": self._on_reopen,
             "rate": self._on_rate,
+            "staff_deactivated": self._on_staff_deactivated,
         }
 
     async def _on_respond(self, item: Inbound) -> Decision:
@@ -555,6 +564,36 @@ class TicketJourney(Journey):
         await self._escalate(LOW_RATING, SUPERVISOR, n=self._count("low_rating"), due_at=None,
                              reason=f"the customer rated the resolution {score}/5",
                              comment=rate.comment, step="low_rating_escalated")
+        return Decision(accepted=True, at=item.received_at)
+
+    async def _on_staff_deactivated(self, item: Inbound) -> Decision | None:
+        """The assignee has left: the ticket goes to another active agent of the
+        group, and every later notice (warning, reopen) with it. The SLA clock
+        and the escalations stand; escalations always go to the group's current
+        active supervisor, so a supervisor who left is never escalated to."""
+        s, gone = self.state, item.payload.staff_id
+        if not gone:
+            return Decision(accepted=False, reason="staff_id is required")
+        if s.stage is TicketStage.closed or gone != s.assignee_id:
+            return None  # a broadcast about someone else, or nothing left to hand on
+        result: TicketReassigned = await call("reassign_ticket", TicketReassignment(
+            ticket_id=s.ticket_id,
+            workflow_id=workflow.info().workflow_id,
+            group=s.group or self.policy.group_for(s.type),
+            staff_id=gone,
+            min_seniority=self.policy.senior_seniority if s.complaint_words else None,
+            at=item.received_at,
+            n=self._count("reassigned"),
+        ), TicketReassigned)
+        s.previous_assignees.append(gone)
+        s.assignee_id = result.assignee_id
+        s.supervisor_id = result.supervisor_id
+        self._publish()
+        answered = s.first_response_at is not None
+        self._notify_staff(result.notify_id, "ticket_reassigned", {
+            "from_staff_id": gone, "fallback": result.fallback,
+            "first_response": answered, "resolved": s.resolved_at is not None,
+            "due_at": None if answered else s.first_response_due})
         return Decision(accepted=True, at=item.received_at)
 
     # -- the rules a signal must meet (also the updates' validators) ----------------
