@@ -122,6 +122,7 @@ def build_activities(settings: Settings, store: Store, client: Client | None = N
         courses.create_callback_task,
         courses.escalate_callback,
         courses.record_callback,
+        courses.reassign_advisor,
         payments.load_payment_policy,
         payments.sign_contract,
         payments.accept_contract,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -16,13 +16,18 @@ from activities.store import Store
 from domain import schema
 from domain.courses import (
     JOURNEY,
+    AdvisorHandover,
+    AdvisorHandoverResult,
+    AdvisorLoad,
     CallbackRecord,
     CallbackTaskRequest,
     CourseEndMoved,
     CourseEscalation,
     CoursePolicy,
+    CourseStage,
     EnrollRequest,
     EscalationResult,
+    choose_advisor,
 )
 from domain.leads import Decision
 from domain.sla import CalendarClock
@@ -158,6 +163,48 @@ class CourseActivities:
             return EscalationResult(supervisor_id=supervisor)
 
     @activity.defn
+    def reassign_advisor(self, request: AdvisorHandover) -> AdvisorHandoverResult:
+        """A deactivated advisor's enrolment, with its open callback task, goes to
+        the least-loaded active advisor (their own group first); with no advisor
+        left, to the nearest active manager above them, who is told like anyone."""
+        key = f"{request.workflow_id}:handover:{request.n}"
+        with self.store.unit_of_work() as session:
+            enrollment = _enrollment(session, request.enrollment_id)
+            done = session.scalar(
+                select(schema.JourneyEvent).where(schema.JourneyEvent.key == key))
+            if done is not None:  # retry of a committed handover
+                detail = done.detail or {}
+                return AdvisorHandoverResult(advisor_id=detail.get("advisor_id"),
+                                             fallback=bool(detail.get("fallback")))
+            previous = session.get(schema.Staff, request.from_advisor_id)
+            advisor = choose_advisor(_advisor_loads(session),
+                                     group=previous.group if previous else None,
+                                     exclude=[request.from_advisor_id])
+            fallback = advisor is None
+            if advisor is None:
+                advisor = _active_manager_above(session, previous)
+            detail = {"from_advisor_id": request.from_advisor_id, "advisor_id": advisor,
+                      "fallback": fallback}
+            if advisor is None:
+                record_event(session, key=key, journey=JOURNEY, entity_id=enrollment.id,
+                             step="advisor_unassigned", at=request.now, detail=detail)
+                log.warning("enrolment %s: nobody active to take over from %s",
+                            enrollment.id, request.from_advisor_id)
+                return AdvisorHandoverResult(advisor_id=None, fallback=True)
+            enrollment.advisor_id = advisor
+            session.execute(
+                update(schema.Task)
+                .where(schema.Task.entity_kind == "enrollment",
+                       schema.Task.entity_id == enrollment.id, schema.Task.status == "open")
+                .values(assignee_id=advisor)
+            )
+            record_event(session, key=key, journey=JOURNEY, entity_id=enrollment.id,
+                         step="advisor_reassigned", at=request.now, detail=detail)
+            log.info("enrolment %s handed from %s to %s%s", enrollment.id,
+                     request.from_advisor_id, advisor, " (no advisor free)" if fallback else "")
+            return AdvisorHandoverResult(advisor_id=advisor, fallback=fallback)
+
+    @activity.defn
     def record_callback(self, request: CallbackRecord) -> None:
         key = f"{request.workflow_id}:callback_logged"
         with self.store.unit_of_work() as session:
@@ -195,6 +242,32 @@ def _enrollment(session: Session, enrollment_id: str) -> schema.Enrollment:
         raise ApplicationError(f"unknown enrolment {enrollment_id!r}", type="UnknownEnrollment",
                                non_retryable=True)
     return enrollment
+
+
+def _advisor_loads(session: Session) -> list[AdvisorLoad]:
+    open_counts = dict(
+        session.execute(
+            select(schema.Enrollment.advisor_id, func.count())
+            .where(schema.Enrollment.status != CourseStage.completed.value)
+            .group_by(schema.Enrollment.advisor_id)
+        ).all()
+    )
+    return [
+        AdvisorLoad(staff_id=staff.id, group=staff.group,
+                    open_enrollments=open_counts.get(staff.id, 0), active=staff.active)
+        for staff in session.scalars(select(schema.Staff).where(schema.Staff.role == "advisor"))
+    ]
+
+
+def _active_manager_above(session: Session, staff: schema.Staff | None) -> str | None:
+    """The nearest active manager up the line (a supervisor, then theirs)."""
+    seen: set[str] = set()
+    while staff is not None and staff.manager_id and staff.manager_id not in seen:
+        seen.add(staff.manager_id)
+        staff = session.get(schema.Staff, staff.manager_id)
+        if staff is not None and staff.active:
+            return staff.id
+    return None
 
 
 @entity_loader("enrollment")

@@ -4,6 +4,8 @@ Lenient at the boundary (extra fields ignored; rules checked by the journey)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -47,6 +49,33 @@ class CoursePolicy(BaseModel):
             return self
         return self.model_copy(update={"callback_after": self.callback_after / factor,
                                        "callback_window": self.callback_window / factor})
+
+
+@dataclass(frozen=True)
+class AdvisorLoad:
+    staff_id: str
+    group: str | None
+    open_enrollments: int
+    active: bool = True
+
+
+def choose_advisor(
+    advisors: Iterable[AdvisorLoad],
+    *,
+    group: str | None,
+    exclude: Iterable[str] = (),
+) -> str | None:
+    """The active advisor who takes over an enrolment: from the departing
+    advisor's group when anyone there is free to, else from any group; the one
+    with the fewest open enrolments, ties to the lower id so the choice is the
+    same on every run. None when no advisor is left."""
+    excluded = set(exclude)
+    eligible = [a for a in advisors if a.active and a.staff_id not in excluded]
+    same_group = [a for a in eligible if group is not None and a.group == group]
+    pool = same_group or eligible
+    if not pool:
+        return None
+    return min(pool, key=lambda a: (a.open_enrollments, a.staff_id)).staff_id
 
 
 class _Lenient(BaseModel):
@@ -98,6 +127,23 @@ class EscalationResult(_Lenient):
     supervisor_id: str | None
 
 
+class AdvisorHandover(_Lenient):
+    """The enrolment's advisor has been deactivated: someone else takes it over."""
+
+    enrollment_id: str
+    workflow_id: str
+    from_advisor_id: str
+    now: AwareDatetime
+    n: int
+
+
+class AdvisorHandoverResult(_Lenient):
+    # None: nobody active to take it over (no advisor, no manager above)
+    advisor_id: str | None
+    # True when no advisor was free and the departing advisor's manager took it
+    fallback: bool = False
+
+
 class CourseEndMoved(_Lenient):
     enrollment_id: str
     workflow_id: str
@@ -124,6 +170,7 @@ class CourseStatus(_Lenient):
     ends_at: datetime
     callback_due_at: datetime | None = None
     escalated_to: str | None = None
+    previous_advisors: list[str] = Field(default_factory=list)
     outcome: CallbackOutcome | None = None
     waiting_for: str | None = None
     deadline: datetime | None = None

@@ -6,6 +6,9 @@ moves), the journey waits the policy's 72 hours, then gives the advisor a
 callback task and asks the student for feedback. A callback not logged within
 the policy's window is escalated to the advisor's supervisor. The advisor's
 outcome ends the journey; a renewal intention brings the student a renewal offer.
+An advisor who is deactivated before the callback is logged hands the student
+on (`staff_deactivated`): every later task, escalation and sign-off follows
+the new advisor.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
 
     from domain.courses import (
         JOURNEY,
+        AdvisorHandover,
+        AdvisorHandoverResult,
         CallbackOutcome,
         CallbackRecord,
         CallbackTaskRequest,
@@ -37,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         EscalationResult,
         LogCallback,
     )
-    from domain.leads import Decision
+    from domain.leads import Decision, StaffDeactivated
     from domain.messaging import MessageClass, Recipient
 
 from workflows.common import (
@@ -66,6 +71,7 @@ class CourseState:
     stage: CourseStage = CourseStage.enrolled
     callback_due_at: datetime | None = None
     escalated_to: str | None = None
+    previous_advisors: list[str] = field(default_factory=list)
     outcome: CallbackOutcome | None = None
     counters: dict[str, int] = field(default_factory=dict)
 
@@ -106,7 +112,8 @@ class CourseJourney(Journey):
                 await self._on_clock()
             else:
                 await self._act_on(item, {"end_course": self._on_end_course,
-                                          "log_callback": self._on_log_callback})
+                                          "log_callback": self._on_log_callback,
+                                          "staff_deactivated": self._on_staff_deactivated})
         await self._drain()
         return self.status()
 
@@ -119,6 +126,10 @@ class CourseJourney(Journey):
     @workflow.signal(name="log_callback")
     def log_callback(self, payload: RawValue) -> None:
         self._receive("log_callback", payload, LogCallback)
+
+    @workflow.signal(name="staff_deactivated")
+    def staff_deactivated(self, payload: RawValue) -> None:
+        self._receive("staff_deactivated", payload, StaffDeactivated)
 
     @workflow.update(name="log_callback_now")
     async def log_callback_now(self, payload: LogCallback) -> Decision:
@@ -143,6 +154,7 @@ class CourseJourney(Journey):
             ends_at=s.ends_at,
             callback_due_at=s.callback_due_at,
             escalated_to=s.escalated_to,
+            previous_advisors=list(s.previous_advisors),
             outcome=s.outcome,
             waiting_for=self._waiting_for(),
             deadline=self._next_deadline(),
@@ -246,6 +258,39 @@ class CourseJourney(Journey):
         self._set_stage(CourseStage.completed)
         return Decision(accepted=True)
 
+    async def _on_staff_deactivated(self, item: Inbound) -> Decision | None:
+        s, gone = self.state, item.payload.staff_id
+        if not gone:
+            return Decision(accepted=False, reason="staff_id is required")
+        if s.stage is CourseStage.completed or gone != s.advisor_id:
+            return None  # a broadcast about someone else: nothing to do
+        result: AdvisorHandoverResult = await call(
+            "reassign_advisor",
+            AdvisorHandover(
+                enrollment_id=s.enrollment_id,
+                workflow_id=workflow.info().workflow_id,
+                from_advisor_id=gone,
+                now=workflow.now(),
+                n=self._count("handover"),
+            ),
+            AdvisorHandoverResult,
+        )
+        if result.advisor_id is None:
+            # Recorded in the store; the student stays with the departed advisor
+            # until an admin adds someone and tells the journey again.
+            workflow.logger.warning("enrolment %s: nobody active to take over from %s",
+                                    s.enrollment_id, gone)
+            return None
+        s.previous_advisors.append(gone)
+        s.advisor_id = result.advisor_id
+        self._notify_staff(s.advisor_id, "advisor_reassigned", {
+            "previous_advisor_id": gone,
+            "due_at": s.callback_due_at if s.stage in CALLBACK_DUE else None,
+            "fallback": result.fallback,
+        })
+        self._publish()
+        return Decision(accepted=True)
+
     def _callback_problem(self, callback: LogCallback) -> str | None:
         s = self.state
         if callback.advisor_id != s.advisor_id:
@@ -318,7 +363,9 @@ class CourseJourney(Journey):
             CRM_SLA_DEADLINE: deadline,
         })
         lines = [f"**Enrolment {s.enrollment_id}** (course {s.course_id}) — stage "
-                 f"`{s.stage.value}`", f"advisor: {s.advisor_id}"]
+                 f"`{s.stage.value}`", f"advisor: {s.advisor_id}"
+                 + (f" (took over from {', '.join(s.previous_advisors)})"
+                    if s.previous_advisors else "")]
         waiting = self._waiting_for()
         if waiting:
             lines.append(f"waiting for {waiting}"
