@@ -128,6 +128,7 @@ def build_activities(settings: Settings, store: Store, client: Client | None = N
         payments.accept_contract,
         payments.record_payment,
         payments.escalate_overdue,
+        payments.hand_over_contract,
         payments.mark_milestone_overdue,
         payments.close_contract,
         lifecycle.load_lifecycle_policy,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio import activity
@@ -26,7 +26,10 @@ from domain.payments import (
     EscalationTargets,
     Milestone,
     MilestoneState,
+    NewOwner,
     OverdueEscalation,
+    OwnerCandidate,
+    OwnerHandover,
     PaymentPolicy,
     PaymentRequest,
     PaymentResult,
@@ -34,6 +37,7 @@ from domain.payments import (
     Schedule,
     SignRequest,
     allocate,
+    choose_contract_owner,
     due_date,
     milestone_actions,
     overdue_from,
@@ -210,10 +214,7 @@ class PaymentActivities:
             contract = _contract(session, request.contract_id)
             owner = session.get(schema.Staff, contract.owner_id)
             manager = owner.manager_id if owner else None
-            finance = list(session.scalars(
-                select(schema.Staff.id).where(schema.Staff.role == "finance",
-                                              schema.Staff.active.is_(True))
-                .order_by(schema.Staff.id)))
+            finance = _active_finance(session)
             if session.scalar(select(schema.Escalation.id).where(schema.Escalation.key == key)):
                 return EscalationTargets(manager_id=manager, finance_ids=finance)
             row = session.get(schema.PaymentMilestone, (contract.id, request.seq))
@@ -230,6 +231,47 @@ class PaymentActivities:
                          step="overdue_escalated", at=request.now,
                          detail={"seq": request.seq, "level": request.level})
             return EscalationTargets(manager_id=manager, finance_ids=finance)
+
+    @activity.defn
+    def hand_over_contract(self, request: OwnerHandover) -> NewOwner:
+        """A deactivated owner's contract goes to the active rep chosen by
+        `choose_contract_owner`; with no active rep left, to the previous
+        owner's nearest active manager; with none of those either, it stays
+        where it is and finance is told. Sales figures already credited stay
+        with the previous owner: `record_payment` credits whoever owns the
+        contract when a payment arrives, so only later payments count for the
+        new owner."""
+        key = f"{request.workflow_id}:owner_changed:{request.n}"
+        with self.store.unit_of_work() as session:
+            contract = _contract(session, request.contract_id)
+            done = session.scalar(
+                select(schema.JourneyEvent).where(schema.JourneyEvent.key == key))
+            if done is not None:  # a retry of a handover that committed
+                return NewOwner.model_validate(done.detail)
+            previous = session.get(schema.Staff, request.previous_owner_id)
+            owner = choose_contract_owner(
+                _owner_candidates(session),
+                regions=previous.regions if previous else (),
+                product_lines=previous.product_lines if previous else (),
+                exclude=[request.previous_owner_id],
+            )
+            how: Literal["rep", "manager", "unassigned"] = "rep"
+            if owner is None:
+                owner, how = _nearest_active_manager(session, previous), "manager"
+            finance_ids: list[str] = []
+            if owner is None:
+                how = "unassigned"
+                finance_ids = _active_finance(session)
+            else:
+                contract.owner_id = owner
+            result = NewOwner(owner_id=owner, previous_owner_id=request.previous_owner_id,
+                              how=how, finance_ids=finance_ids)
+            record_event(session, key=key, journey=JOURNEY, entity_id=contract.id,
+                         step="owner_changed" if owner else "owner_unassigned",
+                         at=request.now, detail=result.model_dump(mode="json"))
+            log.info("contract %s: owner %s deactivated, handed to %s (%s)", contract.id,
+                     request.previous_owner_id, owner, how)
+            return result
 
     @activity.defn
     def mark_milestone_overdue(self, request: OverdueEscalation) -> None:
@@ -266,6 +308,42 @@ def _contract(session: Session, contract_id: str) -> schema.Contract:
         raise ApplicationError(f"unknown contract {contract_id!r}", type="UnknownContract",
                                non_retryable=True)
     return contract
+
+
+def _active_finance(session: Session) -> list[str]:
+    return list(session.scalars(
+        select(schema.Staff.id).where(schema.Staff.role == "finance",
+                                      schema.Staff.active.is_(True))
+        .order_by(schema.Staff.id)))
+
+
+def _owner_candidates(session: Session) -> list[OwnerCandidate]:
+    """Active reps with their load: the contracts they own that are still open."""
+    load: dict[str, int] = {owner_id: n for owner_id, n in session.execute(
+        select(schema.Contract.owner_id, func.count())
+        .where(schema.Contract.finance_status.not_in(["paid", "cancelled"]))
+        .group_by(schema.Contract.owner_id))}
+    reps = session.scalars(select(schema.Staff).where(schema.Staff.role == "rep",
+                                                      schema.Staff.active.is_(True)))
+    return [OwnerCandidate(staff_id=rep.id, regions=frozenset(rep.regions or ()),
+                           product_lines=frozenset(rep.product_lines or ()),
+                           open_contracts=load.get(rep.id, 0), active=rep.active)
+            for rep in reps]
+
+
+def _nearest_active_manager(session: Session, staff: schema.Staff | None) -> str | None:
+    """The first active manager up the line from `staff` (never `staff` itself)."""
+    seen = {staff.id} if staff else set()
+    manager_id = staff.manager_id if staff else None
+    while manager_id and manager_id not in seen:
+        seen.add(manager_id)
+        manager = session.get(schema.Staff, manager_id)
+        if manager is None:
+            return None
+        if manager.active:
+            return manager.id
+        manager_id = manager.manager_id
+    return None
 
 
 def _milestone_rows(session: Session, contract_id: str) -> list[schema.PaymentMilestone]:

@@ -7,6 +7,7 @@ the last milestone taking the remainder so the parts add up exactly.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -175,6 +176,37 @@ def next_escalation(previous: Action, *, zone: str, policy: PaymentPolicy) -> Ac
 
 
 @dataclass(frozen=True)
+class OwnerCandidate:
+    """A rep who could own a contract, with the contracts they already carry."""
+
+    staff_id: str
+    regions: frozenset[str]
+    product_lines: frozenset[str]
+    open_contracts: int
+    active: bool = True
+
+
+def choose_contract_owner(candidates: Iterable[OwnerCandidate], *, regions: Iterable[str],
+                          product_lines: Iterable[str], exclude: Iterable[str] = ()
+                          ) -> str | None:
+    """The active rep who takes over a contract: one who shares the previous
+    owner's region and product line (where the previous owner had any) comes
+    first, then the fewest open contracts, then the lower id, so the choice is
+    the same on every run. None when no active rep is left."""
+    excluded, patch_regions, patch_lines = set(exclude), set(regions), set(product_lines)
+    eligible = [c for c in candidates if c.active and c.staff_id not in excluded]
+    if not eligible:
+        return None
+
+    def same_patch(c: OwnerCandidate) -> bool:
+        return bool((not patch_regions or c.regions & patch_regions)
+                    and (not patch_lines or c.product_lines & patch_lines))
+
+    best = min(eligible, key=lambda c: (not same_patch(c), c.open_contracts, c.staff_id))
+    return best.staff_id
+
+
+@dataclass(frozen=True)
 class Allocation:
     applied: dict[int, Decimal]  # milestone seq -> amount
     credit: Decimal
@@ -281,6 +313,26 @@ class EscalationTargets(_Lenient):
     finance_ids: list[str]
 
 
+class OwnerHandover(_Lenient):
+    """The contract's owner has left: who takes it over is decided in the store."""
+
+    contract_id: str
+    workflow_id: str
+    previous_owner_id: str
+    n: int
+    now: AwareDatetime
+
+
+class NewOwner(_Lenient):
+    """`how`: a rep took over; no active rep was left, so the previous owner's
+    (nearest active) manager did; or nobody could, and finance was told."""
+
+    owner_id: str | None
+    previous_owner_id: str
+    how: Literal["rep", "manager", "unassigned"]
+    finance_ids: list[str] = Field(default_factory=list)
+
+
 class ContractClosed(_Lenient):
     contract_id: str
     workflow_id: str
@@ -306,3 +358,4 @@ class ContractStatus(_Lenient):
     ignored_duplicates: int = 0
     rejections: list[Rejection] = Field(default_factory=list)
     policy: PaymentPolicy | None = None
+    previous_owners: list[str] = Field(default_factory=list)

@@ -25,7 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from domain.leads import Decision
+    from domain.leads import Decision, StaffDeactivated
     from domain.messaging import MessageClass, Recipient
     from domain.payments import (
         JOURNEY,
@@ -41,7 +41,9 @@ with workflow.unsafe.imports_passed_through():
         EscalationTargets,
         Milestone,
         MilestoneState,
+        NewOwner,
         OverdueEscalation,
+        OwnerHandover,
         PaymentPolicy,
         PaymentRequest,
         PaymentResult,
@@ -82,6 +84,7 @@ class ContractState:
     references: list[str] = field(default_factory=list)
     ignored_duplicates: int = 0
     counters: dict[str, int] = field(default_factory=dict)
+    previous_owners: list[str] = field(default_factory=list)
 
 
 @workflow.defn(name="PaymentJourney", failure_exception_types=[pydantic.ValidationError])
@@ -118,7 +121,8 @@ class PaymentJourney(Journey):
             else:
                 await self._act_on(item, {"accept": self._on_accept,
                                           "record_payment": self._on_payment,
-                                          "cancel": self._on_cancel})
+                                          "cancel": self._on_cancel,
+                                          "staff_deactivated": self._on_staff_deactivated})
         await self._drain()
         return self.status()
 
@@ -135,6 +139,10 @@ class PaymentJourney(Journey):
     @workflow.signal(name="cancel")
     def cancel(self, payload: RawValue) -> None:
         self._receive("cancel", payload, Cancel)
+
+    @workflow.signal(name="staff_deactivated")
+    def staff_deactivated(self, payload: RawValue) -> None:
+        self._receive("staff_deactivated", payload, StaffDeactivated)
 
     @workflow.update(name="record_payment_now")
     async def record_payment_now(self, payload: RecordPayment) -> Decision:
@@ -168,6 +176,7 @@ class PaymentJourney(Journey):
             ignored_duplicates=s.ignored_duplicates,
             rejections=list(self.rejections),
             policy=self.policy,
+            previous_owners=list(s.previous_owners),
         )
 
     # -- the clock -------------------------------------------------------------------
@@ -284,6 +293,34 @@ class PaymentJourney(Journey):
             if m.state is not MilestoneState.paid:
                 m.state = MilestoneState.cancelled
         self._set_stage(ContractStage.cancelled)
+        return Decision(accepted=True)
+
+    async def _on_staff_deactivated(self, item: Inbound) -> Decision | None:
+        s, staff_id = self.state, item.payload.staff_id
+        if not staff_id.strip():
+            return Decision(accepted=False, reason="staff_id is required")
+        if s.stage in ENDED or staff_id != s.owner_id:
+            return None  # a broadcast about someone else, or nothing left to chase
+        new: NewOwner = await call("hand_over_contract", OwnerHandover(
+            contract_id=s.contract_id, workflow_id=workflow.info().workflow_id,
+            previous_owner_id=staff_id, n=self._count("owner_changed"), now=workflow.now(),
+        ), NewOwner)
+        next_due = min((m.due_date for m in s.milestones if m.due_date is not None
+                        and m.state in (MilestoneState.scheduled, MilestoneState.overdue)),
+                       default=None)
+        facts = {"previous_owner_id": staff_id, "how": new.how,
+                 "next_due_date": str(next_due) if next_due else None}
+        if new.owner_id is None:
+            # Nobody active to take it: it stays with the departed owner (whose
+            # notices the send path suppresses) and finance is asked to step in.
+            for finance_id in new.finance_ids:
+                self._notify_staff(finance_id, "payment_owner_changed", facts)
+            return Decision(accepted=True, reason="no active rep or manager to take it over")
+        s.previous_owners.append(staff_id)
+        s.owner_id = new.owner_id
+        upsert_search_attributes({CRM_OWNER_ID: s.owner_id})
+        self._notify_staff(s.owner_id, "payment_owner_changed", facts)
+        self._publish()
         return Decision(accepted=True)
 
     def _payment_problem(self, payment: RecordPayment) -> str | None:
