@@ -139,6 +139,7 @@ def build_activities(settings: Settings, store: Store, client: Client | None = N
         lifecycle.mark_lifecycle,
         lifecycle.record_opt_out,
         lifecycle.assign_exclusive_advisor,
+        lifecycle.hand_over_exclusive_advisor,
         lifecycle.dispatch_tier_changes,
         lifecycle.sweep_rfm,
         tickets.load_ticket_policy,

@@ -23,6 +23,8 @@ from activities.store import Store
 from domain import schema
 from domain.lifecycle import (
     JOURNEY,
+    AdvisorHandover,
+    AdvisorHandoverRequest,
     AdvisorRequest,
     AdvisorResult,
     Coupon,
@@ -34,6 +36,7 @@ from domain.lifecycle import (
     OptOutRequest,
     PurchaseRequest,
     PurchaseResult,
+    Tier,
     TierChanged,
     business_day,
     customer_workflow_id,
@@ -196,26 +199,65 @@ class LifecycleActivities:
 
     @activity.defn
     def assign_exclusive_advisor(self, request: AdvisorRequest) -> AdvisorResult:
-        """Entering the core tier: the active advisor with the fewest core customers."""
+        """Entering the core tier: the active advisor with the fewest customers.
+        A customer keeps an advisor they already have, unless that advisor has
+        been deactivated."""
         with self.store.unit_of_work() as session:
             customer = session.get(schema.Customer, request.customer_id)
             if customer is None:
                 return AdvisorResult(advisor_id=None)
-            if customer.advisor_id:
+            if customer.advisor_id and _is_active(session, customer.advisor_id):
                 return AdvisorResult(advisor_id=customer.advisor_id)
-            load = (select(schema.Customer.advisor_id, func.count().label("n"))
-                    .where(schema.Customer.advisor_id.is_not(None))
-                    .group_by(schema.Customer.advisor_id).subquery())
-            advisor = session.execute(
-                select(schema.Staff.id)
-                .outerjoin(load, load.c.advisor_id == schema.Staff.id)
-                .where(schema.Staff.role == "advisor", schema.Staff.active.is_(True))
-                .order_by(func.coalesce(load.c.n, 0), schema.Staff.id).limit(1)).scalar()
+            advisor = _least_loaded_advisor(session, excluding=customer.advisor_id)
             customer.advisor_id = advisor
             record_event(session, key=f"{request.workflow_id}:advisor:{advisor}",
                          journey=JOURNEY, entity_id=customer.id, step="advisor_assigned",
                          at=request.now, detail={"advisor_id": advisor})
             return AdvisorResult(advisor_id=advisor)
+
+    @activity.defn
+    def hand_over_exclusive_advisor(self, request: AdvisorHandoverRequest) -> AdvisorHandover:
+        """The customer's exclusive advisor was deactivated. A core customer gets
+        the active advisor with the fewest customers; with none left, or once
+        the customer is no longer core, the advisor is cleared. Idempotent by
+        `{workflow_id}:handover:{n}`: a retry returns what was done."""
+        key = f"{request.workflow_id}:handover:{request.n}"
+        with self.store.unit_of_work() as session:
+            done = session.scalar(select(schema.JourneyEvent.detail)
+                                  .where(schema.JourneyEvent.key == key))
+            if done is not None:
+                return AdvisorHandover.model_validate(done)
+            customer = session.get(schema.Customer, request.customer_id)
+            if customer is None or not request.staff_id \
+                    or customer.advisor_id != request.staff_id:
+                return AdvisorHandover(held=False)
+            # The sweep writes the tier before it tells the journey, so the
+            # store's tier is the newer; a customer the sweep never tiered has
+            # only the one the journey was told.
+            tier = customer.tier or request.tier
+            core = tier == Tier.core
+            advisor = _least_loaded_advisor(session, excluding=request.staff_id) \
+                if core else None
+            manager = None
+            if core and advisor is None:
+                leaving = session.get(schema.Staff, request.staff_id)
+                if leaving is not None and leaving.manager_id \
+                        and _is_active(session, leaving.manager_id):
+                    manager = leaving.manager_id
+            customer.advisor_id = advisor
+            result = AdvisorHandover(held=True, core=core, advisor_id=advisor, manager_id=manager)
+            step = ("advisor_replaced" if advisor else
+                    "advisor_unassigned" if core else "advisor_released")
+            reason = (None if advisor else "no active advisor is left" if core
+                      else f"the customer is no longer core (tier {tier or 'none'})")
+            record_event(session, key=key, journey=JOURNEY, entity_id=customer.id, step=step,
+                         at=request.now, detail={**result.model_dump(mode="json"),
+                                                 "previous_advisor_id": request.staff_id,
+                                                 "reason": reason})
+        if advisor is None:
+            log.warning("customer %s: advisor %s deactivated and not replaced: %s",
+                        request.customer_id, request.staff_id, reason)
+        return result
 
     @activity.defn
     async def dispatch_tier_changes(self, limit: int) -> int:
@@ -272,6 +314,25 @@ def _lifecycle_input(customer_id: str) -> Any:
     from domain.lifecycle import LifecycleInput
 
     return LifecycleInput(customer_id=customer_id)
+
+
+def _is_active(session: Session, staff_id: str) -> bool:
+    return bool(session.scalar(select(schema.Staff.active).where(schema.Staff.id == staff_id)))
+
+
+def _least_loaded_advisor(session: Session, *, excluding: str | None = None) -> str | None:
+    """The active advisor holding the fewest customers (ties: the lowest id);
+    never `excluding` (an advisor being replaced)."""
+    load = (select(schema.Customer.advisor_id, func.count().label("n"))
+            .where(schema.Customer.advisor_id.is_not(None))
+            .group_by(schema.Customer.advisor_id).subquery())
+    query = (select(schema.Staff.id)
+             .outerjoin(load, load.c.advisor_id == schema.Staff.id)
+             .where(schema.Staff.role == "advisor", schema.Staff.active.is_(True)))
+    if excluding:
+        query = query.where(schema.Staff.id != excluding)
+    return session.execute(
+        query.order_by(func.coalesce(load.c.n, 0), schema.Staff.id).limit(1)).scalar()
 
 
 def _favourite_category(session: Session, customer_id: str) -> str | None:

@@ -279,6 +279,31 @@ class AdvisorResult(_Lenient):
     advisor_id: str | None
 
 
+class AdvisorHandoverRequest(_Lenient):
+    """An exclusive advisor was deactivated: hand the customer on. `tier` is the
+    one the journey was told; the store's tier, where the sweep wrote one, wins."""
+
+    customer_id: str
+    workflow_id: str
+    staff_id: str
+    tier: str | None = None
+    n: int
+    now: AwareDatetime
+
+
+class AdvisorHandover(_Lenient):
+    """What the hand-over did. `held` is False when `staff_id` was not this
+    customer's advisor (nothing changed); otherwise `advisor_id` is the new
+    advisor, or None when the advisor was cleared: the customer is no longer
+    core (`core` False), or no active advisor was left (`manager_id`, the
+    deactivated advisor's active manager, is then told)."""
+
+    held: bool
+    core: bool = False
+    advisor_id: str | None = None
+    manager_id: str | None = None
+
+
 class LifecycleStatus(_Lenient):
     customer_id: str
     stage: LifecycleStage

@@ -1,6 +1,7 @@
 """CustomerLifecycle on the time-skipping server: dormancy at day 180 (not
 179), the second offer at 194, lost at 224, reactivation credit, opt-out,
-duplicate orders, customers who never met the rule, tier strategies."""
+duplicate orders, customers who never met the rule, tier strategies, the
+exclusive advisor's hand-over when they are deactivated."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from activities.staff import StaffMember, add_staff, deactivate_staff
 from activities.store import Store
 from domain import schema
 from domain.lifecycle import LifecycleStage, Purchase, TierChanged
@@ -214,3 +216,124 @@ async def test_a_tier_change_told_twice_is_acted_on_once(
     await eventually(lambda: len(harness.touches(step="community_coupon",
                                                  recipient_id="cust-2")) == 2)
     assert len(harness.rows(schema.CouponRecord, customer_id="cust-2", campaign="community")) == 2
+
+
+# -- the exclusive advisor is deactivated ----------------------------------------------
+
+
+async def core_customer(h: Harness, env: WorkflowEnvironment, customer_id: str,
+                        order_id: str) -> str:
+    """A customer who bought and was told they are core; returns their advisor."""
+    await bought(h, env, customer_id, order_id)
+    await h.client.get_workflow_handle(f"customer-{customer_id}").signal(
+        "tier_changed", TierChanged(tier="core"))
+    [customer] = await eventually(lambda: [c for c in h.rows(schema.Customer, id=customer_id)
+                                           if c.advisor_id])
+    return customer.advisor_id
+
+
+def lifecycle_steps(h: Harness, customer_id: str) -> list[str]:
+    return [e.step for e in h.rows(schema.JourneyEvent, journey="lifecycle",
+                                   entity_id=customer_id)]
+
+
+async def test_a_deactivated_advisor_hands_the_core_customer_to_the_least_loaded_active_one(
+    harness: Harness, env: WorkflowEnvironment
+) -> None:
+    # An inactive advisor with no customers and the lowest id is never chosen.
+    add_staff(harness.store, StaffMember(id="adv-0", name="Advisor Zero", role="advisor",
+                                         active=False, chat="adv-0"),
+              now=await env.get_current_time())
+    assert await core_customer(harness, env, "cust-1", "H1") == "adv-1"
+
+    ids = deactivate_staff(harness.store, "adv-1", now=await env.get_current_time())
+    assert ids == ["customer-cust-1"]
+    await harness.journeys.tell_staff_deactivated(ids, "adv-1")
+
+    [customer] = await eventually(lambda: [c for c in harness.rows(schema.Customer, id="cust-1")
+                                           if c.advisor_id != "adv-1"])
+    assert customer.advisor_id == "adv-2"
+    [touch] = await eventually(lambda: harness.touches(step="advisor_handover", status="sent"))
+    assert (touch.recipient_kind, touch.recipient_id) == ("staff", "adv-2")
+    [message] = [m for m in harness.outbox_messages() if m["key"] == touch.key]
+    assert "adv-1" in message["body"] and "cust-1" in message["body"]
+    [event] = harness.rows(schema.JourneyEvent, entity_id="cust-1", step="advisor_replaced")
+    assert event.detail["advisor_id"] == "adv-2"
+    assert event.detail["previous_advisor_id"] == "adv-1"
+    status = await harness.journeys.customer_status("cust-1")
+    assert status.tier == "core" and status.rejections == []
+    # The new advisor holds the customer: a deactivation of adv-2 finds them.
+    assert deactivate_staff(harness.store, "adv-2", now=await env.get_current_time()) \
+        == ["customer-cust-1"]
+
+
+async def test_a_deactivation_of_someone_else_changes_nothing_and_a_bad_one_is_rejected(
+    harness: Harness, env: WorkflowEnvironment
+) -> None:
+    assert await core_customer(harness, env, "cust-1", "E1") == "adv-1"
+    assert deactivate_staff(harness.store, "adv-2", now=await env.get_current_time()) == []
+    # Told anyway (a broadcast), then a malformed one and one without a staff_id.
+    await harness.journeys.tell_staff_deactivated(["customer-cust-1"], "adv-2")
+    handle = harness.client.get_workflow_handle("customer-cust-1")
+    await handle.signal("staff_deactivated", "adv-1")
+    await handle.signal("staff_deactivated", {"who": "adv-1"})
+    # Signals are acted on in order: once this order shows, the ones before it are done.
+    await bought(harness, env, "cust-1", "E2")
+
+    status = await harness.journeys.customer_status("cust-1")
+    reasons = [r.reason for r in status.rejections]
+    assert len(reasons) == 2
+    assert "expected a JSON object, got str" in reasons[0]
+    assert reasons[1] == "staff_id is required"
+    assert [r.reason for r in harness.rows(schema.SignalRejection, entity_id="cust-1")] \
+        == reasons
+    [customer] = harness.rows(schema.Customer, id="cust-1")
+    assert customer.advisor_id == "adv-1"
+    assert not [s for s in lifecycle_steps(harness, "cust-1")
+                if s in {"advisor_replaced", "advisor_unassigned", "advisor_released"}]
+    assert not harness.touches(step="advisor_handover")
+    assert not harness.touches(step="advisor_needed")
+
+
+async def test_with_no_active_advisor_left_the_advisor_is_cleared_and_the_manager_told(
+    harness: Harness, env: WorkflowEnvironment
+) -> None:
+    assert await core_customer(harness, env, "cust-1", "N1") == "adv-1"
+    assert deactivate_staff(harness.store, "adv-2", now=await env.get_current_time()) == []
+    ids = deactivate_staff(harness.store, "adv-1", now=await env.get_current_time())
+    assert ids == ["customer-cust-1"]
+    await harness.journeys.tell_staff_deactivated(ids, "adv-1")
+
+    [event] = await eventually(lambda: harness.rows(schema.JourneyEvent, entity_id="cust-1",
+                                                    step="advisor_unassigned"))
+    assert event.detail["reason"] == "no active advisor is left"
+    assert event.detail["advisor_id"] is None
+    assert harness.rows(schema.Customer, id="cust-1")[0].advisor_id is None
+    [touch] = await eventually(lambda: harness.touches(step="advisor_needed", status="sent"))
+    assert touch.recipient_id == "sup-edu"  # adv-1's manager
+    assert not harness.touches(step="advisor_handover")
+    assert (await harness.journeys.customer_status("cust-1")).rejections == []
+    # Nobody holds the customer any more: a later deactivation does not find them.
+    assert deactivate_staff(harness.store, "adv-1", now=await env.get_current_time()) == []
+
+
+async def test_a_customer_no_longer_core_loses_the_deactivated_advisor_without_a_new_one(
+    harness: Harness, env: WorkflowEnvironment
+) -> None:
+    assert await core_customer(harness, env, "cust-2", "L1") == "adv-1"
+    # The sweep has since moved them down (regular carries no strategy, so the
+    # journey is not told; the store's tier is the newer).
+    with harness.store.unit_of_work() as session:
+        customer = session.get(schema.Customer, "cust-2")
+        assert customer is not None
+        customer.tier = "regular"
+    ids = deactivate_staff(harness.store, "adv-1", now=await env.get_current_time())
+    await harness.journeys.tell_staff_deactivated(ids, "adv-1")
+
+    [event] = await eventually(lambda: harness.rows(schema.JourneyEvent, entity_id="cust-2",
+                                                    step="advisor_released"))
+    assert event.detail["reason"] == "the customer is no longer core (tier regular)"
+    assert harness.rows(schema.Customer, id="cust-2")[0].advisor_id is None
+    await bought(harness, env, "cust-2", "L2")  # the hand-over is done before this
+    assert not harness.touches(step="advisor_handover")
+    assert not harness.touches(step="advisor_needed")

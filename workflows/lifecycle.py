@@ -8,7 +8,10 @@ days after that, they are marked lost and left alone. A customer who does not
 meet the rule is marked lost without a message. A purchase at any point
 reactivates them and credits the campaign. Tier changes from the daily RFM
 sweep arrive as `tier_changed`: core customers get an exclusive advisor,
-potential ones the community coupon.
+potential ones the community coupon. When that advisor is deactivated
+(`staff_deactivated`), a customer still core is handed to the least-loaded
+active advisor, who is told; with none left (the advisor's manager is told),
+or once the customer is no longer core, the advisor is cleared.
 
 The journey runs for the customer's lifetime, so it continues as new whenever
 the server suggests it or its history reaches the policy's bound, after
@@ -26,9 +29,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from domain.leads import Decision
+    from domain.leads import Decision, StaffDeactivated
     from domain.lifecycle import (
         JOURNEY,
+        AdvisorHandover,
+        AdvisorHandoverRequest,
         AdvisorRequest,
         AdvisorResult,
         Coupon,
@@ -106,7 +111,8 @@ class CustomerLifecycle(Journey):
             else:
                 await self._act_on(item, {"purchase": self._on_purchase,
                                           "opt_out": self._on_opt_out,
-                                          "tier_changed": self._on_tier_changed})
+                                          "tier_changed": self._on_tier_changed,
+                                          "staff_deactivated": self._on_staff_deactivated})
 
     # -- signals and the query -----------------------------------------------------
 
@@ -121,6 +127,10 @@ class CustomerLifecycle(Journey):
     @workflow.signal(name="tier_changed")
     def tier_changed(self, payload: RawValue) -> None:
         self._receive("tier_changed", payload, TierChanged)
+
+    @workflow.signal(name="staff_deactivated")
+    def staff_deactivated(self, payload: RawValue) -> None:
+        self._receive("staff_deactivated", payload, StaffDeactivated)
 
     @workflow.query(name="status")
     def status(self) -> LifecycleStatus:
@@ -247,6 +257,29 @@ class CustomerLifecycle(Journey):
                 "coupon_code": coupon.code, "discount_percent": coupon.percent,
                 "expires_at": coupon.expires_at})
         self._publish()
+        return Decision(accepted=True)
+
+    async def _on_staff_deactivated(self, item: Inbound) -> Decision | None:
+        staff_id = item.payload.staff_id.strip()
+        if not staff_id:
+            return Decision(accepted=False, reason="staff_id is required")
+        # The advisor is kept in the store, not in the journey's state, so the
+        # activity decides whether the signal concerns this customer at all.
+        request = AdvisorHandoverRequest(
+            customer_id=self.customer_id, workflow_id=workflow.info().workflow_id,
+            staff_id=staff_id, tier=self.carry.tier,
+            n=self.counters.get("handover", 0) + 1, now=workflow.now())
+        handover: AdvisorHandover = await call("hand_over_exclusive_advisor", request,
+                                               AdvisorHandover)
+        if not handover.held:
+            return None  # a broadcast about someone else: nothing to do
+        self._count("handover")
+        if handover.advisor_id:
+            self._notify_staff(handover.advisor_id, "advisor_handover",
+                               {"previous_advisor_id": staff_id})
+        elif handover.core:
+            self._notify_staff(handover.manager_id, "advisor_needed",
+                               {"previous_advisor_id": staff_id})
         return Decision(accepted=True)
 
     # -- small helpers -------------------------------------------------------------------
