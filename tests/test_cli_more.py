@@ -675,3 +675,47 @@ async def test_ticket_open_respond_resolve_rate_through_the_cli(
             assert shown.exit_code == 0 and "closed" in shown.stdout
         finally:
             await h.journeys.end_all()
+
+
+# -- staff deactivation across journeys, on the time-skipping server -----------------
+
+
+async def test_staff_deactivate_hands_on_a_contract_and_a_course_through_the_cli(
+    time_skipping_env: WorkflowEnvironment,
+    sqlite_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`crm staff deactivate` finds the journeys of every kind the person holds a
+    role in, and each hands its part on."""
+    env = time_skipping_env
+    seed_staff(sqlite_store)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.db'}")  # the worker's
+    async with running_worker(env.client, sqlite_store, make_settings(tmp_path)) as h:
+        _point_cli_at(env, h.task_queue, monkeypatch)
+        try:
+            signed = await crm_in_thread(
+                "contract sign --id K7 --customer cust-1 --owner rep-a --amount 5000.00")
+            assert signed.exit_code == 0, signed.output
+            await _poll("contract status K7", lambda s: len(s["milestones"]) >= 1)
+            enrolled = await crm_in_thread(
+                "course enroll --id E7 --customer cust-1 --course PY-101 --advisor adv-1 "
+                f"--ends-at {(datetime.now(UTC) + timedelta(days=30)).isoformat()}")
+            assert enrolled.exit_code == 0, enrolled.output
+
+            for staff_id, journey in (("rep-a", "contract-K7"), ("adv-1", "enrollment-E7")):
+                gone = await crm_in_thread(f"staff deactivate {staff_id}")
+                assert gone.exit_code == 0, gone.output
+                assert f"deactivated {staff_id}" in gone.stdout
+                assert f"told 1 journeys to reassign: {journey}" in gone.stdout
+
+            contract = await _poll("contract status K7", lambda s: s["owner_id"] != "rep-a")
+            assert contract["previous_owners"] == ["rep-a"]
+            course = await _poll("course status E7", lambda s: s["advisor_id"] != "adv-1")
+            assert course["previous_advisors"] == ["adv-1"]
+            with h.store.unit_of_work() as session:
+                assert session.get(schema.Staff, "rep-a").active is False
+        finally:
+            await _terminate(env, "contract-K7")
+            await _terminate(env, "enrollment-E7")
