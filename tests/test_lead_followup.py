@@ -135,6 +135,18 @@ async def test_deactivated_owner_hands_the_lead_on(harness: Harness) -> None:
     await eventually(lambda: harness.touches(step="assigned", recipient_id="rep-b"))
 
 
+async def test_a_deactivation_naming_nobody_is_rejected_and_changes_nothing(
+    harness: Harness,
+) -> None:
+    handle = await started(harness, a_lead("F9"))
+    await contacted(harness, "F9")
+    await handle.signal("staff_deactivated", {})
+    status = await status_when(harness, "F9", lambda s: s.rejections)
+    assert [(r.signal, r.reason) for r in status.rejections] == [
+        ("staff_deactivated", "staff_id is required")]
+    assert status.owner_id == "rep-a" and harness.lead("F9").owner_id == "rep-a"
+
+
 async def test_funnel_can_be_read_from_journey_events(harness: Harness) -> None:
     handle = await started(harness, a_lead("F8"))
     await contacted(harness, "F8")

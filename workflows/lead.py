@@ -477,6 +477,10 @@ class LeadJourney(Journey):
 
     async def _on_staff_deactivated(self, item: Inbound) -> Decision | None:
         s = self.state
+        # As every journey does: a signal naming nobody is rejected (recorded),
+        # not ignored. Journeys that ignored one keep doing so on replay.
+        if not item.payload.staff_id.strip() and workflow.patched("staff-id-required"):
+            return Decision(accepted=False, reason="staff_id is required")
         if s.stage not in OWNED or item.payload.staff_id != s.owner_id:
             return None  # a broadcast about someone else: nothing to do
         await self._assign(reason="owner_deactivated")
