@@ -1,5 +1,5 @@
 #!/usr/bin/env sh
-# Installs what the tests need (into .venv) and runs the whole suite.
+# Installs what the tests need (into .venv), lints, and runs the whole suite.
 # Point CRM_TEST_POSTGRES_URL at a PostgreSQL server to run the store tests
 # on PostgreSQL as well as SQLite; extra arguments go to pytest.
 set -eu
@@ -8,4 +8,5 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/ruff check --quiet .
 exec .venv/bin/python -m pytest -rs "$@"
