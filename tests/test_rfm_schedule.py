@@ -428,3 +428,57 @@ def _timers(history: list[HistoryEvent]) -> list[tuple[timedelta, timedelta]]:
                            .ToTimedelta(),
                            e.event_time.ToDatetime() - begun.event_time.ToDatetime()))
     return pauses
+
+
+async def test_a_sweep_continued_as_new_goes_on_telling_without_sweeping_again(
+    sqlite_store: Store,
+) -> None:
+    """A first sweep can have hundreds of thousands of changes to tell: the
+    workflow continues as new when the server suggests it (here after 20
+    events), and the next run only goes on telling what is left."""
+    from starter.client import data_converter
+    from tests.conftest import _binary
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"), data_converter=data_converter(),
+        dev_server_extra_args=["--dynamic-config-value",
+                               "limit.historyCount.suggestContinueAsNew=20"],
+    )
+    try:
+        client = env.client
+        suffix = uuid.uuid4().hex[:8]
+        customers = [f"cont-{suffix}-{n:03d}" for n in range(450)]
+        today = today_in_business_zone()
+        seed_buyers(sqlite_store, {c: [(40, "100"), (50, "100"), (60, "100")]
+                                   for c in customers}, today=today)
+        lifecycle = LifecycleActivities(store=sqlite_store, policy=LifecyclePolicy(), zone=ZONE,
+                                        client=client, task_queue=f"crm-test-idle-{suffix}")
+        task_queue = f"crm-test-{suffix}"
+        with ThreadPoolExecutor(max_workers=4) as executor:
+            async with Worker(client, task_queue=task_queue, workflows=[RfmSweep],
+                              activities=[lifecycle.sweep_rfm, lifecycle.dispatch_tier_changes],
+                              activity_executor=executor):
+                handle = await client.start_workflow(
+                    RfmSweep.run, "", id=f"rfm-cont-{suffix}", task_queue=task_queue,
+                    execution_timeout=timedelta(minutes=2))
+                last = await handle.result()
+                runs: list[list[HistoryEvent]] = []
+                async for execution in client.list_workflows(
+                        f"WorkflowId = 'rfm-cont-{suffix}'"):
+                    runs.append(await events(client.get_workflow_handle(
+                        execution.id, run_id=execution.run_id)))
+    finally:
+        await env.shutdown()
+
+    assert len(runs) >= 2  # it did continue as new
+    sweeps = sum(1 for run in runs for e in run
+                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                 and e.activity_task_scheduled_event_attributes.activity_type.name
+                 == "sweep_rfm")
+    assert sweeps == 1
+    told = sum(count for run in runs for _, count in _dispatches(client, run))
+    assert told == 450
+    assert last["mode"] == "continued" and last["day"] == today.isoformat()
+    with sqlite_store.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(schema.TierOutbox)
+                              .where(schema.TierOutbox.sent_at.is_(None))) == 0

@@ -329,10 +329,13 @@ class RfmSweep:
     changes that carry a strategy told to their journeys in paced batches."""
 
     @workflow.run
-    async def run(self, day: str) -> dict[str, object]:
-        result: dict[str, object] = await workflow.execute_activity(
-            "sweep_rfm", day, start_to_close_timeout=timedelta(minutes=30),
-            retry_policy=_retry())
+    async def run(self, day: str, dispatch_only: bool = False) -> dict[str, object]:
+        """`day`: the business day (ISO; empty: today). `dispatch_only`: a run
+        continued as new, which only goes on telling the day's changes."""
+        result: dict[str, object] = {"day": day, "mode": "continued"} if dispatch_only else \
+            await workflow.execute_activity(
+                "sweep_rfm", day, start_to_close_timeout=timedelta(minutes=30),
+                retry_policy=_retry())
         told = 0
         while True:
             batch = await workflow.execute_activity(
@@ -342,6 +345,9 @@ class RfmSweep:
             if batch < 200:
                 break
             if workflow.info().is_continue_as_new_suggested():
+                if workflow.patched("rfm-continue-dispatch-only"):
+                    # The sweep is done: the next run only tells what is left.
+                    workflow.continue_as_new(args=[str(result["day"]), True])
                 workflow.continue_as_new(day)
             await workflow.sleep(timedelta(seconds=1))  # at most 200 journeys a second
         return {**result, "told": told}
