@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.header import decode_header, make_header
@@ -78,11 +77,13 @@ class Hook:
 
 
 class WebhookSink:
-    """A local HTTP receiver for apprise's json:// channel; `delay` makes it slow."""
+    """A local HTTP receiver for apprise's json:// channel. With `hold`, each
+    request waits until the test sets `release` (a delivery kept in flight)."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, hold: bool = False) -> None:
         self.hooks: list[Hook] = []
         self.started = threading.Event()
+        self.release = threading.Event()
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -90,8 +91,11 @@ class WebhookSink:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 sink.started.set()
-                if delay:
-                    time.sleep(delay)
+                # Bounded, so that a test that never releases cannot hang.
+                if hold and not sink.release.wait(timeout=60):
+                    self.send_response(503)
+                    self.end_headers()
+                    return
                 sink.hooks.append(
                     Hook(path=self.path, key=self.headers.get("X-Crm-Touch-Key"),
                          payload=json.loads(body or b"{}"))

@@ -30,7 +30,7 @@ async def test_sigterm_mid_activity_loses_nothing(
     dev_env: WorkflowEnvironment, sqlite_store: Store, tmp_path: Path
 ) -> None:
     seed_staff(sqlite_store)
-    slow_chat = WebhookSink(delay=1.5)  # each staff notice takes 1.5 s to deliver
+    slow_chat = WebhookSink(hold=True)  # staff notices stay in flight until released
     hook_port = slow_chat.start()
     task_queue = f"crm-sigterm-{tmp_path.name[-6:]}"
     env = {
@@ -59,11 +59,21 @@ async def test_sigterm_mid_activity_loses_nothing(
         assert await asyncio.to_thread(slow_chat.started.wait, 30), "no notice in flight"
         stopping = time.monotonic()
         worker.send_signal(signal.SIGTERM)
+        # Only once the worker is shutting down does the held notice go through:
+        # it must be finished, not abandoned.
+        assert worker.stdout is not None
+        seen = b""
+        while b"shutting down" not in seen:
+            line = await asyncio.wait_for(worker.stdout.readline(), timeout=30)
+            assert line, f"the worker exited without shutting down: {seen.decode()[-2000:]}"
+            seen += line
+        slow_chat.release.set()
         output, _ = await asyncio.wait_for(worker.communicate(), timeout=60)
-        assert worker.returncode == 0, output.decode()[-2000:]
+        assert worker.returncode == 0, (seen + output).decode()[-2000:]
         assert time.monotonic() - stopping < 40
-        assert b"shutting down" in output
+        assert slow_chat.hooks, "the notice in flight was abandoned, not finished"
     finally:
+        slow_chat.release.set()
         if worker.returncode is None:
             worker.kill()
 
