@@ -15,7 +15,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
-    from domain.leads import Decision, Rejection, RejectionRecord
+    from domain.leads import Decision, Rejection, RejectionRecord, StaffDeactivated
     from domain.messaging import MessageClass, Recipient, SendOutcome, SendRequest
 
 CRM_JOURNEY = SearchAttributeKey.for_keyword("CrmJourney")
@@ -260,6 +260,19 @@ class Journey:
         n = self.counters.get(step, 0) + 1
         self.counters[step] = n
         return n
+
+    # Every journey hands on the part of a staff member who leaves (`crm staff
+    # deactivate`); each acts on it in its `staff_deactivated` handler.
+    @workflow.signal(name="staff_deactivated")
+    def staff_deactivated(self, payload: RawValue) -> None:
+        self._receive("staff_deactivated", payload, StaffDeactivated)
+
+    @staticmethod
+    def _nobody_named(item: Inbound) -> Decision | None:
+        """The rejection of a `staff_deactivated` that names nobody, or None."""
+        if item.payload.staff_id.strip():
+            return None
+        return Decision(accepted=False, reason="staff_id is required")
 
     def _notify_staff(self, staff_id: str | None, step: str, facts: dict[str, Any]) -> None:
         if not staff_id:

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         EscalationResult,
         LogCallback,
     )
-    from domain.leads import Decision, StaffDeactivated
+    from domain.leads import Decision
     from domain.messaging import MessageClass, Recipient
 
 from workflows.common import (
@@ -126,10 +126,6 @@ class CourseJourney(Journey):
     @workflow.signal(name="log_callback")
     def log_callback(self, payload: RawValue) -> None:
         self._receive("log_callback", payload, LogCallback)
-
-    @workflow.signal(name="staff_deactivated")
-    def staff_deactivated(self, payload: RawValue) -> None:
-        self._receive("staff_deactivated", payload, StaffDeactivated)
 
     @workflow.update(name="log_callback_now")
     async def log_callback_now(self, payload: LogCallback) -> Decision:
@@ -259,9 +255,9 @@ class CourseJourney(Journey):
         return Decision(accepted=True)
 
     async def _on_staff_deactivated(self, item: Inbound) -> Decision | None:
+        if rejected := self._nobody_named(item):
+            return rejected
         s, gone = self.state, item.payload.staff_id
-        if not gone:
-            return Decision(accepted=False, reason="staff_id is required")
         if s.stage is CourseStage.completed or gone != s.advisor_id:
             return None  # a broadcast about someone else: nothing to do
         result: AdvisorHandoverResult = await call(

@@ -43,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         LeadStatus,
         LogContact,
         Merge,
-        StaffDeactivated,
         StageChange,
         lead_workflow_id,
     )
@@ -145,10 +144,6 @@ class LeadJourney(Journey):
     @workflow.signal(name="merge")
     def merge(self, payload: RawValue) -> None:
         self._receive("merge", payload, Merge)
-
-    @workflow.signal(name="staff_deactivated")
-    def staff_deactivated(self, payload: RawValue) -> None:
-        self._receive("staff_deactivated", payload, StaffDeactivated)
 
     @workflow.update(name="claim_now")
     async def claim_now(self, payload: Claim) -> Decision:
@@ -479,8 +474,8 @@ class LeadJourney(Journey):
         s = self.state
         # As every journey does: a signal naming nobody is rejected (recorded),
         # not ignored. Journeys that ignored one keep doing so on replay.
-        if not item.payload.staff_id.strip() and workflow.patched("staff-id-required"):
-            return Decision(accepted=False, reason="staff_id is required")
+        if (rejected := self._nobody_named(item)) and workflow.patched("staff-id-required"):
+            return rejected
         if s.stage not in OWNED or item.payload.staff_id != s.owner_id:
             return None  # a broadcast about someone else: nothing to do
         await self._assign(reason="owner_deactivated")

@@ -29,7 +29,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from domain.leads import Decision, StaffDeactivated
+    from domain.leads import Decision
     from domain.lifecycle import (
         JOURNEY,
         AdvisorHandover,
@@ -127,10 +127,6 @@ class CustomerLifecycle(Journey):
     @workflow.signal(name="tier_changed")
     def tier_changed(self, payload: RawValue) -> None:
         self._receive("tier_changed", payload, TierChanged)
-
-    @workflow.signal(name="staff_deactivated")
-    def staff_deactivated(self, payload: RawValue) -> None:
-        self._receive("staff_deactivated", payload, StaffDeactivated)
 
     @workflow.query(name="status")
     def status(self) -> LifecycleStatus:
@@ -260,9 +256,9 @@ class CustomerLifecycle(Journey):
         return Decision(accepted=True)
 
     async def _on_staff_deactivated(self, item: Inbound) -> Decision | None:
+        if rejected := self._nobody_named(item):
+            return rejected
         staff_id = item.payload.staff_id.strip()
-        if not staff_id:
-            return Decision(accepted=False, reason="staff_id is required")
         # The advisor is kept in the store, not in the journey's state, so the
         # activity decides whether the signal concerns this customer at all.
         request = AdvisorHandoverRequest(

@@ -25,7 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from domain.leads import Decision, StaffDeactivated
+    from domain.leads import Decision
     from domain.messaging import MessageClass, Recipient
     from domain.payments import (
         JOURNEY,
@@ -139,10 +139,6 @@ class PaymentJourney(Journey):
     @workflow.signal(name="cancel")
     def cancel(self, payload: RawValue) -> None:
         self._receive("cancel", payload, Cancel)
-
-    @workflow.signal(name="staff_deactivated")
-    def staff_deactivated(self, payload: RawValue) -> None:
-        self._receive("staff_deactivated", payload, StaffDeactivated)
 
     @workflow.update(name="record_payment_now")
     async def record_payment_now(self, payload: RecordPayment) -> Decision:
@@ -296,9 +292,9 @@ class PaymentJourney(Journey):
         return Decision(accepted=True)
 
     async def _on_staff_deactivated(self, item: Inbound) -> Decision | None:
+        if rejected := self._nobody_named(item):
+            return rejected
         s, staff_id = self.state, item.payload.staff_id
-        if not staff_id.strip():
-            return Decision(accepted=False, reason="staff_id is required")
         if s.stage in ENDED or staff_id != s.owner_id:
             return None  # a broadcast about someone else, or nothing left to chase
         new: NewOwner = await call("hand_over_contract", OwnerHandover(

@@ -31,7 +31,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from domain.leads import Decision, StaffDeactivated
+    from domain.leads import Decision
     from domain.messaging import MessageClass, Recipient
     from domain.tickets import (
         JOURNEY,
@@ -192,10 +192,6 @@ class TicketJourney(Journey):
     @workflow.signal(name="rate")
     def rate(self, payload: RawValue) -> None:
         self._receive("rate", payload, Rate)
-
-    @workflow.signal(name="staff_deactivated")
-    def staff_deactivated(self, payload: RawValue) -> None:
-        self._receive("staff_deactivated", payload, StaffDeactivated)
 
     @workflow.update(name="respond_now")
     async def respond_now(self, payload: Respond) -> Decision:
@@ -571,9 +567,9 @@ class TicketJourney(Journey):
         group, and every later notice (warning, reopen) with it. The SLA clock
         and the escalations stand; escalations always go to the group's current
         active supervisor, so a supervisor who left is never escalated to."""
+        if rejected := self._nobody_named(item):
+            return rejected
         s, gone = self.state, item.payload.staff_id
-        if not gone:
-            return Decision(accepted=False, reason="staff_id is required")
         if s.stage is TicketStage.closed or gone != s.assignee_id:
             return None  # a broadcast about someone else, or nothing left to hand on
         result: TicketReassigned = await call("reassign_ticket", TicketReassignment(
