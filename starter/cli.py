@@ -289,6 +289,16 @@ class Subject:
             "(`crm customer purchase`)",
         )
 
+    def say_started(self, workflow_type: str, task_queue: str) -> None:
+        say(self.workflow_id)
+        say(f"started {workflow_type} on task queue {task_queue}; see `{self.status_command}`",
+            style="dim")
+
+    def say_sent(self, what: str) -> None:
+        """A signal is sent, not answered: where its acceptance or refusal shows."""
+        say(f"{what} sent to {self.workflow_id}; see `{self.status_command}` "
+            "(a refusal shows there)")
+
 
 def _no_answer(settings: Settings, subject: Subject) -> CliError:
     return CliError(
@@ -539,16 +549,12 @@ def lead_new(
         timezone=timezone,
     )
 
-    async def start(journeys: Journeys) -> str:
-        handle = await journeys.start_lead(lead)
-        return handle.id
+    async def start(journeys: Journeys) -> None:
+        await journeys.start_lead(lead)
 
-    workflow_id = with_journeys(settings, Subject.lead(lead_id), start)
-    say(workflow_id)
-    say(
-        f"started LeadJourney on task queue {settings.task_queue}; see `crm lead status {lead_id}`",
-        style="dim",
-    )
+    subject = Subject.lead(lead_id)
+    with_journeys(settings, subject, start)
+    subject.say_started("LeadJourney", settings.task_queue)
 
 
 @lead_app.command("claim")
@@ -694,17 +700,12 @@ def course_enroll(
         ends_at=ends,
     )
 
-    async def start(journeys: Journeys) -> str:
-        handle = await journeys.enroll(enrollment)
-        return handle.id
+    async def start(journeys: Journeys) -> None:
+        await journeys.enroll(enrollment)
 
-    workflow_id = with_journeys(settings, Subject.enrolment(enrollment_id), start)
-    say(workflow_id)
-    say(
-        f"started CourseJourney on task queue {settings.task_queue}; "
-        f"see `crm course status {enrollment_id}`",
-        style="dim",
-    )
+    subject = Subject.enrolment(enrollment_id)
+    with_journeys(settings, subject, start)
+    subject.say_started("CourseJourney", settings.task_queue)
 
 
 @course_app.command("end")
@@ -720,10 +721,7 @@ def course_end(
     end = EndCourse(ended_at=_aware(at, "--at"))
     subject = Subject.enrolment(enrollment_id)
     with_journeys(settings, subject, lambda journeys: journeys.end_course(enrollment_id, end))
-    say(
-        f"course end sent to {subject.workflow_id}; see `{subject.status_command}` "
-        "(a refusal shows there)"
-    )
+    subject.say_sent("course end")
 
 
 @course_app.command("callback")
@@ -878,17 +876,12 @@ def contract_sign(
         milestones=_plan(plan, value, code) if plan is not None else None,
     )
 
-    async def start(journeys: Journeys) -> str:
-        handle = await journeys.sign_contract(contract)
-        return handle.id
+    async def start(journeys: Journeys) -> None:
+        await journeys.sign_contract(contract)
 
-    workflow_id = with_journeys(settings, Subject.contract(contract_id), start)
-    say(workflow_id)
-    say(
-        f"started PaymentJourney on task queue {settings.task_queue}; "
-        f"see `crm contract status {contract_id}`",
-        style="dim",
-    )
+    subject = Subject.contract(contract_id)
+    with_journeys(settings, subject, start)
+    subject.say_started("PaymentJourney", settings.task_queue)
 
 
 @contract_app.command("accept")
@@ -904,10 +897,7 @@ def contract_accept(
     accept = Accept(accepted_at=_aware(at, "--at"))
     subject = Subject.contract(contract_id)
     with_journeys(settings, subject, lambda journeys: journeys.accept_contract(contract_id, accept))
-    say(
-        f"acceptance sent to {subject.workflow_id}; see `{subject.status_command}` "
-        "(a refusal shows there)"
-    )
+    subject.say_sent("acceptance")
 
 
 @contract_app.command("pay")
@@ -960,10 +950,7 @@ def contract_cancel(
         raise CliError("--reason must say why the contract is cancelled")
     subject = Subject.contract(contract_id)
     with_journeys(settings, subject, lambda journeys: journeys.cancel_contract(contract_id, reason))
-    say(
-        f"cancel sent to {subject.workflow_id}; see `{subject.status_command}` "
-        "(a refusal shows there)"
-    )
+    subject.say_sent("cancel")
 
 
 def _contract_table(status: ContractStatus) -> Table:
@@ -1303,10 +1290,7 @@ def customer_purchase(
     with_journeys(
         settings, subject, lambda journeys: journeys.report_purchase(customer_id, purchase)
     )
-    say(
-        f"purchase {order} sent to {subject.workflow_id}; see `{subject.status_command}` "
-        "(a refusal shows there)"
-    )
+    subject.say_sent(f"purchase {order}")
 
 
 @customer_app.command("opt-out")
