@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 from activities.journal import record_event
 from activities.logs import activity_logger
 from activities.messaging import entity_loader
+from activities.staff import active_manager_above
 from activities.store import Store
 from domain import schema
 from domain.courses import (
@@ -182,7 +183,8 @@ class CourseActivities:
                                      exclude=[request.from_advisor_id])
             fallback = advisor is None
             if advisor is None:
-                advisor = _active_manager_above(session, previous)
+                manager = active_manager_above(session, previous)
+                advisor = manager.id if manager else None
             detail = {"from_advisor_id": request.from_advisor_id, "advisor_id": advisor,
                       "fallback": fallback}
             if advisor is None:
@@ -257,17 +259,6 @@ def _advisor_loads(session: Session) -> list[AdvisorLoad]:
                     open_enrollments=open_counts.get(staff.id, 0), active=staff.active)
         for staff in session.scalars(select(schema.Staff).where(schema.Staff.role == "advisor"))
     ]
-
-
-def _active_manager_above(session: Session, staff: schema.Staff | None) -> str | None:
-    """The nearest active manager up the line (a supervisor, then theirs)."""
-    seen: set[str] = set()
-    while staff is not None and staff.manager_id and staff.manager_id not in seen:
-        seen.add(staff.manager_id)
-        staff = session.get(schema.Staff, staff.manager_id)
-        if staff is not None and staff.active:
-            return staff.id
-    return None
 
 
 @entity_loader("enrollment")

@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from activities.journal import record_event
 from activities.logs import activity_logger
 from activities.messaging import entity_loader
+from activities.staff import active_manager_above
 from activities.store import Store
 from domain import schema
 from domain.money import from_minor, minor_digits, to_minor
@@ -257,7 +258,8 @@ class PaymentActivities:
             )
             how: Literal["rep", "manager", "unassigned"] = "rep"
             if owner is None:
-                owner, how = _nearest_active_manager(session, previous), "manager"
+                manager = active_manager_above(session, previous)
+                owner, how = (manager.id if manager else None), "manager"
             finance_ids: list[str] = []
             if owner is None:
                 how = "unassigned"
@@ -329,21 +331,6 @@ def _owner_candidates(session: Session) -> list[OwnerCandidate]:
                            product_lines=frozenset(rep.product_lines or ()),
                            open_contracts=load.get(rep.id, 0), active=rep.active)
             for rep in reps]
-
-
-def _nearest_active_manager(session: Session, staff: schema.Staff | None) -> str | None:
-    """The first active manager up the line from `staff` (never `staff` itself)."""
-    seen = {staff.id} if staff else set()
-    manager_id = staff.manager_id if staff else None
-    while manager_id and manager_id not in seen:
-        seen.add(manager_id)
-        manager = session.get(schema.Staff, manager_id)
-        if manager is None:
-            return None
-        if manager.active:
-            return manager.id
-        manager_id = manager.manager_id
-    return None
 
 
 def _milestone_rows(session: Session, contract_id: str) -> list[schema.PaymentMilestone]:

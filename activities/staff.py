@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from activities.store import Store
 from domain import schema
@@ -83,6 +84,23 @@ def list_staff(store: Store, *, role: str | None = None) -> list[StaffMember]:
             StaffMember.model_construct(**{f: getattr(row, f) for f in StaffMember.model_fields})
             for row in session.scalars(query)
         ]
+
+
+def active_manager_above(session: Session, staff: schema.Staff | None, *,
+                         role: str | None = None) -> schema.Staff | None:
+    """The nearest active member up `staff`'s line of managers (of `role`, when
+    given), never `staff` itself; None when the line runs out."""
+    seen = {staff.id} if staff else set()
+    manager_id = staff.manager_id if staff else None
+    while manager_id and manager_id not in seen:
+        seen.add(manager_id)
+        manager = session.get(schema.Staff, manager_id)
+        if manager is None:
+            return None
+        if manager.active and role in (None, manager.role):
+            return manager
+        manager_id = manager.manager_id
+    return None
 
 
 def deactivate_staff(store: Store, staff_id: str, *, now: datetime) -> list[str]:

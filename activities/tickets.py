@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from activities.journal import record_event
 from activities.logs import activity_logger
 from activities.messaging import entity_loader
+from activities.staff import active_manager_above
 from activities.store import Store
 from domain import schema
 from domain.sla import CalendarClock
@@ -289,7 +290,10 @@ class TicketActivities:
                 result = TicketReassigned(assignee_id=supervisor_id, notify_id=supervisor_id,
                                           supervisor_id=supervisor_id, fallback="supervisor")
             else:
-                manager = _active_manager_above(session, request.staff_id)
+                # The first active manager up the leaver's line, else the first one.
+                manager = active_manager_above(
+                    session, session.get(schema.Staff, request.staff_id), role="manager",
+                ) or _manager_of(session, None)
                 result = TicketReassigned(assignee_id=None,
                                           notify_id=manager.id if manager else None,
                                           fallback="unassigned")
@@ -416,19 +420,6 @@ def _manager_of(session: Session, supervisor: schema.Staff | None) -> schema.Sta
         .where(schema.Staff.role == "manager", schema.Staff.active.is_(True))
         .order_by(schema.Staff.id)
         .limit(1))
-
-
-def _active_manager_above(session: Session, staff_id: str) -> schema.Staff | None:
-    """The first active manager up `staff_id`'s line (their supervisor's manager
-    when the supervisor has left too), else the first active manager."""
-    seen: set[str] = set()
-    current = session.get(schema.Staff, staff_id)
-    while current is not None and current.manager_id and current.manager_id not in seen:
-        seen.add(current.manager_id)
-        current = session.get(schema.Staff, current.manager_id)
-        if current is not None and current.active and current.role == "manager":
-            return current
-    return _manager_of(session, None)
 
 
 def _responder_problem(session: Session, ticket: schema.Ticket, staff_id: str) -> str | None:
