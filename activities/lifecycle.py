@@ -4,7 +4,7 @@ the core tier's advisor, and telling journeys of tier changes."""
 from __future__ import annotations
 
 import base64
-import hashlib
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,8 +76,11 @@ class LifecycleActivities:
 
     @activity.defn
     def record_purchase(self, request: PurchaseRequest) -> PurchaseResult:
-        """Records the order once; updates the customer's figures; credits the open
-        win-back campaign (its last coupon and touch) when the order revives them."""
+        """Records the order once; updates the customer's figures; credits the coupon
+        the customer presented, else the open win-back campaign's last coupon. A
+        coupon credits one order at most. A presented coupon that cannot be credited
+        (unknown, someone else's, expired, already redeemed) is a rejection, kept
+        with its reason; the order itself stands."""
         p = request.purchase
         with self.store.unit_of_work() as session:
             customer = session.get(schema.Customer, request.customer_id)
@@ -97,18 +100,19 @@ class LifecycleActivities:
                 raise ApplicationError(f"order {p.order_id}: {exc}", type="InvalidAmount",
                                        non_retryable=True) from exc
             at = p.at or request.now
-            credited_coupon = credited_touch = None
-            if request.campaign:
-                credited_coupon = request.campaign[-1]
-                coupon = session.get(schema.CouponRecord, credited_coupon)
-                credited_touch = coupon.key if coupon else None
+            credited: schema.CouponRecord | None = None
             if p.coupon_code:
-                coupon = session.get(schema.CouponRecord, p.coupon_code)
-                if coupon is not None and coupon.customer_id == customer.id \
-                        and coupon.redeemed_order_id is None and coupon.expires_at >= at:
-                    coupon.redeemed_order_id = p.order_id
-                    coupon.redeemed_at = at
-                    credited_coupon, credited_touch = coupon.code, coupon.key
+                credited, refusal = _redeem(session, p.coupon_code, customer_id=customer.id,
+                                            order_id=p.order_id, at=at)
+                if refusal:
+                    _reject_coupon(session, request, refusal)
+            if credited is None and request.campaign:
+                # The campaign is credited to the order that revives the customer,
+                # coupon or not, once.
+                credited, _ = _redeem(session, request.campaign[-1], customer_id=customer.id,
+                                      order_id=p.order_id, at=at, check_expiry=False)
+            credited_coupon = credited.code if credited else None
+            credited_touch = credited.key if credited else None
             order = schema.Order(
                 id=p.order_id, customer_id=customer.id, amount_minor=amount_minor,
                 currency=request.currency, category=p.category or None, at=at,
@@ -117,8 +121,12 @@ class LifecycleActivities:
             try:
                 with session.begin_nested():
                     session.add(order)
-            except IntegrityError:
-                return self._result(session, customer, duplicate=True)
+            except IntegrityError as exc:
+                # The same order, or a credit of the same coupon, committed by a
+                # concurrent attempt: nothing of this one is kept, and the retry
+                # finds what that attempt did.
+                raise ApplicationError(f"order {p.order_id} raced another attempt; retrying",
+                                       type="PurchaseRace") from exc
             customer.order_count = (customer.order_count or 0) + 1
             if customer.last_purchase_at is None or at > customer.last_purchase_at:
                 customer.last_purchase_at = at
@@ -157,17 +165,27 @@ class LifecycleActivities:
 
     @activity.defn
     def issue_coupon(self, request: CouponRequest) -> Coupon:
-        """A unique single-use coupon; the same key always yields the same coupon."""
-        code = "C" + base64.b32encode(hashlib.sha256(request.key.encode()).digest())[:11] \
-            .decode().replace("=", "")
+        """A unique single-use coupon; the same key always yields the same coupon.
+
+        The code is random, stored under the touch key before the message that
+        carries it is sent: nobody can compute a customer's code, and a retry
+        finds the code already issued rather than deriving it again."""
         with self.store.unit_of_work() as session:
-            existing = session.get(schema.CouponRecord, code)
+            existing = _coupon_by_key(session, request.key)
             if existing is None:
-                existing = schema.CouponRecord(
-                    code=code, key=request.key, customer_id=request.customer_id,
+                coupon = schema.CouponRecord(
+                    code=_new_coupon_code(), key=request.key, customer_id=request.customer_id,
                     campaign=request.campaign, discount_percent=request.percent,
                     issued_at=request.now, expires_at=request.now + request.valid_for)
-                session.add(existing)
+                try:
+                    with session.begin_nested():
+                        session.add(coupon)
+                    existing = coupon
+                except IntegrityError:
+                    # A concurrent attempt issued it first: that code stands.
+                    existing = _coupon_by_key(session, request.key)
+                    if existing is None:
+                        raise
             return Coupon(code=existing.code, percent=existing.discount_percent,
                           expires_at=existing.expires_at)
 
@@ -314,6 +332,65 @@ def _lifecycle_input(customer_id: str) -> Any:
     from domain.lifecycle import LifecycleInput
 
     return LifecycleInput(customer_id=customer_id)
+
+
+COUPON_CODE_BYTES = 10  # 80 random bits: 16 base32 characters after the "C"
+
+
+def _new_coupon_code() -> str:
+    return "C" + base64.b32encode(secrets.token_bytes(COUPON_CODE_BYTES)).decode().rstrip("=")
+
+
+def _coupon_by_key(session: Session, key: str) -> schema.CouponRecord | None:
+    return session.scalar(select(schema.CouponRecord).where(schema.CouponRecord.key == key))
+
+
+def _redeem(session: Session, code: str, *, customer_id: str, order_id: str, at: datetime,
+            check_expiry: bool = True) -> tuple[schema.CouponRecord | None, str | None]:
+    """Claims coupon `code` for the order: the coupon, or why it cannot credit it.
+
+    The claim is one conditional UPDATE, so of two orders presenting the same
+    coupon at once only one claims it (the unique index on
+    `orders.credited_coupon` stands behind it)."""
+    coupon = session.get(schema.CouponRecord, code)
+    if coupon is None:
+        return None, f"coupon {code} does not exist"
+    if coupon.customer_id != customer_id:
+        return None, f"coupon {code} was issued to another customer"
+    if check_expiry and _aware_utc(coupon.expires_at) < _aware_utc(at):
+        return None, f"coupon {code} expired at {_aware_utc(coupon.expires_at).isoformat()}"
+    if coupon.redeemed_order_id is not None and coupon.redeemed_order_id != order_id:
+        return None, f"coupon {code} was already redeemed on order {coupon.redeemed_order_id}"
+    claimed = session.execute(
+        update(schema.CouponRecord)
+        .where(schema.CouponRecord.code == code,
+               schema.CouponRecord.redeemed_order_id.is_(None))
+        .values(redeemed_order_id=order_id, redeemed_at=at)
+        .execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(coupon)
+        return None, f"coupon {code} was already redeemed on order {coupon.redeemed_order_id}"
+    session.refresh(coupon)
+    return coupon, None
+
+
+def _reject_coupon(session: Session, request: PurchaseRequest, reason: str) -> None:
+    """Kept beside the journeys' signal rejections: the purchase signal's coupon
+    was refused, with the reason."""
+    key = f"{request.workflow_id}:coupon:{request.purchase.order_id}"
+    if session.scalar(select(schema.SignalRejection.id)
+                      .where(schema.SignalRejection.key == key)) is None:
+        session.add(schema.SignalRejection(
+            key=key, workflow_id=request.workflow_id, journey=JOURNEY,
+            entity_id=request.customer_id, signal="purchase",
+            payload=request.purchase.model_dump(mode="json"), reason=reason,
+            at=request.now))
+    log.warning("customer %s: order %s: %s", request.customer_id,
+                request.purchase.order_id, reason)
+
+
+def _aware_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _is_active(session: Session, staff_id: str) -> bool:

@@ -406,8 +406,11 @@ class Order(Base):
     credited_touch: Mapped[str | None] = mapped_column(String(300))
 
     # Shaped for the RFM sweep (migration 0006): a customer's figures come from
-    # the first index alone; the other two find the day's candidates.
+    # the first index alone; the other two find the day's candidates. A coupon
+    # credits at most one order (migration 0008): two orders racing for it
+    # cannot both commit, whatever the activity checked before.
     __table_args__ = (
+        Index("ux_orders_credited_coupon", "credited_coupon", unique=True),
         Index("ix_orders_customer_at_amount", "customer_id", "at",
               postgresql_include=["amount_minor"]),
         Index("ix_orders_at_customer_id", "at", postgresql_include=["customer_id"]),
@@ -416,7 +419,8 @@ class Order(Base):
 
 
 class CouponRecord(Base):
-    """A unique, single-use coupon."""
+    """A unique, single-use coupon: `redeemed_order_id` is the one order it
+    credited, whether presented at checkout or credited to its campaign."""
 
     __tablename__ = "coupons"
 
