@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
 import json
 import logging
+import os
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -36,6 +39,15 @@ WORKFLOWS: list[type] = [LeadJourney, CourseJourney, PaymentJourney, CustomerLif
                           RfmSweep, TicketJourney]
 # Activities are synchronous (SQLAlchemy, apprise) and run on this many threads.
 ACTIVITY_THREADS = 32
+# On SIGTERM running activities get this long to finish before their tasks are
+# handed back to the server for another worker.
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+# A worker still shutting down this long after SIGTERM is held by something
+# that will not finish (an activity stuck in I/O, a workflow task stuck in a
+# potential deadlock, whose thread cannot be interrupted): it exits anyway,
+# with EXIT_FORCED, and the server hands its work to another worker.
+SHUTDOWN_LIMIT = GRACEFUL_SHUTDOWN + timedelta(seconds=15)
+EXIT_FORCED = 2
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -170,9 +182,7 @@ def build_worker(
         activities=build_activities(settings, store, client, task_queue, **overrides),
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
-        # On SIGTERM running activities get this long to finish before their
-        # tasks are handed back to the server for another worker.
-        graceful_shutdown_timeout=timedelta(seconds=30),
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 
@@ -230,33 +240,116 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
         await client.get_schedule_handle("rfm-daily").update(follow_settings)
 
 
-async def run(settings: Settings) -> None:
+class ShutdownTimedOut(Exception):
+    """The worker did not finish shutting down within its limit."""
+
+
+async def stop_within(worker: Any, limit: timedelta) -> None:
+    """Shuts the worker down, waiting at most `limit`; raises `ShutdownTimedOut`
+    (the worker's own wait is left running: what holds it cannot be stopped)."""
+    try:
+        await asyncio.wait_for(asyncio.shield(worker.shutdown()), limit.total_seconds())
+    except TimeoutError as exc:
+        raise ShutdownTimedOut(
+            f"the worker was still shutting down {limit.total_seconds():g} s after it was "
+            "told to stop (a stuck activity or workflow task)") from exc
+
+
+async def run(settings: Settings, *, shutdown_limit: timedelta = SHUTDOWN_LIMIT) -> None:
+    """Runs the worker until SIGTERM or SIGINT, then shuts it down gracefully.
+
+    Raises `ShutdownTimedOut` when the shutdown takes longer than
+    `shutdown_limit`, or when a second signal asks not to wait: the caller
+    must then end the process, which threads still running would hold up."""
     configure_logging(settings.log_level)
+    log = logging.getLogger("crm.worker")
     store = Store.from_url(settings.database_url)
     client = await connect(settings, runtime=metrics_runtime(settings))
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS,
-                            thread_name_prefix="crm-activity") as executor:
-        worker = build_worker(client, settings, store, executor=executor)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        logging.getLogger("crm.worker").info(
-            "worker on %s / %s, task queue %s", settings.temporal_address,
-            settings.temporal_namespace, settings.task_queue,
-        )
-        async with worker:
-            try:
-                await ensure_schedules(client, settings)
-            except Exception:  # noqa: BLE001 - a server without schedules still runs journeys
-                logging.getLogger("crm.worker").exception("could not create or update rfm-daily")
-            await stop.wait()
-            logging.getLogger("crm.worker").info("shutting down: finishing running activities")
+    executor = ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="crm-activity")
+    worker = build_worker(client, settings, store, executor=executor)
+    stop, hurry = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            hurry.set()
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    log.info("worker on %s / %s, task queue %s", settings.temporal_address,
+             settings.temporal_namespace, settings.task_queue)
+    running = asyncio.create_task(worker.run())
+    try:
+        await ensure_schedules(client, settings)
+    except Exception:  # noqa: BLE001 - a server without schedules still runs journeys
+        log.exception("could not create or update rfm-daily")
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([running, stopped], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if running.done():  # the worker failed on its own: nothing left to stop
+        executor.shutdown(wait=False, cancel_futures=True)
+        store.dispose()
+        running.result()
+        return
+    log.info("shutting down: finishing running activities (at most %g s)",
+             shutdown_limit.total_seconds())
+    stopping = asyncio.create_task(stop_within(worker, shutdown_limit))
+    hurried = asyncio.create_task(hurry.wait())
+    await asyncio.wait([stopping, hurried], return_when=asyncio.FIRST_COMPLETED)
+    hurried.cancel()
+    if not stopping.done():
+        stopping.cancel()
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise ShutdownTimedOut("told to stop a second time: not waiting for the shutdown")
+    try:
+        stopping.result()
+    except ShutdownTimedOut:
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    await running
+    executor.shutdown(wait=True)
     store.dispose()
+    log.info("worker stopped")
 
 
-def main() -> None:
-    asyncio.run(run(Settings()))
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="crm-worker",
+        description="Runs the CRM journey worker: every journey and activity, on the task "
+        "queue, Temporal server and store named by the settings (environment variables "
+        "TEMPORAL_ADDRESS, CRM_TASK_QUEUE, CRM_DATABASE_URL, ... or a .env file). SIGTERM "
+        "or Ctrl-C stops it gracefully; a second one stops it at once.",
+    )
+    parser.add_argument(
+        "--shutdown-timeout", type=float, metavar="SECONDS",
+        default=SHUTDOWN_LIMIT.total_seconds(),
+        help="how long a shutdown may take before the worker exits anyway with status "
+        f"{EXIT_FORCED} (default: %(default)g)")
+    args = parser.parse_args(argv)
+    if args.shutdown_timeout <= 0:
+        parser.error("--shutdown-timeout must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    # Not asyncio.run: on a forced exit its clean-up would wait for the very
+    # tasks and threads that hold the worker up.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(
+            run(Settings(), shutdown_limit=timedelta(seconds=args.shutdown_timeout)))
+    except ShutdownTimedOut as exc:
+        logging.getLogger("crm.worker").error("forced exit: %s; the server hands its work "
+                                              "to another worker", exc)
+        logging.shutdown()
+        sys.stderr.flush()
+        # Not sys.exit: the threads still running would keep the process alive.
+        os._exit(EXIT_FORCED)
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
 
 
 if __name__ == "__main__":

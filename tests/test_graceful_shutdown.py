@@ -103,3 +103,55 @@ async def test_sigterm_mid_activity_loses_nothing(
     staff_keys = [t.key for t in touches if t.message_class == "staff"]
     assert all(chat_keys[key] == 1 for key in staff_keys), chat_keys
     slow_chat.stop()
+
+
+async def test_a_worker_held_by_a_stuck_workflow_task_exits_when_its_shutdown_times_out(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    task_queue = f"crm-stuck-{tmp_path.name[-6:]}"
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "CRM_TASK_QUEUE": task_queue,
+        "CRM_DATABASE_URL": f"sqlite:///{tmp_path / 'crm.db'}",
+        "CRM_OUTBOX_PATH": str(tmp_path / "outbox.log"),
+        "CRM_METRICS_PORT": "0",
+        "CRM_TEMPORAL_METRICS_PORT": "0",
+    }
+    script = ("import worker, tests.stuck_journey as stuck; "
+              "worker.WORKFLOWS.append(stuck.StuckJourney); worker.main()")
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, "--shutdown-timeout", "3", cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    handle = await dev_env.client.start_workflow(
+        "StuckJourney", id=f"stuck-{tmp_path.name[-6:]}", task_queue=task_queue)
+    try:
+        assert worker.stdout is not None
+        seen = b""
+        while b"deadlock" not in seen.lower():
+            line = await asyncio.wait_for(worker.stdout.readline(), timeout=30)
+            assert line, f"the worker exited: {seen.decode()[-2000:]}"
+            seen += line
+        stopping = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(worker.communicate(), timeout=30)
+        took = time.monotonic() - stopping
+        log = (seen + output).decode()
+        assert worker.returncode == 2, log[-2000:]
+        assert "forced exit" in log and "still shutting down 3 s after" in log, log[-2000:]
+        assert took < 15, took
+    finally:
+        if worker.returncode is None:
+            worker.kill()
+        await handle.terminate("test over")
+
+
+async def test_crm_worker_help_prints_usage_and_starts_no_worker() -> None:
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "worker", "--help", cwd=ROOT,
+        env={**os.environ, "TEMPORAL_ADDRESS": "127.0.0.1:1"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(worker.communicate(), timeout=30)
+    assert worker.returncode == 0, output.decode()
+    assert output.decode().startswith("usage: crm-worker")
+    assert "--shutdown-timeout" in output.decode()
