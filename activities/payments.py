@@ -150,15 +150,20 @@ class PaymentActivities:
     def record_payment(self, request: PaymentRequest) -> PaymentResult:
         """Allocates a payment to the milestones in order and updates the contract's
         finance status, the customer's lifetime value and the owner's sales figures.
-        A reference already recorded changes nothing."""
+
+        A reference already recorded changes nothing and answers `duplicate`,
+        unless it was recorded by an earlier attempt of this same call (the
+        worker died before reporting it): that retry answers what the attempt
+        did, or the journey would take its own payment for a duplicate."""
+        attempt = _attempt_key(request)
+        event_key = f"{request.workflow_id}:payment:{request.reference}"
         with self.store.unit_of_work() as session:
             contract = _contract(session, request.contract_id)
             duplicate = session.scalar(select(schema.Payment).where(
                 schema.Payment.contract_id == contract.id,
                 schema.Payment.reference == request.reference))
             if duplicate is not None:
-                return PaymentResult(duplicate=True,
-                                     milestones=_milestones(session, contract))
+                return _recorded_payment(session, contract, event_key, attempt)
             currency = contract.currency
             try:
                 amount_minor = to_minor(request.amount, currency)
@@ -177,7 +182,9 @@ class PaymentActivities:
                 with session.begin_nested():
                     session.add(payment)
             except IntegrityError:
-                return PaymentResult(duplicate=True, milestones=milestones)
+                # Recorded meanwhile: by another call, or by an earlier attempt
+                # of this one still running after it timed out.
+                return _recorded_payment(session, contract, event_key, attempt)
             rows = {row.seq: row for row in _milestone_rows(session, contract.id)}
             for seq, applied in allocation.applied.items():
                 row = rows[seq]
@@ -196,16 +203,21 @@ class PaymentActivities:
                        currency, amount_minor, request.now, "lifetime_value_minor")
             _add_value(session, schema.SalesFigure, {"staff_id": contract.owner_id},
                        currency, amount_minor, request.now, "collected_minor")
-            record_event(session, key=f"{request.workflow_id}:payment:{request.reference}",
+            session.flush()
+            result = PaymentResult(milestones=_milestones(session, contract),
+                                   applied=allocation.applied, credit=allocation.credit)
+            # The answer is kept with the step, under the key of the call that
+            # recorded it, for that call's retry to give again.
+            record_event(session, key=event_key,
                          journey=JOURNEY, entity_id=contract.id, step="payment_received",
                          at=request.paid_at,
-                         detail={"amount": str(request.amount), "reference": request.reference})
-            session.flush()
+                         detail={"amount": str(request.amount), "reference": request.reference,
+                                 "recorded_by": attempt,
+                                 "result": result.model_dump(mode="json")})
             log.info("contract %s: payment %s of %s %s allocated %s, credit %s", contract.id,
                      request.reference, request.amount, currency,
                      {k: str(v) for k, v in allocation.applied.items()}, allocation.credit)
-            return PaymentResult(milestones=_milestones(session, contract),
-                                 applied=allocation.applied, credit=allocation.credit)
+            return result
 
     @activity.defn
     def escalate_overdue(self, request: OverdueEscalation) -> EscalationTargets:
@@ -310,6 +322,33 @@ def _contract(session: Session, contract_id: str) -> schema.Contract:
         raise ApplicationError(f"unknown contract {contract_id!r}", type="UnknownContract",
                                non_retryable=True)
     return contract
+
+
+def _attempt_key(request: PaymentRequest) -> str | None:
+    """What names this call across its retries: the request's own key when the
+    journey gives one, else the workflow run and the activity's id in it (the
+    same for every attempt, different for every other call). None outside an
+    activity."""
+    if request.key:
+        return request.key
+    try:
+        info = activity.info()
+    except RuntimeError:
+        return None
+    return f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+
+
+def _recorded_payment(session: Session, contract: schema.Contract, event_key: str,
+                      attempt: str | None) -> PaymentResult:
+    """The answer for a reference already recorded: this call's own earlier
+    attempt gets that attempt's result again, anything else is a duplicate."""
+    detail = session.scalar(select(schema.JourneyEvent.detail)
+                            .where(schema.JourneyEvent.key == event_key)) or {}
+    if attempt is not None and detail.get("recorded_by") == attempt and "result" in detail:
+        log.info("contract %s: payment %s was recorded by an earlier attempt of this call",
+                 contract.id, detail.get("reference"))
+        return PaymentResult.model_validate(detail["result"])
+    return PaymentResult(duplicate=True, milestones=_milestones(session, contract))
 
 
 def _active_finance(session: Session) -> list[str]:

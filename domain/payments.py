@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain import limits
 from domain.leads import Rejection
+from domain.limits import Currency, DayCount, Id, MilestoneName, Moment
 from domain.money import round_money
 
 JOURNEY = "payment"
@@ -34,10 +36,18 @@ class _Lenient(BaseModel):
 class MilestoneRule(_Lenient):
     """A share of the contract due some days after signing or after acceptance."""
 
-    percent: Decimal
-    due_days: int
+    percent: Annotated[Decimal, Field(gt=0, le=100)]
+    due_days: DayCount
     relative_to: Literal["signing", "acceptance"] = "signing"
-    name: str | None = None
+    name: MilestoneName | None = None
+
+    @field_validator("percent")
+    @classmethod
+    def _percent_fits_the_store(cls, percent: Decimal) -> Decimal:
+        if len(str(percent)) > limits.PERCENT_TEXT:
+            raise ValueError(f"has more digits than the store keeps ({limits.PERCENT_TEXT} "
+                             "characters of decimal text)")
+        return percent
 
 
 DEFAULT_PLAN = [
@@ -49,10 +59,11 @@ DEFAULT_PLAN = [
 class PaymentPolicy(_Lenient):
     """Payment milestones (DESIGN journey 2)."""
 
-    reminder_days_before: list[int] = Field(default_factory=lambda: [7, 1, 0])
-    overdue_reminder_days_after: int = 1
-    escalation_days_after: int = 7
-    escalation_repeat_days: int = 7
+    reminder_days_before: list[DayCount] = Field(default_factory=lambda: [7, 1, 0])
+    overdue_reminder_days_after: DayCount = 1
+    escalation_days_after: DayCount = 7
+    # At least a day: escalations repeat until the milestone is paid.
+    escalation_repeat_days: Annotated[int, Field(ge=1, le=limits.MAX_DAYS)] = 7
     # Customer-local time of day at which reminders and escalations go out.
     notice_time: time = time(10, 0)
     default_plan: list[MilestoneRule] = Field(default_factory=lambda: list(DEFAULT_PLAN))
@@ -233,14 +244,24 @@ def allocate(amount: Decimal, milestones: list[Milestone]) -> Allocation:
 
 
 class ContractInput(_Lenient):
-    contract_id: str
-    customer_id: str
-    owner_id: str
-    amount: Decimal
-    currency: str = "CNY"
-    signed_at: AwareDatetime
+    """A signed contract. Its values must fit the store (domain/limits.py): a
+    start that cannot be written fails at once rather than retrying for ever."""
+
+    contract_id: Id
+    customer_id: Id
+    owner_id: Id
+    amount: Annotated[Decimal, Field(gt=0)]
+    currency: Currency = "CNY"
+    signed_at: Moment
     milestones: list[MilestoneRule] | None = None
     policy: PaymentPolicy | None = None
+
+    @model_validator(mode="after")
+    def _amount_fits_the_currency(self) -> ContractInput:
+        problem = limits.amount_problem(self.amount, self.currency)
+        if problem:
+            raise ValueError(f"amount: {problem}")
+        return self
 
 
 class Accept(_Lenient):
@@ -291,6 +312,9 @@ class PaymentRequest(_Lenient):
     paid_at: AwareDatetime
     reference: str
     now: AwareDatetime
+    # Names this call across its retries (e.g. `{workflow_id}:payment:{n}`);
+    # without it the activity names it by its workflow run and activity id.
+    key: str | None = None
 
 
 class PaymentResult(_Lenient):

@@ -3,11 +3,14 @@ round-trip exactly, allocation is idempotent by reference."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
 from activities.payments import PaymentActivities
 from activities.store import Store
@@ -102,3 +105,70 @@ def test_an_amount_finer_than_the_currency_is_refused_without_writing(store: Sto
     assert refused.value.non_retryable and "more than 2 decimal places" in refused.value.message
     with store.unit_of_work() as session:
         assert session.get(schema.Contract, "S4").paid_minor == 0  # type: ignore[union-attr]
+
+
+def attempt_of(call_id: str, attempt: int, contract_id: str) -> ActivityEnvironment:
+    """An activity context: attempt `attempt` of the journey's call `call_id`."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, workflow_id=f"contract-{contract_id}",
+                                   workflow_run_id="run-1", activity_id=call_id,
+                                   attempt=attempt)
+    return env
+
+
+def payment(contract_id: str, amount: str, reference: str) -> PaymentRequest:
+    return PaymentRequest(contract_id=contract_id, workflow_id=f"contract-{contract_id}",
+                          amount=Decimal(amount), currency="CNY", paid_at=NOW,
+                          reference=reference, now=NOW + timedelta(hours=1))
+
+
+def test_a_retry_after_the_payment_was_recorded_answers_what_the_first_attempt_did(
+        store: Store) -> None:
+    seed_staff(store)
+    payments = sign(store, "S7", "1000")
+    # Attempt 1 commits, then the worker dies before the journey hears of it.
+    first = attempt_of("12", 1, "S7").run(payments.record_payment,
+                                          payment("S7", "400", "BANK-7"))
+    retried = attempt_of("12", 2, "S7").run(payments.record_payment,
+                                            payment("S7", "400", "BANK-7"))
+
+    assert not retried.duplicate
+    assert retried == first
+    assert retried.applied == {1: Decimal("300.00"), 2: Decimal("100.00")}
+    with store.unit_of_work() as session:
+        contract = session.get(schema.Contract, "S7")
+        assert contract is not None
+        assert (contract.paid_minor, contract.finance_status) == (40000, "partially_paid")
+        assert len(session.scalars(select(schema.Payment)
+                                   .where(schema.Payment.contract_id == "S7")).all()) == 1
+
+
+def test_the_same_reference_sent_again_by_another_signal_stays_a_duplicate(
+        store: Store) -> None:
+    seed_staff(store)
+    payments = sign(store, "S8", "1000")
+    attempt_of("12", 1, "S8").run(payments.record_payment, payment("S8", "400", "BANK-8"))
+
+    again = attempt_of("15", 1, "S8").run(payments.record_payment,
+                                          payment("S8", "400", "BANK-8"))
+    keyed = payments.record_payment(payment("S8", "400", "BANK-8").model_copy(
+        update={"key": "contract-S8:payment:2"}))
+
+    assert again.duplicate and keyed.duplicate
+    assert again.applied == {} and again.milestones[0].paid == Decimal("300.00")
+    with store.unit_of_work() as session:
+        contract = session.get(schema.Contract, "S8")
+        assert contract is not None and contract.paid_minor == 40000
+
+
+def test_a_journey_s_own_key_names_the_call_across_its_retries(store: Store) -> None:
+    seed_staff(store)
+    payments = sign(store, "S9", "1000")
+    request = payment("S9", "1000", "BANK-9").model_copy(
+        update={"key": "contract-S9:payment:1"})
+
+    first = payments.record_payment(request)
+    retried = payments.record_payment(request)
+
+    assert not retried.duplicate and retried == first
+    assert all(m.state.value == "paid" for m in retried.milestones)
