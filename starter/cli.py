@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import json
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -497,6 +498,21 @@ async def _journey_status(
         return closed
 
 
+def journey_status(
+    settings: Settings,
+    subject: Subject,
+    result_type: type[T],
+    query: Callable[[Journeys], Awaitable[T]],
+) -> T:
+    """What every journey's `status` command shows: a running journey's status
+    query, a finished one's final status; a failed one raises why (exit 1)."""
+    return with_journeys(
+        settings,
+        subject,
+        lambda journeys: _journey_status(journeys, subject, result_type, lambda: query(journeys)),
+    )
+
+
 def _rejection_rows(table: Table, status: Any) -> None:
     for rejection in status.rejections:
         table.add_row(
@@ -658,10 +674,10 @@ def lead_status(
     lead_id: Annotated[str, typer.Argument(help="The lead.")],
     as_json: Annotated[bool, typer.Option("--json", help="The status query's JSON.")] = False,
 ) -> None:
-    """Show where a lead's journey stands (the `status` query)."""
+    """Show where a lead's journey stands; a failed journey says why (exit 1)."""
     settings = load_settings()
-    status = with_journeys(
-        settings, Subject.lead(lead_id), lambda journeys: journeys.lead_status(lead_id)
+    status = journey_status(
+        settings, Subject.lead(lead_id), LeadStatus, lambda journeys: journeys.lead_status(lead_id)
     )
     if as_json:
         # Plain print: JSON must not be wrapped or styled.
@@ -747,15 +763,6 @@ def course_callback(
     say(f"accepted: {advisor_id} logged {outcome} for enrolment {enrollment_id}")
 
 
-async def _course_status(journeys: Journeys, enrollment_id: str) -> CourseStatus | CliError:
-    return await _journey_status(
-        journeys,
-        Subject.enrolment(enrollment_id),
-        CourseStatus,
-        lambda: journeys.course_status(enrollment_id),
-    )
-
-
 def _course_table(status: CourseStatus) -> Table:
     table = Table(title=f"enrolment {status.enrollment_id}", show_header=False)
     table.add_column("field", style="bold")
@@ -786,10 +793,11 @@ def course_status(
 ) -> None:
     """Show where an enrolment's journey stands; a failed journey says why (exit 1)."""
     settings = load_settings()
-    status = with_journeys(
+    status = journey_status(
         settings,
         Subject.enrolment(enrollment_id),
-        lambda journeys: _course_status(journeys, enrollment_id),
+        CourseStatus,
+        lambda journeys: journeys.course_status(enrollment_id),
     )
     if as_json:
         typer.echo(status.model_dump_json(indent=2))
@@ -1009,12 +1017,8 @@ def contract_status(
     """Show a contract's milestones and payments; a failed journey says why (exit 1)."""
     settings = load_settings()
     subject = Subject.contract(contract_id)
-    status = with_journeys(
-        settings,
-        subject,
-        lambda journeys: _journey_status(
-            journeys, subject, ContractStatus, lambda: journeys.contract_status(contract_id)
-        ),
+    status = journey_status(
+        settings, subject, ContractStatus, lambda journeys: journeys.contract_status(contract_id)
     )
     if as_json:
         typer.echo(status.model_dump_json(indent=2))
@@ -1312,13 +1316,31 @@ def customer_opt_out(
     say(f"opt-out of marketing {where} sent to {subject.workflow_id}")
 
 
-def _lifecycle_table(status: LifecycleStatus) -> Table:
+def _store_tier(settings: Settings, customer_id: str) -> tuple[str | None, date | None] | None:
+    """The customer's tier as the store has it, and the business day it was set.
+    The daily sweep writes every tier there; the journey hears only of those
+    that call for an action (core, potential). None when the store cannot say."""
+    try:
+        with open_store(settings) as store, store.unit_of_work() as session:
+            row = session.execute(
+                select(schema.Customer.tier, schema.Customer.tier_changed_on).where(
+                    schema.Customer.id == customer_id
+                )
+            ).first()
+    except (CliError, SQLAlchemyError, OSError) as exc:
+        warn(f"the tier shown is the journey's: the store could not be read ({exc})")
+        return None
+    return (row[0], row[1]) if row else (None, None)
+
+
+def _lifecycle_table(status: LifecycleStatus, tier_since: date | None = None) -> Table:
     table = Table(title=f"customer {status.customer_id}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
+    tier = status.tier or "-"
     rows: list[tuple[str, Any]] = [
         ("stage", status.stage.value),
-        ("tier", status.tier or "-"),
+        ("tier", f"{tier} (since {tier_since.isoformat()})" if tier_since else tier),
         ("orders", status.orders),
         ("last purchase", _when(status.last_purchase_at)),
         ("dormant from", _when(status.dormant_at)),
@@ -1339,20 +1361,24 @@ def customer_status(
     customer_id: Annotated[str, typer.Argument(help="The customer.")],
     as_json: Annotated[bool, typer.Option("--json", help="The status query's JSON.")] = False,
 ) -> None:
-    """Show where a customer's lifecycle journey stands (stage, tier, win-back)."""
+    """Show where a customer's lifecycle journey stands (stage, win-back), with the
+    tier from the store and the day it was set."""
     settings = load_settings()
     subject = Subject.customer(customer_id)
-    status = with_journeys(
-        settings,
-        subject,
-        lambda journeys: _journey_status(
-            journeys, subject, LifecycleStatus, lambda: journeys.customer_status(customer_id)
-        ),
+    status = journey_status(
+        settings, subject, LifecycleStatus, lambda journeys: journeys.customer_status(customer_id)
     )
-    if as_json:
-        typer.echo(status.model_dump_json(indent=2))
+    tier, since = _store_tier(settings, customer_id) or (None, None)
+    if tier:
+        status = status.model_copy(update={"tier": tier})
     else:
-        _console().print(_lifecycle_table(status))
+        since = None
+    if as_json:
+        shown = status.model_dump(mode="json")
+        shown["tier_changed_on"] = since.isoformat() if since else None
+        typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+    else:
+        _console().print(_lifecycle_table(status, since))
 
 
 # -- rfm ------------------------------------------------------------------------------
@@ -1880,10 +1906,8 @@ def ticket_status(
 
     settings = load_settings()
     subject = Subject.ticket(ticket_id)
-    status = with_journeys(
-        settings, subject,
-        lambda journeys: _journey_status(
-            journeys, subject, TicketStatus, lambda: journeys.ticket_status(ticket_id)),
+    status = journey_status(
+        settings, subject, TicketStatus, lambda journeys: journeys.ticket_status(ticket_id)
     )
     if as_json:
         typer.echo(status.model_dump_json(indent=2))

@@ -511,6 +511,44 @@ async def test_a_failed_enrolment_says_why_in_course_status(
             await _terminate(env, "enrollment-CE3")
 
 
+async def test_a_lead_whose_input_failed_says_why_in_lead_status(
+    time_skipping_env: WorkflowEnvironment,
+    sqlite_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Started over the API with a phone the journey refuses: the journey fails,
+    and `crm lead status` says so, and why, with exit 1, as every status does."""
+    env = time_skipping_env
+    seed_staff(sqlite_store)
+    async with running_worker(env.client, sqlite_store, make_settings(tmp_path)) as h:
+        _point_cli_at(env, h.task_queue, monkeypatch)
+        try:
+            await env.client.start_workflow(
+                "LeadJourney",
+                {"lead_id": "BAD1", "name": "Han Mei", "phone": "12345", "region": "east",
+                 "product_line": "erp", "source": "referral"},
+                id="lead-BAD1", task_queue=h.task_queue,
+            )
+            deadline = asyncio.get_running_loop().time() + 20
+            while True:
+                status = await crm_in_thread("lead status BAD1")
+                if status.exit_code != 0:
+                    break
+                assert asyncio.get_running_loop().time() < deadline, status.output
+                await asyncio.sleep(0.1)
+            assert status.exit_code == 1
+            assert "lead-BAD1 failed at" in status.stderr
+            assert "phone" in status.stderr and "12345" in status.stderr
+            assert "new" not in status.stdout
+
+            as_json = await crm_in_thread("lead status BAD1 --json")
+            assert as_json.exit_code == 1 and as_json.stdout == ""
+            assert "lead-BAD1 failed at" in as_json.stderr
+        finally:
+            await _terminate(env, "lead-BAD1")
+
+
 # -- crm up -----------------------------------------------------------------------------
 
 

@@ -719,3 +719,54 @@ async def test_staff_deactivate_hands_on_a_contract_and_a_course_through_the_cli
         finally:
             await _terminate(env, "contract-K7")
             await _terminate(env, "enrollment-E7")
+
+
+async def test_customer_status_shows_the_store_s_tier_for_every_tier(
+    time_skipping_env: WorkflowEnvironment,
+    sqlite_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sweep writes every tier to the store; the journey hears only of core
+    and potential. `customer status` shows the store's, with the day it was set."""
+    from domain.lifecycle import business_day
+
+    env = time_skipping_env
+    seed_staff(sqlite_store)
+    now = await env.get_current_time()
+    today = business_day(now, ZONE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.db'}")
+    async with running_worker(env.client, sqlite_store, make_settings(tmp_path)) as h:
+        _point_cli_at(env, h.task_queue, monkeypatch)
+        try:
+            hour_ago = (now - timedelta(hours=1)).isoformat()
+            for customer_id, amount in (("tier-a", "268.00"), ("tier-b", "50.00")):
+                bought = await crm_in_thread(
+                    f"customer purchase {customer_id} --order {customer_id}-1 "
+                    f"--amount {amount} --category tea --at {hour_ago}"
+                )
+                assert bought.exit_code == 0, bought.output
+                await _poll(f"customer status {customer_id}", lambda s: s["orders"] == 1)
+
+            swept = await crm_in_thread(f"rfm sweep --day {today.isoformat()} --full")
+            assert swept.exit_code == 0, swept.output
+            new = await crm_in_thread("customer status tier-a --json")
+            assert new.exit_code == 0, new.output
+            assert json.loads(new.stdout)["tier"] == "new"
+            assert json.loads(new.stdout)["tier_changed_on"] == today.isoformat()
+
+            later = today + timedelta(days=200)
+            swept = await crm_in_thread(f"rfm sweep --day {later.isoformat()} --full")
+            assert swept.exit_code == 0, swept.output
+            for customer_id, tier in (("tier-a", "dormant"), ("tier-b", "lost")):
+                shown = await crm_in_thread(f"customer status {customer_id} --json")
+                assert shown.exit_code == 0, shown.output
+                assert (json.loads(shown.stdout)["tier"],
+                        json.loads(shown.stdout)["tier_changed_on"]) == (tier, later.isoformat())
+                table = await crm_in_thread(f"customer status {customer_id}")
+                assert table.exit_code == 0, table.output
+                assert f"{tier} (since {later.isoformat()})" in table.stdout
+        finally:
+            await _terminate(env, "customer-tier-a")
+            await _terminate(env, "customer-tier-b")
