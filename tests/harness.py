@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from activities.customers import CustomerRecord, add_customer
 from activities.staff import StaffMember, add_staff
@@ -213,6 +214,18 @@ def seed_staff(store: Store, members: list[StaffMember] | None = None) -> None:
     if members is None:
         for customer in CUSTOMERS:
             add_customer(store, customer, now=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+async def refused(update: Awaitable[Any]) -> str:
+    """The reason an update was refused, in the one shape every update refuses
+    with: an update failure whose cause is an ApplicationError of type Refused."""
+    try:
+        answer = await update
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        assert isinstance(cause, ApplicationError) and cause.type == "Refused", cause
+        return cause.message
+    raise AssertionError(f"the update was accepted: {answer}")
 
 
 async def eventually(check: Callable[[], T], *, timeout: float = 20.0,  # noqa: ASYNC109

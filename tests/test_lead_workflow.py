@@ -20,7 +20,14 @@ from activities.store import Store
 from domain import schema
 from domain.leads import Claim, Convert, Discard, LeadInput, LeadStage, LogContact
 from domain.policy import MessagingPolicy, QuietHours
-from tests.harness import Harness, eventually, make_settings, running_worker, seed_staff
+from tests.harness import (
+    Harness,
+    eventually,
+    make_settings,
+    refused,
+    running_worker,
+    seed_staff,
+)
 
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
@@ -143,8 +150,7 @@ async def test_reassignment_chain_then_pool_then_claim(
     assert harness.lead("L4").stage == "pooled" and harness.lead("L4").owner_id is None
 
     # the pool waits for a claim; a non-rep cannot claim
-    refused = await harness.journeys.claim_lead("L4", "mgr-east")
-    assert not refused.accepted and "not a rep" in (refused.reason or "")
+    assert "not a rep" in await refused(harness.journeys.claim_lead("L4", "mgr-east"))
     accepted = await harness.journeys.claim_lead("L4", "rep-b")
     assert accepted.accepted and accepted.due_at is not None
     status = await harness.journeys.lead_status("L4")

@@ -1,16 +1,17 @@
-"""What every journey shares: search attributes, activity options, the send helper."""
+"""What every journey shares: search attributes, activity options, the send
+helper, and the inbox through which every signal and update reaches a journey."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -46,6 +47,52 @@ SEND_CALL = {
 
 T = TypeVar("T", bound=BaseModel)
 
+# Changes to what a running journey does, each behind its patch so that
+# journeys started on older code replay as they ran.
+SIGNALS_IN_TIME_ORDER = "signals-in-time-order"
+UNKNOWN_SIGNALS_REFUSED = "unknown-signals-refused"
+STORE_REFUSAL_REJECTS = "store-refusal-rejects"
+ANSWER_UNTIL_COMPLETE = "answer-until-complete"
+REFUSED_UPDATES_FAIL = "refused-updates-fail"
+STAFF_ID_REQUIRED = "staff-id-required"
+
+
+def refusal(reason: str) -> ApplicationError:
+    """The one shape of a refused update: an update failure whose message is
+    the reason. A validator raises it before the update is accepted (no trace
+    in history); a handler raises it when acting finds the rule broken (then
+    recorded as a rejection, like a refused signal's)."""
+    return ApplicationError(reason, type="Refused", non_retryable=True)
+
+
+def start_input(args: Sequence[Any], model: type[T]) -> T:
+    """A journey's start input as its model, or a workflow failure saying what
+    was wrong: a start with no input, several inputs, null or a payload that is
+    not a JSON object fails at once instead of retrying its first task."""
+    if len(args) != 1:
+        raise ApplicationError(
+            f"expected one input, a JSON object of {model.__name__}; got {len(args)}",
+            type="InvalidInput", non_retryable=True)
+    value = args[0]
+    if isinstance(value, model):
+        return value
+    if not isinstance(value, dict):
+        kind = "null" if value is None else type(value).__name__
+        raise ApplicationError(f"expected a JSON object of {model.__name__}; got {kind}",
+                               type="InvalidInput", non_retryable=True)
+    # A ValidationError fails the workflow (each journey lists it among its
+    # failure exception types) with the fields that were wrong.
+    return model.model_validate(value)
+
+
+def store_refusal(err: ActivityError) -> str | None:
+    """The reason an activity refused for good (a non-retryable failure: a value
+    the store cannot hold, a business rule), or None for any other failure."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.non_retryable:
+        return cause.message
+    return None
+
 
 async def call(activity: str, arg: Any = None, result_type: type[T] | None = None) -> Any:
     """Runs a store activity by name (workflows never import activity code)."""
@@ -57,16 +104,24 @@ async def call(activity: str, arg: Any = None, result_type: type[T] | None = Non
     )
 
 
-def decode_signal(raw: RawValue, model: type[T]) -> tuple[T | None, dict[str, Any], str | None]:
-    """A signal's payload as its model, or the reason it is malformed.
+def decode_signal(args: Sequence[RawValue], model: type[T]
+                  ) -> tuple[T | None, dict[str, Any], str | None]:
+    """A signal's arguments as its model, or the reason they are malformed.
 
-    Signals arrive raw so that a malformed one is recorded as a rejection with
-    its reason (the SDK would otherwise drop it with only a log line).
+    Signals arrive raw, however many arguments they carry, so that a malformed
+    one is recorded as a rejection with its reason; the SDK would otherwise
+    drop it with a log line, or fail the workflow task on every retry when the
+    number of arguments is wrong. No argument reads as an empty object.
     """
-    try:
-        data = workflow.payload_converter().from_payload(raw.payload, None)
-    except Exception as exc:  # noqa: BLE001 - any undecodable payload is a rejection
-        return None, {}, f"payload is not JSON: {exc}"
+    if len(args) > 1:
+        return None, {}, f"expected one argument, a JSON object; got {len(args)}"
+    if not args:
+        data: Any = {}
+    else:
+        try:
+            data = workflow.payload_converter().from_payload(args[0].payload, None)
+        except Exception as exc:  # noqa: BLE001 - any undecodable payload is a rejection
+            return None, {}, f"payload is not JSON: {str(exc)[:200]}"
     if not isinstance(data, dict):
         return None, {"value": repr(data)[:200]}, (
             f"expected a JSON object, got {type(data).__name__}"
@@ -161,6 +216,10 @@ class Messenger:
             batch, self.pending = self.pending, []
             await asyncio.gather(*batch)
 
+    def settled(self) -> bool:
+        """Whether every touch has gone, been suppressed or failed for good."""
+        return all(task.done() for task in self.pending)
+
 
 def until(deadline: datetime | None) -> timedelta | None:
     if deadline is None:
@@ -186,15 +245,19 @@ class Inbound:
 
 class Journey:
     """What every journey workflow shares: an inbox of signals and updates that
-    the journey acts on one at a time between its timers, rejections recorded
-    with their reason, occurrence counters, staff notices and a clean finish.
+    the journey acts on one at a time between the steps of its agenda,
+    rejections recorded with their reason, occurrence counters, staff notices
+    and a finish that answers whoever still talks to it.
 
-    Signal handlers only append to the inbox and never raise; a signal that
-    arrives with signal-with-start waits there until intake is done.
+    Every signal reaches the one raw handler below, which only appends to the
+    inbox and never raises; a signal that arrives with signal-with-start waits
+    there until intake is done. A journey declares the signals it takes in
+    `signals` (name → payload model) and acts on them in `_handlers()`.
     """
 
     journey: ClassVar[str]
     entity_kind: ClassVar[str]
+    signals: ClassVar[dict[str, type[BaseModel]]]
 
     def _setup_journey(self, entity_id: str, counters: dict[str, int]) -> None:
         self.entity_id = entity_id
@@ -202,40 +265,108 @@ class Journey:
         self.rejections: list[Rejection] = []
         self.counters = counters
         self.messenger = Messenger(journey=self.journey, counters=counters)
+        self.finished = False
 
-    def _receive(self, name: str, raw: RawValue, model: type[Any]) -> None:
-        # Never raises: a malformed payload, like a broken rule, becomes a
-        # recorded rejection when the journey reaches it in the inbox.
-        payload, data, problem = decode_signal(raw, model)
+    def _signal_models(self) -> dict[str, type[BaseModel]]:
+        # Every journey hands on the part of a staff member who leaves (`crm
+        # staff deactivate`); each acts on it in its `staff_deactivated` handler.
+        return {**self.signals, "staff_deactivated": StaffDeactivated}
+
+    @workflow.signal(dynamic=True)
+    def _on_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        # Never raises: a malformed payload, an unknown name or a wrong number of
+        # arguments, like a broken rule, becomes a recorded rejection when the
+        # journey reaches it in the inbox.
+        model = self._signal_models().get(name)
+        if model is None:
+            # Older code left an unknown signal unhandled; journeys that got
+            # one then keep ignoring it on replay.
+            if workflow.patched(UNKNOWN_SIGNALS_REFUSED):
+                known = ", ".join(sorted(self._signal_models()))
+                self.inbox.append(Inbound(name=name, payload=None, received_at=workflow.now(),
+                                          problem=f"unknown signal {name!r}: "
+                                                  f"this journey takes {known}"))
+            return
+        payload, data, problem = decode_signal(args, model)
         self.inbox.append(Inbound(name=name, payload=payload, received_at=workflow.now(),
                                   raw=data, problem=problem))
 
+    def _handlers(self) -> dict[str, Callable[[Inbound], Awaitable[Decision | None]]]:
+        raise NotImplementedError
+
     async def _answer(self, name: str, payload: Any) -> Decision:
+        """An update's answer: the decision when accepted; refused, the one
+        refusal shape (an update failure carrying the reason)."""
+        if self.finished:
+            raise refusal(self._ended_reason())
         item = Inbound(name=name, payload=payload, received_at=workflow.now())
         self.inbox.append(item)
         await workflow.wait_condition(lambda: item.answered)
         assert item.answer is not None
+        if not item.answer.accepted and workflow.patched(REFUSED_UPDATES_FAIL):
+            raise refusal(item.answer.reason or "refused")
         return item.answer
 
-    async def _next_inbound(self, timeout: timedelta | None  # noqa: ASYNC109 - a workflow timer
-                            ) -> Inbound | None:
-        """The next signal or update, or None when `timeout` passes first."""
-        try:
-            await workflow.wait_condition(lambda: bool(self.inbox), timeout=timeout)
-        except TimeoutError:
-            return None
-        return self.inbox.pop(0)
+    async def _serve(self, ended: Callable[[], bool], wake: Callable[[], datetime | None],
+                     on_clock: Callable[[], Awaitable[None]]) -> None:
+        """The run loop: until `ended()`, the next signal or update, or the next
+        step of the agenda (due at `wake()`), whichever comes first in time."""
+        while not ended():
+            item = await self._next_inbound(wake())
+            if item is None:
+                await on_clock()
+            else:
+                await self._act_on(item)
 
-    async def _act_on(
-        self, item: Inbound, handlers: dict[str, Callable[[Inbound], Awaitable[Decision | None]]]
-    ) -> None:
+    async def _next_inbound(self, wake: datetime | None) -> Inbound | None:
+        """The next signal or update to act on, or None when the agenda's step
+        due at `wake` comes first.
+
+        Signals and steps are taken in the order they happened: a step due
+        before a signal was received goes first, even when a worker that was
+        down or behind handles both late. A signal received at the very instant
+        a step falls due goes first, so an answer given in time is never
+        escalated.
+        """
+        try:
+            # Returns at once when a signal is waiting, but still numbers a timer
+            # as it always did, so recorded histories replay.
+            await workflow.wait_condition(lambda: bool(self.inbox), timeout=until(wake))
+            old_takes_signal = True
+        except TimeoutError:
+            old_takes_signal = False
+        if not self.inbox:
+            return None
+        # Older code let a step that was already due go before a signal received
+        # earlier (and a ticket could spin between the two): journeys that ran so
+        # replay so.
+        takes_signal = wake is None or self.inbox[0].received_at <= wake
+        if takes_signal != old_takes_signal and not workflow.patched(SIGNALS_IN_TIME_ORDER):
+            takes_signal = old_takes_signal
+        return self.inbox.pop(0) if takes_signal else None
+
+    async def _act_on(self, item: Inbound) -> None:
         if item.problem is not None:
             answer: Decision | None = Decision(accepted=False, reason=item.problem)
         else:
-            answer = await handlers[item.name](item)
+            try:
+                answer = await self._handlers()[item.name](item)
+            except ActivityError as err:
+                # A store that refuses a value for good (too long, out of range)
+                # refuses the signal; it is recorded, and the journey goes on.
+                reason = store_refusal(err)
+                if reason is None or not workflow.patched(STORE_REFUSAL_REJECTS):
+                    raise
+                answer = Decision(accepted=False, reason=reason)
         if answer is not None and not answer.accepted:
             await self._reject(item, answer.reason or "rejected")
         item.answer = answer or Decision(accepted=True)
+        item.answered = True
+
+    async def _refuse(self, item: Inbound, reason: str) -> None:
+        """Answers a signal or update the journey can no longer act on."""
+        await self._reject(item, item.problem or reason)
+        item.answer = Decision(accepted=False, reason=item.problem or reason)
         item.answered = True
 
     async def _reject(self, item: Inbound, reason: str) -> None:
@@ -261,16 +392,11 @@ class Journey:
         self.counters[step] = n
         return n
 
-    # Every journey hands on the part of a staff member who leaves (`crm staff
-    # deactivate`); each acts on it in its `staff_deactivated` handler.
-    @workflow.signal(name="staff_deactivated")
-    def staff_deactivated(self, payload: RawValue) -> None:
-        self._receive("staff_deactivated", payload, StaffDeactivated)
-
     @staticmethod
     def _nobody_named(item: Inbound) -> Decision | None:
-        """The rejection of a `staff_deactivated` that names nobody, or None."""
-        if item.payload.staff_id.strip():
+        """The rejection of a `staff_deactivated` that names nobody, or None.
+        Journeys that ignored one on older code keep doing so on replay."""
+        if item.payload.staff_id.strip() or not workflow.patched(STAFF_ID_REQUIRED):
             return None
         return Decision(accepted=False, reason="staff_id is required")
 
@@ -286,7 +412,26 @@ class Journey:
             facts=facts,
         )
 
+    def _ended_reason(self) -> str:
+        """Why a journey whose run has ended refuses what still arrives."""
+        return f"the {self.entity_kind}'s journey has ended"
+
     async def _drain(self) -> None:
-        """Before the journey completes: touches still on their way, then handlers."""
+        """Before the journey completes: touches still on their way (a welcome
+        deferred by quiet hours, say). Until it completes the journey answers:
+        a signal or update that arrives meanwhile is refused with the reason
+        and recorded, never left waiting."""
+        while not self.messenger.settled():
+            await workflow.wait_condition(
+                lambda: bool(self.inbox) or self.messenger.settled())
+            # Older code left them in the inbox; journeys that got one then
+            # replay as they ran.
+            if self.inbox and workflow.patched(ANSWER_UNTIL_COMPLETE):
+                await self._refuse(self.inbox.pop(0), self._ended_reason())
+            elif self.inbox:
+                await workflow.wait_condition(self.messenger.settled)
         await self.messenger.drain()
+        while self.inbox and workflow.patched(ANSWER_UNTIL_COMPLETE):
+            await self._refuse(self.inbox.pop(0), self._ended_reason())
+        self.finished = True
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -54,7 +53,8 @@ from workflows.common import (
     Inbound,
     Journey,
     call,
-    until,
+    refusal,
+    start_input,
     upsert_search_attributes,
 )
 
@@ -80,9 +80,11 @@ class CourseState:
 class CourseJourney(Journey):
     journey = JOURNEY
     entity_kind = "enrollment"
+    signals = {"end_course": EndCourse, "log_callback": LogCallback}
 
     @workflow.init
-    def __init__(self, enrollment: EnrollmentInput) -> None:
+    def __init__(self, *args: Any) -> None:
+        self.enrollment = enrollment = start_input(args, EnrollmentInput)
         self.state = CourseState(
             enrollment_id=enrollment.enrollment_id,
             customer_id=enrollment.customer_id,
@@ -94,8 +96,9 @@ class CourseJourney(Journey):
         self.policy: CoursePolicy = enrollment.policy or CoursePolicy()
 
     @workflow.run
-    async def run(self, enrollment: EnrollmentInput) -> CourseStatus:
-        s = self.state
+    async def run(self, *args: Any) -> CourseStatus:
+        """Takes one `EnrollmentInput`."""
+        s, enrollment = self.state, self.enrollment
         if enrollment.policy is None:
             self.policy = await call("load_course_policy", result_type=CoursePolicy)
         upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id})
@@ -106,26 +109,12 @@ class CourseJourney(Journey):
         })
         self._publish()
 
-        while s.stage is not CourseStage.completed:
-            item = await self._next_inbound(until(self._next_deadline()))
-            if item is None:
-                await self._on_clock()
-            else:
-                await self._act_on(item, {"end_course": self._on_end_course,
-                                          "log_callback": self._on_log_callback,
-                                          "staff_deactivated": self._on_staff_deactivated})
+        await self._serve(lambda: s.stage is CourseStage.completed, self._next_deadline,
+                          self._on_clock)
         await self._drain()
         return self.status()
 
     # -- signals and the query -----------------------------------------------------
-
-    @workflow.signal(name="end_course")
-    def end_course(self, payload: RawValue) -> None:
-        self._receive("end_course", payload, EndCourse)
-
-    @workflow.signal(name="log_callback")
-    def log_callback(self, payload: RawValue) -> None:
-        self._receive("log_callback", payload, LogCallback)
 
     @workflow.update(name="log_callback_now")
     async def log_callback_now(self, payload: LogCallback) -> Decision:
@@ -136,7 +125,7 @@ class CourseJourney(Journey):
     def _validate_log_callback_now(self, payload: LogCallback) -> None:
         problem = self._callback_problem(payload)
         if problem:
-            raise ApplicationError(problem)
+            raise refusal(problem)
 
     @workflow.query(name="status")
     def status(self) -> CourseStatus:
@@ -157,6 +146,13 @@ class CourseJourney(Journey):
             rejections=list(self.rejections),
             policy=self.policy,
         )
+
+    def _handlers(self) -> dict[str, Any]:
+        return {"end_course": self._on_end_course, "log_callback": self._on_log_callback,
+                "staff_deactivated": self._on_staff_deactivated}
+
+    def _ended_reason(self) -> str:
+        return f"the enrollment is {self.state.stage.value}"
 
     # -- the clock -------------------------------------------------------------------
 

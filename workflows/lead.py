@@ -12,11 +12,10 @@ the lead goes stale. Converting or discarding ends the journey.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -57,7 +56,8 @@ from workflows.common import (
     Inbound,
     Journey,
     call,
-    until,
+    refusal,
+    start_input,
     upsert_search_attributes,
 )
 
@@ -87,17 +87,21 @@ class LeadState:
 class LeadJourney(Journey):
     journey = JOURNEY
     entity_kind = "lead"
+    signals = {"claim": Claim, "log_contact": LogContact, "convert": Convert,
+               "discard": Discard, "merge": Merge}
 
     @workflow.init
-    def __init__(self, lead: LeadInput) -> None:
+    def __init__(self, *args: Any) -> None:
+        self.lead = lead = start_input(args, LeadInput)
         self.state = LeadState(lead_id=lead.lead_id)
         self._setup_journey(lead.lead_id, self.state.counters)
         self.policy: LeadPolicy = lead.policy or LeadPolicy()
         self.intake_done = False
 
     @workflow.run
-    async def run(self, lead: LeadInput) -> LeadStatus:
-        s = self.state
+    async def run(self, *args: Any) -> LeadStatus:
+        """Takes one `LeadInput`."""
+        s, lead = self.state, self.lead
         if lead.policy is None:
             self.policy = await call("load_lead_policy", result_type=LeadPolicy)
         upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_STAGE: s.stage.value})
@@ -115,35 +119,10 @@ class LeadJourney(Journey):
         )
         await self._assign(reason="intake")
 
-        while s.stage not in ENDED:
-            item = await self._next_inbound(self._next_wake())
-            if item is None:
-                await self._on_clock()
-            else:
-                await self._act_on(item, self._handlers())
+        await self._serve(lambda: s.stage in ENDED, self._next_wake, self._on_clock)
         return await self._finish()
 
     # -- signals, updates and the query ------------------------------------------
-
-    @workflow.signal(name="claim")
-    def claim(self, payload: RawValue) -> None:
-        self._receive("claim", payload, Claim)
-
-    @workflow.signal(name="log_contact")
-    def log_contact(self, payload: RawValue) -> None:
-        self._receive("log_contact", payload, LogContact)
-
-    @workflow.signal(name="convert")
-    def convert(self, payload: RawValue) -> None:
-        self._receive("convert", payload, Convert)
-
-    @workflow.signal(name="discard")
-    def discard(self, payload: RawValue) -> None:
-        self._receive("discard", payload, Discard)
-
-    @workflow.signal(name="merge")
-    def merge(self, payload: RawValue) -> None:
-        self._receive("merge", payload, Merge)
 
     @workflow.update(name="claim_now")
     async def claim_now(self, payload: Claim) -> Decision:
@@ -153,9 +132,9 @@ class LeadJourney(Journey):
     @claim_now.validator
     def _validate_claim_now(self, payload: Claim) -> None:
         if not payload.owner_id:
-            raise ApplicationError("owner_id is required")
+            raise refusal("owner_id is required")
         if self.intake_done and self.state.stage is not LeadStage.pooled:
-            raise ApplicationError(f"lead is {self.state.stage.value}, not in the pool")
+            raise refusal(f"lead is {self.state.stage.value}, not in the pool")
 
     @workflow.update(name="log_contact_now")
     async def log_contact_now(self, payload: LogContact) -> Decision:
@@ -164,8 +143,10 @@ class LeadJourney(Journey):
 
     @log_contact_now.validator
     def _validate_log_contact_now(self, payload: LogContact) -> None:
+        if not payload.owner_id:
+            raise refusal("owner_id is required")
         if self.intake_done and payload.owner_id != self.state.owner_id:
-            raise ApplicationError(
+            raise refusal(
                 f"{payload.owner_id or 'nobody'} does not own this lead "
                 f"(owner: {self.state.owner_id or 'none'})"
             )
@@ -260,13 +241,13 @@ class LeadJourney(Journey):
 
     # -- the clock ---------------------------------------------------------------
 
-    def _next_wake(self) -> timedelta | None:
+    def _next_wake(self) -> datetime | None:
         s = self.state
         if s.deadline is None:
             return None
         if s.stage in (LeadStage.assigned, LeadStage.escalated) and not s.reminded:
-            return until(s.deadline - self.policy.reminder_before)
-        return until(s.deadline)
+            return s.deadline - self.policy.reminder_before
+        return s.deadline
 
     async def _on_clock(self) -> None:
         s = self.state
@@ -474,7 +455,7 @@ class LeadJourney(Journey):
         s = self.state
         # As every journey does: a signal naming nobody is rejected (recorded),
         # not ignored. Journeys that ignored one keep doing so on replay.
-        if (rejected := self._nobody_named(item)) and workflow.patched("staff-id-required"):
+        if rejected := self._nobody_named(item):
             return rejected
         if s.stage not in OWNED or item.payload.staff_id != s.owner_id:
             return None  # a broadcast about someone else: nothing to do
@@ -486,6 +467,9 @@ class LeadJourney(Journey):
     async def _finish(self) -> LeadStatus:
         await self._drain()
         return self.status()
+
+    def _ended_reason(self) -> str:
+        return f"lead is {self.state.stage.value}"
 
     def _stage_change(self, stage: LeadStage, step: str, reason: str | None = None) -> StageChange:
         return StageChange(

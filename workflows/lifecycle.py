@@ -21,9 +21,9 @@ finishing what it was doing, carrying its state (and its touch counters) over.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -65,7 +65,7 @@ from workflows.common import (
     Inbound,
     Journey,
     call,
-    until,
+    start_input,
     upsert_search_attributes,
 )
 
@@ -77,9 +77,11 @@ IN_CAMPAIGN = (LifecycleStage.winback_first, LifecycleStage.winback_second, Life
 class CustomerLifecycle(Journey):
     journey = JOURNEY
     entity_kind = "customer"
+    signals = {"purchase": Purchase, "opt_out": OptOut, "tier_changed": TierChanged}
 
     @workflow.init
-    def __init__(self, start: LifecycleInput) -> None:
+    def __init__(self, *args: Any) -> None:
+        self.start = start = start_input(args, LifecycleInput)
         self.customer_id = start.customer_id
         self.carry = start.carry or LifecycleCarry(stage=LifecycleStage.prospect)
         self._setup_journey(start.customer_id, self.carry.counters)
@@ -87,7 +89,9 @@ class CustomerLifecycle(Journey):
         self.policy: LifecyclePolicy = start.policy or LifecyclePolicy()
 
     @workflow.run
-    async def run(self, start: LifecycleInput) -> None:
+    async def run(self, *args: Any) -> None:
+        """Takes one `LifecycleInput` (signal-with-start with its customer id)."""
+        start = self.start
         if start.policy is None:
             self.policy = await call("load_lifecycle_policy", result_type=LifecyclePolicy)
         if start.carry is None:
@@ -105,28 +109,13 @@ class CustomerLifecycle(Journey):
                     self.carry.runs += 1
                     workflow.continue_as_new(LifecycleInput(
                         customer_id=self.customer_id, policy=self.policy, carry=self.carry))
-            item = await self._next_inbound(until(self.carry.next_step_at))
+            item = await self._next_inbound(self.carry.next_step_at)
             if item is None:
                 await self._on_clock()
             else:
-                await self._act_on(item, {"purchase": self._on_purchase,
-                                          "opt_out": self._on_opt_out,
-                                          "tier_changed": self._on_tier_changed,
-                                          "staff_deactivated": self._on_staff_deactivated})
+                await self._act_on(item)
 
     # -- signals and the query -----------------------------------------------------
-
-    @workflow.signal(name="purchase")
-    def purchase(self, payload: RawValue) -> None:
-        self._receive("purchase", payload, Purchase)
-
-    @workflow.signal(name="opt_out")
-    def opt_out(self, payload: RawValue) -> None:
-        self._receive("opt_out", payload, OptOut)
-
-    @workflow.signal(name="tier_changed")
-    def tier_changed(self, payload: RawValue) -> None:
-        self._receive("tier_changed", payload, TierChanged)
 
     @workflow.query(name="status")
     def status(self) -> LifecycleStatus:
@@ -137,6 +126,11 @@ class CustomerLifecycle(Journey):
             next_step_at=c.next_step_at, orders=c.orders, campaign=list(c.campaign),
             credited=c.credited, runs=c.runs, rejections=list(self.rejections),
             policy=self.policy)
+
+    def _handlers(self) -> dict[str, Any]:
+        return {"purchase": self._on_purchase, "opt_out": self._on_opt_out,
+                "tier_changed": self._on_tier_changed,
+                "staff_deactivated": self._on_staff_deactivated}
 
     # -- the clock ---------------------------------------------------------------------
 

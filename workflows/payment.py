@@ -19,7 +19,6 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -61,7 +60,8 @@ from workflows.common import (
     Inbound,
     Journey,
     call,
-    until,
+    refusal,
+    start_input,
     upsert_search_attributes,
 )
 
@@ -91,9 +91,11 @@ class ContractState:
 class PaymentJourney(Journey):
     journey = JOURNEY
     entity_kind = "contract"
+    signals = {"accept": Accept, "record_payment": RecordPayment, "cancel": Cancel}
 
     @workflow.init
-    def __init__(self, contract: ContractInput) -> None:
+    def __init__(self, *args: Any) -> None:
+        self.contract = contract = start_input(args, ContractInput)
         self.state = ContractState(
             contract_id=contract.contract_id,
             customer_id=contract.customer_id,
@@ -106,39 +108,20 @@ class PaymentJourney(Journey):
         self.policy: PaymentPolicy = contract.policy or PaymentPolicy()
 
     @workflow.run
-    async def run(self, contract: ContractInput) -> ContractStatus:
-        s = self.state
+    async def run(self, *args: Any) -> ContractStatus:
+        """Takes one `ContractInput`."""
+        s, contract = self.state, self.contract
         if contract.policy is None:
             self.policy = await call("load_payment_policy", result_type=PaymentPolicy)
         upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id,
                                   CRM_OWNER_ID: s.owner_id})
         self._apply(await self._sign(contract))
 
-        while s.stage not in ENDED:
-            item = await self._next_inbound(until(self._next_action_at()))
-            if item is None:
-                await self._on_clock()
-            else:
-                await self._act_on(item, {"accept": self._on_accept,
-                                          "record_payment": self._on_payment,
-                                          "cancel": self._on_cancel,
-                                          "staff_deactivated": self._on_staff_deactivated})
+        await self._serve(lambda: s.stage in ENDED, self._next_action_at, self._on_clock)
         await self._drain()
         return self.status()
 
     # -- signals and the query -------------------------------------------------------
-
-    @workflow.signal(name="accept")
-    def accept(self, payload: RawValue) -> None:
-        self._receive("accept", payload, Accept)
-
-    @workflow.signal(name="record_payment")
-    def record_payment(self, payload: RawValue) -> None:
-        self._receive("record_payment", payload, RecordPayment)
-
-    @workflow.signal(name="cancel")
-    def cancel(self, payload: RawValue) -> None:
-        self._receive("cancel", payload, Cancel)
 
     @workflow.update(name="record_payment_now")
     async def record_payment_now(self, payload: RecordPayment) -> Decision:
@@ -149,12 +132,15 @@ class PaymentJourney(Journey):
     def _validate_record_payment_now(self, payload: RecordPayment) -> None:
         problem = self._payment_problem(payload)
         if problem:
-            raise ApplicationError(problem)
+            raise refusal(problem)
 
     @workflow.query(name="status")
     def status(self) -> ContractStatus:
         s = self.state
-        next_action = min(s.agenda, key=lambda a: a.at) if s.agenda else None
+        # A settled milestone's reminders and escalations are gone once it is
+        # settled, not when they would have fallen due.
+        open_actions = [a for a in s.agenda if self._is_open(a.seq)]
+        next_action = min(open_actions, key=lambda a: a.at) if open_actions else None
         return ContractStatus(
             contract_id=s.contract_id,
             customer_id=s.customer_id,
@@ -175,7 +161,19 @@ class PaymentJourney(Journey):
             previous_owners=list(s.previous_owners),
         )
 
+    def _handlers(self) -> dict[str, Any]:
+        return {"accept": self._on_accept, "record_payment": self._on_payment,
+                "cancel": self._on_cancel, "staff_deactivated": self._on_staff_deactivated}
+
+    def _ended_reason(self) -> str:
+        return f"the contract is {self.state.stage.value}"
+
     # -- the clock -------------------------------------------------------------------
+
+    def _is_open(self, seq: int) -> bool:
+        milestone = self._milestone(seq)
+        return milestone is not None and milestone.state not in (MilestoneState.paid,
+                                                                 MilestoneState.cancelled)
 
     def _next_action_at(self) -> datetime | None:
         return min((a.at for a in self.state.agenda), default=None)
@@ -187,8 +185,7 @@ class PaymentJourney(Journey):
         s.agenda = [a for a in s.agenda if a.at > now]
         for action in due:
             milestone = self._milestone(action.seq)
-            if milestone is None or milestone.state in (MilestoneState.paid,
-                                                         MilestoneState.cancelled):
+            if milestone is None or not self._is_open(action.seq):
                 continue
             await self._perform(action, milestone)
         self._publish()

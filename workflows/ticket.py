@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -76,7 +76,8 @@ from workflows.common import (
     Inbound,
     Journey,
     call,
-    until,
+    refusal,
+    start_input,
     upsert_search_attributes,
 )
 
@@ -133,9 +134,13 @@ class TicketState:
 class TicketJourney(Journey):
     journey = JOURNEY
     entity_kind = "ticket"
+    signals = {"respond": Respond, "wait_on_customer": WaitOnCustomer,
+               "customer_replied": CustomerReplied, "resolve": Resolve, "reopen": Reopen,
+               "rate": Rate}
 
     @workflow.init
-    def __init__(self, ticket: TicketInput) -> None:
+    def __init__(self, *args: Any) -> None:
+        self.ticket = ticket = start_input(args, TicketInput)
         self.state = TicketState(
             ticket_id=ticket.ticket_id,
             customer_id=ticket.customer_id,
@@ -149,49 +154,22 @@ class TicketJourney(Journey):
         self._published: dict[str, Any] = {}
 
     @workflow.run
-    async def run(self, ticket: TicketInput) -> TicketStatus:
-        s = self.state
+    async def run(self, *args: Any) -> TicketStatus:
+        """Takes one `TicketInput`."""
+        s, ticket = self.state, self.ticket
         if ticket.policy is None:
             self.policy = await call("load_ticket_policy", result_type=TicketPolicy)
         upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id,
                                   CRM_STAGE: s.stage.value})
         await self._open(ticket)
 
-        while s.stage is not TicketStage.closed:
-            item = await self._next_inbound(until(self._next_wake()))
-            if item is None:
-                await self._on_clock()
-            else:
-                await self._act_on(item, self._handlers())
+        await self._serve(lambda: s.stage is TicketStage.closed, self._next_wake,
+                          self._on_clock)
         await self._linger()
         await self._drain()
         return self.status()
 
     # -- signals, updates and the query --------------------------------------------
-
-    @workflow.signal(name="respond")
-    def respond(self, payload: RawValue) -> None:
-        self._receive("respond", payload, Respond)
-
-    @workflow.signal(name="wait_on_customer")
-    def wait_on_customer(self, payload: RawValue) -> None:
-        self._receive("wait_on_customer", payload, WaitOnCustomer)
-
-    @workflow.signal(name="customer_replied")
-    def customer_replied(self, payload: RawValue) -> None:
-        self._receive("customer_replied", payload, CustomerReplied)
-
-    @workflow.signal(name="resolve")
-    def resolve(self, payload: RawValue) -> None:
-        self._receive("resolve", payload, Resolve)
-
-    @workflow.signal(name="reopen")
-    def reopen(self, payload: RawValue) -> None:
-        self._receive("reopen", payload, Reopen)
-
-    @workflow.signal(name="rate")
-    def rate(self, payload: RawValue) -> None:
-        self._receive("rate", payload, Rate)
 
     @workflow.update(name="respond_now")
     async def respond_now(self, payload: Respond) -> Decision:
@@ -202,7 +180,7 @@ class TicketJourney(Journey):
     def _validate_respond_now(self, payload: Respond) -> None:
         problem = self._respond_problem(payload)
         if problem:
-            raise ApplicationError(problem)
+            raise refusal(problem)
 
     @workflow.update(name="resolve_now")
     async def resolve_now(self, payload: Resolve) -> Decision:
@@ -213,7 +191,7 @@ class TicketJourney(Journey):
     def _validate_resolve_now(self, payload: Resolve) -> None:
         problem = self._resolve_problem(payload)
         if problem:
-            raise ApplicationError(problem)
+            raise refusal(problem)
 
     @workflow.update(name="rate_now")
     async def rate_now(self, payload: Rate) -> Decision:
@@ -224,7 +202,7 @@ class TicketJourney(Journey):
     def _validate_rate_now(self, payload: Rate) -> None:
         problem = self._rate_problem(payload)
         if problem:
-            raise ApplicationError(problem)
+            raise refusal(problem)
 
     @workflow.query(name="status")
     def status(self) -> TicketStatus:
@@ -594,6 +572,9 @@ class TicketJourney(Journey):
 
     # -- the rules a signal must meet (also the updates' validators) ----------------
 
+    def _ended_reason(self) -> str:
+        return self._closed_problem() or f"the ticket is {self.state.stage.value}"
+
     def _closed_problem(self) -> str | None:
         s = self.state
         if s.stage is TicketStage.closed:
@@ -680,8 +661,8 @@ class TicketJourney(Journey):
         s = self.state
         assert s.closed_at is not None
         end = s.closed_at + self.policy.linger_after_close
-        while (item := await self._next_inbound(until(end))) is not None:
-            await self._act_on(item, self._handlers())
+        while (item := await self._next_inbound(end)) is not None:
+            await self._act_on(item)
 
     async def _close(self, reason: str) -> None:
         s = self.state
