@@ -3,13 +3,18 @@ worker, the CLI and the tests; typed helpers to start and signal journeys."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import pydantic
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import DataConverter
+from temporalio.exceptions import ApplicationError, FailureError
 
 from domain.courses import (
     CourseStatus,
@@ -58,9 +63,31 @@ from domain.tickets import (
 )
 
 
+class JourneyPayloadConverter(PydanticPayloadConverter):
+    """pydantic's converter, but a payload that no converter can read (an
+    unknown encoding, bytes that are not what their encoding says) is an
+    ApplicationError: a journey started with one fails with the reason, and an
+    update carrying one is refused, instead of a workflow task retried for ever.
+    A pydantic ValidationError passes as it is (a journey's failure type)."""
+
+    def from_payloads(self, payloads: Sequence[Payload],
+                      type_hints: list[type] | None = None) -> list[Any]:
+        try:
+            return super().from_payloads(payloads, type_hints)
+        except (FailureError, pydantic.ValidationError):
+            raise
+        except Exception as exc:
+            raise ApplicationError(f"a payload could not be decoded: {exc}"[:300],
+                                   type="UndecodablePayload", non_retryable=True) from exc
+
+
+DATA_CONVERTER = dataclasses.replace(pydantic_data_converter,
+                                     payload_converter_class=JourneyPayloadConverter)
+
+
 def data_converter() -> DataConverter:
     """pydantic models in, pydantic models out, at every Temporal boundary."""
-    return pydantic_data_converter
+    return DATA_CONVERTER
 
 
 async def connect(settings: Settings, runtime: Any = None) -> Client:
