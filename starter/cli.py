@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
@@ -589,12 +590,24 @@ def lead_claim(
     say(f"accepted: {owner_id} owns lead {lead_id}; first touch due {_when(decision.due_at)}")
 
 
+class ContactChannel(StrEnum):
+    """How a rep reached a lead."""
+
+    phone = "phone"
+    email = "email"
+    sms = "sms"
+    chat = "chat"
+    wechat = "wechat"
+    visit = "visit"
+    meeting = "meeting"
+
+
 @lead_app.command("contact")
 @reports_errors
 def lead_contact(
     lead_id: Annotated[str, typer.Argument(help="The lead contacted.")],
     owner_id: Annotated[str, typer.Argument(help="The owner who made the contact.")],
-    channel: Annotated[str, typer.Option(help="phone, email, chat, visit, ...")],
+    channel: Annotated[ContactChannel, typer.Option(help="How the lead was reached.")],
     note: Annotated[str | None, typer.Option(help="What was said.")] = None,
     at: Annotated[
         str | None, typer.Option(help="When, ISO-8601 with offset (default: now).")
@@ -602,7 +615,9 @@ def lead_contact(
 ) -> None:
     """Log a contact with a lead; prints when the next follow-up is due."""
     settings = load_settings()
-    contact = LogContact(owner_id=owner_id, channel=channel, note=note, at=_aware(at, "--at"))
+    contact = LogContact(
+        owner_id=owner_id, channel=channel.value, note=note, at=_aware(at, "--at")
+    )
     decision = with_journeys(
         settings, Subject.lead(lead_id), lambda journeys: journeys.log_contact(lead_id, contact)
     )

@@ -255,6 +255,13 @@ def test_lead_input_is_checked_before_any_journey_starts(store_url: str) -> None
     assert not_money.exit_code == 1
     assert "--amount 'lots'" in not_money.stderr
 
+    fax = crm("lead contact L1 rep-a --channel fax")
+    assert fax.exit_code == 2  # a usage error, refused before Temporal is asked
+    refusal = " ".join(fax.stderr.replace("│", " ").split())
+    assert "'fax' is not one of" in refusal
+    for allowed in ("'phone'", "'email'", "'chat'", "'visit'"):
+        assert allowed in refusal
+
 
 def test_lead_commands_say_when_temporal_is_unreachable(store_url: str) -> None:
     result = crm("lead status L1")
