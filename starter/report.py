@@ -125,6 +125,9 @@ class Report:
     leads_converted: int = 0
     first_touch_hours: float | None = None
     payments_collected: dict[str, Decimal] = field(default_factory=dict)
+    # Overpayments: held for the customer, owed back or set against a later
+    # invoice; not revenue, so not in `payments_collected`.
+    payments_credit: dict[str, Decimal] = field(default_factory=dict)
     overdue_outstanding: dict[str, Decimal] = field(default_factory=dict)
     overdue_milestones: int = 0
     winback_customers: int = 0
@@ -193,13 +196,18 @@ def _leads(session: Session, report: Report, lo: datetime, hi: datetime) -> None
 
 def _payments(session: Session, report: Report, lo: datetime, hi: datetime) -> None:
     collected: dict[str, Decimal] = defaultdict(Decimal)
-    for currency, minor in session.execute(
-        select(schema.Payment.currency, func.sum(schema.Payment.amount_minor))
+    credit: dict[str, Decimal] = defaultdict(Decimal)
+    for currency, minor, credit_minor in session.execute(
+        select(schema.Payment.currency, func.sum(schema.Payment.amount_minor),
+               func.sum(schema.Payment.credit_minor))
         .where(schema.Payment.paid_at >= lo, schema.Payment.paid_at < hi)
         .group_by(schema.Payment.currency)
     ).all():
-        collected[currency] += from_minor(int(minor), currency)
+        collected[currency] += from_minor(int(minor) - int(credit_minor or 0), currency)
+        if credit_minor:
+            credit[currency] += from_minor(int(credit_minor), currency)
     report.payments_collected = dict(collected)
+    report.payments_credit = dict(credit)
     overdue: dict[str, Decimal] = defaultdict(Decimal)
     rows = session.execute(
         select(schema.Contract.currency, schema.PaymentMilestone.amount_minor,
@@ -372,6 +380,7 @@ def render_text(report: Report) -> list[tuple[str, str]]:
         ("average time to first touch",
          "—" if report.first_touch_hours is None else f"{report.first_touch_hours:.1f} h"),
         ("payments collected", money(report.payments_collected)),
+        ("overpayments held as credit", money(report.payments_credit)),
         ("overdue outstanding", f"{money(report.overdue_outstanding)} "
                                 f"({report.overdue_milestones} milestones)"),
         ("win-back success rate", f"{_pct(report.winback_success_rate)} "

@@ -196,6 +196,26 @@ def test_figures_match_the_hand_computed_answers(store: Store) -> None:
     assert report.completed["lead"] == 1
 
 
+def test_an_overpayment_is_credit_not_collected_revenue(store: Store) -> None:
+    """A contract of 1,000.00 paid 10,000.00: 1,000.00 collected, 9,000.00 credit."""
+    seed_staff(store)
+    with store.unit_of_work() as s:
+        s.add(schema.Contract(id="K2", customer_id="cust-1", owner_id="rep-a", currency="CNY",
+                              amount_minor=100000, paid_minor=100000, credit_minor=900000,
+                              finance_status="paid", signed_at=at(1),
+                              timezone="Asia/Shanghai"))
+        s.flush()
+        s.add(schema.Payment(contract_id="K2", reference="X10", amount_minor=1000000,
+                             credit_minor=900000, currency="CNY", paid_at=at(5),
+                             recorded_at=at(5)))
+    report = build_report(store, **MAY)
+    assert report.payments_collected == {"CNY": Decimal("1000.00")}
+    assert report.payments_credit == {"CNY": Decimal("9000.00")}
+    rows = dict(render_text(report))
+    assert rows["payments collected"] == "1000.00 CNY"
+    assert rows["overpayments held as credit"] == "9000.00 CNY"
+
+
 def test_text_and_html(store: Store) -> None:
     seed(store)
     report = build_report(store, start=date(2026, 5, 1), end=date(2026, 6, 1))
