@@ -10,19 +10,22 @@ from sqlalchemy import select
 from activities.store import Store
 from domain import schema
 from domain.contact import company_key, normalise_email, normalise_phone
+from domain.limits import Email, Id, Locale, Name, Phone, Timezone
 
 
 class CustomerRecord(BaseModel):
+    """A customer as the CLI and imports take one; every value fits the store."""
+
     model_config = ConfigDict(extra="forbid")
 
-    id: str
-    name: str
-    locale: str = "zh-CN"
-    timezone: str = "Asia/Shanghai"
-    phone: str | None = None
-    email: str | None = None
-    company: str | None = None
-    owner_id: str | None = None
+    id: Id
+    name: Name
+    locale: Locale = "zh-CN"
+    timezone: Timezone = "Asia/Shanghai"
+    phone: Phone | None = None
+    email: Email | None = None
+    company: Name | None = None
+    owner_id: Id | None = None
 
     @field_validator("email")
     @classmethod

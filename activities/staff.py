@@ -14,6 +14,18 @@ from domain.contact import normalise_email, normalise_phone
 from domain.courses import CourseStage, enrollment_workflow_id
 from domain.leads import OPEN_STAGES, lead_workflow_id
 from domain.lifecycle import customer_workflow_id
+from domain.limits import (
+    Email,
+    Group,
+    Id,
+    Locale,
+    Name,
+    Phone,
+    ProductLine,
+    Region,
+    StoreInt,
+    Timezone,
+)
 from domain.payments import contract_workflow_id
 from domain.tickets import TicketStage, ticket_workflow_id
 
@@ -21,23 +33,25 @@ ROLES = ("rep", "agent", "advisor", "supervisor", "manager", "finance")
 
 
 class StaffMember(BaseModel):
+    """A staff member as the CLI and imports take one; every value fits the store."""
+
     model_config = ConfigDict(extra="forbid")
 
-    id: str
-    name: str
+    id: Id
+    name: Name
     role: str
-    group: str | None = None
-    regions: list[str] = Field(default_factory=list)
-    product_lines: list[str] = Field(default_factory=list)
-    seniority: int = 0
-    manager_id: str | None = None
+    group: Group | None = None
+    regions: list[Region] = Field(default_factory=list)
+    product_lines: list[ProductLine] = Field(default_factory=list)
+    seniority: StoreInt = 0
+    manager_id: Id | None = None
     active: bool = True
-    timezone: str = "Asia/Shanghai"
-    locale: str = "zh-CN"
-    email: str | None = None
-    phone: str | None = None
-    chat: str | None = None
-    capacity: int = 50
+    timezone: Timezone = "Asia/Shanghai"
+    locale: Locale = "zh-CN"
+    email: Email | None = None
+    phone: Phone | None = None
+    chat: Name | None = None
+    capacity: StoreInt = 50
 
     @field_validator("role")
     @classmethod

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.leads import Decision, Rejection
+from domain.limits import Duration, Id, Moment
 
 JOURNEY = "course"
 
@@ -39,8 +40,8 @@ class CoursePolicy(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    callback_after: timedelta = timedelta(hours=72)
-    callback_window: timedelta = timedelta(hours=24)
+    callback_after: Duration = timedelta(hours=72)
+    callback_window: Duration = timedelta(hours=24)
     learning_path_url: str = "https://learn.example.com/courses/{course_id}/path"
     community_url: str = "https://community.example.com/join/{course_id}"
 
@@ -83,11 +84,14 @@ class _Lenient(BaseModel):
 
 
 class EnrollmentInput(_Lenient):
-    enrollment_id: str
-    customer_id: str
-    course_id: str
-    advisor_id: str
-    ends_at: AwareDatetime
+    """A new enrolment. Its values must fit the store (domain/limits.py): a
+    start that cannot be written fails at once rather than retrying for ever."""
+
+    enrollment_id: Id
+    customer_id: Id
+    course_id: Id
+    advisor_id: Id
+    ends_at: Moment
     policy: CoursePolicy | None = None
 
 

@@ -2,7 +2,7 @@
 
 Boundary models are lenient (extra fields ignored, rules checked by the journey
 and its activities, not here) because replay re-decodes old signals with new
-code.
+code. The start input alone carries the store's limits.
 """
 
 from __future__ import annotations
@@ -13,6 +13,18 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from domain.limits import (
+    Email,
+    FreeText,
+    Id,
+    Locale,
+    Name,
+    Phone,
+    ProductLine,
+    Region,
+    Source,
+    Timezone,
+)
 from domain.policy import LeadPolicy
 
 JOURNEY = "lead"
@@ -48,17 +60,20 @@ class _Lenient(BaseModel):
 
 
 class LeadInput(_Lenient):
-    lead_id: str
-    name: str
-    phone: str | None = None
-    email: str | None = None
-    company: str | None = None
-    region: str
-    product_line: str
-    source: str
-    need: str | None = None
-    locale: str | None = None
-    timezone: str | None = None
+    """A new lead. Its values must fit the store (domain/limits.py): a start
+    that cannot be written fails at once rather than retrying for ever."""
+
+    lead_id: Id
+    name: Name
+    phone: Phone | None = None
+    email: Email | None = None
+    company: Name | None = None
+    region: Region
+    product_line: ProductLine
+    source: Source
+    need: FreeText | None = None
+    locale: Locale | None = None
+    timezone: Timezone | None = None
     policy: LeadPolicy | None = None
 
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.leads import Rejection
+from domain.limits import DayCount, Duration, Id, Percent, PlainAmount
 
 JOURNEY = "lifecycle"
 
@@ -38,17 +39,17 @@ class RfmPolicy(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    window_days: int = 365
-    core_recency_days: int = 30
+    window_days: DayCount = 365
+    core_recency_days: DayCount = 30
     core_frequency: int = 5
-    core_monetary: Decimal = Decimal(500)
-    potential_recency_days: int = 90
+    core_monetary: PlainAmount = Decimal(500)
+    potential_recency_days: DayCount = 90
     potential_frequency: int = 3
-    potential_monetary: Decimal = Decimal(200)
-    new_within_days: int = 30
-    dormant_recency_days: int = 180
+    potential_monetary: PlainAmount = Decimal(200)
+    new_within_days: DayCount = 30
+    dormant_recency_days: DayCount = 180
     dormant_frequency: int = 1
-    dormant_monetary: Decimal = Decimal(100)
+    dormant_monetary: PlainAmount = Decimal(100)
     # Tiers whose entry carries a strategy, sent to the lifecycle journey.
     strategy_tiers: list[Tier] = Field(default_factory=lambda: [Tier.core, Tier.potential])
 
@@ -136,13 +137,13 @@ class LifecycleStage(StrEnum):
 class LifecyclePolicy(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    dormant_after: timedelta = timedelta(days=180)
-    second_touch_after: timedelta = timedelta(days=14)
-    lost_after: timedelta = timedelta(days=30)
-    first_offer_percent: int = 10
-    second_offer_percent: int = 20
-    coupon_valid_for: timedelta = timedelta(days=14)
-    community_coupon_percent: int = 5
+    dormant_after: Duration = timedelta(days=180)
+    second_touch_after: Duration = timedelta(days=14)
+    lost_after: Duration = timedelta(days=30)
+    first_offer_percent: Percent = 10
+    second_offer_percent: Percent = 20
+    coupon_valid_for: Duration = timedelta(days=14)
+    community_coupon_percent: Percent = 5
     # Continue as new after this many history events (or when the server says so).
     max_history_events: int = 5000
     rfm: RfmPolicy = Field(default_factory=RfmPolicy)
@@ -200,7 +201,11 @@ class LifecycleCarry(_Lenient):
 
 
 class LifecycleInput(_Lenient):
-    customer_id: str
+    """The customer's journey. `customer_id` and `policy` must fit the store
+    (domain/limits.py); `carry` is the journey's own state, handed from one run
+    to the next, and is taken as it comes."""
+
+    customer_id: Id
     policy: LifecyclePolicy | None = None
     carry: LifecycleCarry | None = None
 

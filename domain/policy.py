@@ -10,16 +10,18 @@ from datetime import time, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.limits import Duration
+
 
 class LeadPolicy(BaseModel):
     """Lead first touch and re-follow (DESIGN journey 1)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    first_touch: timedelta = timedelta(hours=24)
-    reminder_before: timedelta = timedelta(hours=4)
+    first_touch: Duration = timedelta(hours=24)
+    reminder_before: Duration = timedelta(hours=4)
     max_reassignments: int = 2
-    follow_up_interval: timedelta = timedelta(days=3)
+    follow_up_interval: Duration = timedelta(days=3)
     max_missed_follow_ups: int = 5
 
     def scaled(self, factor: float) -> LeadPolicy:

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.leads import Decision, Rejection
+from domain.limits import Channel, Duration, FreeText, Group, Id, Moment, Subject
 from domain.sla import CalendarClock
 
 JOURNEY = "ticket"
@@ -84,37 +85,37 @@ class TicketPolicy(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    first_response: timedelta = timedelta(minutes=15)
-    first_response_by_priority: dict[str, timedelta] = Field(default_factory=dict)
-    warning_before: timedelta = timedelta(minutes=5)
+    first_response: Duration = timedelta(minutes=15)
+    first_response_by_priority: dict[str, Duration] = Field(default_factory=dict)
+    warning_before: Duration = timedelta(minutes=5)
     # After the supervisor, the manager: this long later (on the first-response
     # clock for an unanswered ticket, on the SLA clock after a resolution breach).
-    manager_after: timedelta = timedelta(minutes=15)
-    resolution_targets: dict[str, timedelta] = Field(default_factory=lambda: {
+    manager_after: Duration = timedelta(minutes=15)
+    resolution_targets: dict[str, Duration] = Field(default_factory=lambda: {
         Priority.urgent.value: timedelta(hours=1),
         Priority.high.value: timedelta(hours=4),
         Priority.normal.value: timedelta(hours=24),
         Priority.low.value: timedelta(hours=72),
     })
-    groups: dict[str, str] = Field(default_factory=lambda: {
+    groups: dict[str, Group] = Field(default_factory=lambda: {
         TicketType.technical.value: "technical",
         TicketType.after_sales.value: "after_sales",
         TicketType.complaint.value: "complaints",
         TicketType.order_query.value: "orders",
         TicketType.other.value: "general",
     })
-    default_group: str = "general"
+    default_group: Group = "general"
     complaint_words: list[str] = Field(default_factory=lambda: list(DEFAULT_COMPLAINT_WORDS))
     # Agents at or above this seniority take tickets that carry complaint words.
     senior_seniority: int = 3
     # On the first-response escalation the supervisor also takes the ticket over.
     reassign_to_supervisor: bool = False
-    survey_after: timedelta = timedelta(days=7)
-    close_after_survey: timedelta = timedelta(days=3)
+    survey_after: Duration = timedelta(days=7)
+    close_after_survey: Duration = timedelta(days=3)
     # A rating below this reopens the ticket and escalates it.
     reopen_below: int = 3
     # How long a closed ticket's journey still answers (rejects) late signals.
-    linger_after_close: timedelta = timedelta(days=1)
+    linger_after_close: Duration = timedelta(days=1)
     rating_url: str = "https://support.example.com/tickets/{ticket_id}/rate"
 
     def first_response_for(self, priority: Priority) -> timedelta:
@@ -303,16 +304,19 @@ class _Lenient(BaseModel):
 
 
 class TicketInput(_Lenient):
-    ticket_id: str
-    customer_id: str
+    """A new ticket. Its values must fit the store (domain/limits.py): a start
+    that cannot be written fails at once rather than retrying for ever."""
+
+    ticket_id: Id
+    customer_id: Id
     type: TicketType
     priority: Priority = Priority.normal
-    subject: str
-    channel: str = "web"
-    description: str | None = None
+    subject: Subject
+    channel: Channel = "web"
+    description: FreeText | None = None
     # When the helpdesk opened the ticket, if earlier than the journey's start:
     # the SLA runs from then.
-    opened_at: AwareDatetime | None = None
+    opened_at: Moment | None = None
     policy: TicketPolicy | None = None
 
 
