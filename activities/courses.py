@@ -13,8 +13,8 @@ from activities.journal import record_event
 from activities.logs import activity_logger
 from activities.messaging import entity_loader
 from activities.staff import active_manager_above
-from activities.store import Store
-from domain import schema
+from activities.store import Store, refuse_invalid
+from domain import limits, schema
 from domain.courses import (
     JOURNEY,
     AdvisorHandover,
@@ -90,6 +90,7 @@ class CourseActivities:
 
     @activity.defn
     def move_course_end(self, request: CourseEndMoved) -> None:
+        refuse_invalid({"ended_at": limits.moment_problem(request.ends_at)})
         with self.store.unit_of_work() as session:
             enrollment = _enrollment(session, request.enrollment_id)
             enrollment.ends_at = request.ends_at
@@ -168,6 +169,7 @@ class CourseActivities:
         """A deactivated advisor's enrolment, with its open callback task, goes to
         the least-loaded active advisor (their own group first); with no advisor
         left, to the nearest active manager above them, who is told like anyone."""
+        refuse_invalid({"staff_id": limits.text_problem(request.from_advisor_id, limits.ID)})
         key = f"{request.workflow_id}:handover:{request.n}"
         with self.store.unit_of_work() as session:
             enrollment = _enrollment(session, request.enrollment_id)
@@ -208,6 +210,8 @@ class CourseActivities:
 
     @activity.defn
     def record_callback(self, request: CallbackRecord) -> None:
+        refuse_invalid({"advisor_id": limits.text_problem(request.advisor_id, limits.ID),
+                        "note": limits.text_problem(request.note, limits.TEXT)})
         key = f"{request.workflow_id}:callback_logged"
         with self.store.unit_of_work() as session:
             enrollment = _enrollment(session, request.enrollment_id)

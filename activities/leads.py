@@ -18,8 +18,8 @@ from temporalio.exceptions import ApplicationError
 from activities.journal import record_event
 from activities.logs import activity_logger
 from activities.messaging import entity_loader
-from activities.store import Store
-from domain import schema
+from activities.store import Store, refuse_invalid
+from domain import limits, schema
 from domain.assignment import RepLoad, choose_rep
 from domain.contact import InvalidContact, company_key, normalise_email, normalise_phone
 from domain.leads import (
@@ -217,6 +217,7 @@ class LeadActivities:
 
     @activity.defn
     def claim_lead(self, request: ClaimRequest) -> Decision:
+        refuse_invalid({"owner_id": limits.text_problem(request.owner_id, limits.ID)})
         with self.store.unit_of_work() as session:
             lead = _lead(session, request.lead_id)
             key = f"{request.workflow_id}:assign:{request.n}"
@@ -271,6 +272,12 @@ class LeadActivities:
 
     @activity.defn
     def record_contact(self, request: ContactRequest) -> Decision:
+        refuse_invalid({
+            "owner_id": limits.text_problem(request.owner_id, limits.ID),
+            "channel": limits.text_problem(request.channel, limits.CHANNEL),
+            "note": limits.text_problem(request.note, limits.TEXT),
+            "at": limits.moment_problem(request.at),
+        })
         key = f"{request.workflow_id}:contact:{request.n}"
         with self.store.unit_of_work() as session:
             lead = _lead(session, request.lead_id)
@@ -365,6 +372,7 @@ class LeadActivities:
 
     @activity.defn
     def change_lead_stage(self, request: StageChange) -> None:
+        refuse_invalid({"reason": limits.text_problem(request.reason, limits.TEXT)})
         key = f"{request.workflow_id}:{request.step}:{request.n}"
         with self.store.unit_of_work() as session:
             lead = _lead(session, request.lead_id)
@@ -384,6 +392,13 @@ class LeadActivities:
     @activity.defn
     def convert_lead(self, request: ConvertRequest) -> str:
         """Creates the customer account and the opportunity (stage "needs analysis")."""
+        currency_problem = limits.currency_problem(request.currency)
+        refuse_invalid({
+            "opportunity_name": limits.text_problem(request.opportunity_name, limits.NAME),
+            "currency": currency_problem,
+            "amount": None if currency_problem else limits.amount_problem(request.amount,
+                                                                          request.currency),
+        })
         opportunity_id = f"opp-{request.lead_id}"
         with self.store.unit_of_work() as session:
             lead = _lead(session, request.lead_id)
@@ -391,11 +406,7 @@ class LeadActivities:
                 return opportunity_id
             amount_minor = None
             if request.amount is not None:
-                try:
-                    amount_minor = to_minor(Decimal(request.amount), request.currency)
-                except (ValueError, ArithmeticError) as exc:
-                    raise ApplicationError(str(exc), type="InvalidAmount",
-                                           non_retryable=True) from exc
+                amount_minor = to_minor(Decimal(request.amount), request.currency)
             if lead.customer_id is None:
                 customer = schema.Customer(
                     id=f"c-{lead.id}",

@@ -21,8 +21,8 @@ from activities.journal import record_event
 from activities.logs import activity_logger
 from activities.messaging import entity_loader
 from activities.staff import active_manager_above
-from activities.store import Store
-from domain import schema
+from activities.store import Store, refuse_invalid
+from domain import limits, schema
 from domain.sla import CalendarClock
 from domain.tickets import (
     JOURNEY,
@@ -55,6 +55,8 @@ log = activity_logger("crm.tickets")
 
 # Who may answer or resolve a ticket of their group.
 RESPONDER_ROLES = ("agent", "supervisor")
+# tickets.close_reason: why the journey closed the ticket, a word of its own.
+CLOSE_REASON = 32
 
 
 class TicketActivities:
@@ -149,6 +151,8 @@ class TicketActivities:
     @activity.defn
     def record_response(self, request: ResponseRequest) -> Decision:
         """An agent's answer; the first one sets the first-response figures."""
+        refuse_invalid({"agent_id": limits.text_problem(request.agent_id, limits.ID),
+                        "note": limits.text_problem(request.note, limits.TEXT)})
         key = f"{request.workflow_id}:responded:{request.n}"
         with self.store.unit_of_work() as session:
             ticket = _ticket(session, request.ticket_id)
@@ -170,6 +174,7 @@ class TicketActivities:
     def move_sla_clock(self, request: ClockChange) -> SlaDeadlines:
         """Waiting on the customer, the customer's reply, a reopen: the clock's
         figures and the deadlines it gives (computed here, once) are stored."""
+        refuse_invalid({"reason": limits.text_problem(request.reason, limits.TEXT)})
         key = f"{request.workflow_id}:{request.kind}:{request.n}"
         deadlines = self._deadlines(request.clock, request.manager_after)
         with self.store.unit_of_work() as session:
@@ -190,6 +195,8 @@ class TicketActivities:
 
     @activity.defn
     def resolve_ticket(self, request: ResolveRequest) -> Decision:
+        refuse_invalid({"agent_id": limits.text_problem(request.agent_id, limits.ID),
+                        "resolution": limits.text_problem(request.resolution, limits.TEXT)})
         key = f"{request.workflow_id}:resolved:{request.n}"
         with self.store.unit_of_work() as session:
             ticket = _ticket(session, request.ticket_id)
@@ -222,6 +229,8 @@ class TicketActivities:
     def escalate_ticket(self, request: TicketEscalation) -> TicketEscalated:
         """Level 1 goes to the group's supervisor, level 2 to the supervisor's
         manager; a level of the first-response or resolution SLA is its breach."""
+        refuse_invalid({"reason": limits.text_problem(request.reason, limits.TEXT),
+                        "comment": limits.text_problem(request.comment, limits.TEXT)})
         key = f"{request.workflow_id}:escalation:{request.kind.value}:{request.n}"
         with self.store.unit_of_work() as session:
             ticket = _ticket(session, request.ticket_id)
@@ -267,6 +276,7 @@ class TicketActivities:
         never to the person who left; with no active agent the group's supervisor
         takes it over, and with no active supervisor either it is left unassigned
         and the first active manager up the leaver's line is told."""
+        refuse_invalid({"staff_id": limits.text_problem(request.staff_id, limits.ID)})
         key = f"{request.workflow_id}:reassigned:{request.n}"
         with self.store.unit_of_work() as session:
             # Like routing: two tickets handed on at once must not both see the
@@ -309,6 +319,8 @@ class TicketActivities:
 
     @activity.defn
     def rate_ticket(self, request: RatingRecord) -> None:
+        refuse_invalid({"score": None if 1 <= request.score <= 5 else "must be 1 to 5",
+                        "comment": limits.text_problem(request.comment, limits.TEXT)})
         key = f"{request.workflow_id}:rated:{request.n}"
         with self.store.unit_of_work() as session:
             ticket = _ticket(session, request.ticket_id)
@@ -326,6 +338,7 @@ class TicketActivities:
 
     @activity.defn
     def close_ticket(self, request: TicketClosed) -> None:
+        refuse_invalid({"reason": limits.text_problem(request.reason, CLOSE_REASON)})
         key = f"{request.workflow_id}:closed"
         with self.store.unit_of_work() as session:
             ticket = _ticket(session, request.ticket_id)
