@@ -9,4 +9,5 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+echo "crm and temporal are in .venv/bin; to type them bare, in another terminal: export PATH=\"$PWD/.venv/bin:\$PATH\""
 exec .venv/bin/crm up "$@"

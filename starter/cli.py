@@ -16,6 +16,7 @@ import functools
 import gc
 import json
 import os
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -1656,6 +1657,25 @@ def db_upgrade() -> None:
 # -- up -------------------------------------------------------------------------------
 
 
+# The README's first lead ("Run it"), which `crm up` suggests once the stack runs.
+WALKTHROUGH = (
+    'staff add --id mgr-1 --name "张经理" --role manager --region east --chat mgr-1',
+    'staff add --id rep-1 --name "李娜" --role rep --region east --product-line erp '
+    "--manager mgr-1 --chat rep-1",
+    "lead new --id L1 --name 王芳 --phone 13800138000 --email wang.fang@example.com "
+    '--region east --product-line erp --source web_form --need "ERP for three plants"',
+    "lead status L1",
+    'lead contact L1 rep-1 --channel phone --note "demo booked"',
+)
+
+
+def _crm_command() -> str:
+    """`crm` as this one was run (`.venv/bin/crm` from ./run.sh), so a suggested
+    command can be pasted as it is."""
+    invoked = sys.argv[0] if sys.argv else ""
+    return invoked if Path(invoked).name == "crm" else "crm"
+
+
 @app.command("up")
 @reports_errors
 def up(
@@ -1705,12 +1725,10 @@ def up(
             say("worker: not started (--no-worker); nothing left to run")
         else:
             say("worker: not started (--no-worker); Ctrl-C stops the server")
-        say(
-            "try: crm staff add --id rep-a --name 'Rep A' --role rep --region east "
-            "--product-line erp && crm lead new --id L1 --name 张伟 --phone 13800138000 "
-            "--region east --product-line erp --source web_form",
-            style="bold",
-        )
+        crm = _crm_command()
+        say("try, from another terminal (the README's walkthrough):", style="bold")
+        for command in WALKTHROUGH:
+            say(f"  {crm} {command}")
 
     try:
         run_temporal(lambda: devstack.run_dev_stack(settings, options, announce=announce))

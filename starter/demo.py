@@ -148,6 +148,10 @@ async def run_demo(
             f"{'accepted' if decision.accepted else decision.reason}"
         )
 
+    async def discard_pooled() -> None:
+        await journeys.discard_lead(pooled.lead_id, "今年没有预算")
+        out.print(f"  {pooled.lead_id}: discarded by rep-zhao (no budget this year)")
+
     async def convert() -> None:
         await journeys.convert_lead(
             converting.lead_id, Convert(opportunity_name="星辰制造 ERP", amount="380000")
@@ -157,7 +161,10 @@ async def run_demo(
     await asyncio.gather(
         after(0.4 * day, lambda: contact(converting.lead_id, "首次电话沟通，约演示")),
         after(0.2 * day, lambda: contact(going_stale.lead_id, "发了资料，之后没人跟进")),
+        # lead 5 waits in the pool; a rep claims it, calls, and drops it
         after(1.2 * day, claim_pooled),
+        after(1.4 * day, lambda: contact(pooled.lead_id, "客户说今年没有预算")),
+        after(2.0 * day, discard_pooled),
         # nobody calls lead 2: reminder at 20 h, escalation and reassignment at 24 h
         after(1.6 * day, lambda: contact(escalating.lead_id, "新负责人接手后首次联系")),
         # lead 1 misses one follow-up (reminder), then converts

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,7 @@ from typer.testing import CliRunner, Result
 from activities.staff import StaffMember, list_staff
 from activities.store import Store
 from domain import schema
-from domain.settings import TASK_QUEUE
+from domain.settings import TASK_QUEUE, Settings
 from starter import cli, devstack
 from starter.cli import app
 from starter.client import data_converter
@@ -595,6 +596,17 @@ def test_dev_server_command_line_registers_every_search_attribute(tmp_path: Path
     assert options.ui_url == "http://127.0.0.1:18233"
 
 
+def test_crm_up_suggests_the_readme_s_walkthrough_and_run_sh_the_path() -> None:
+    readme = (REPO / "README.md").read_text().replace("\\\n    ", "")
+    for command in cli.WALKTHROUGH:
+        assert f".venv/bin/crm {command}\n" in readme, command
+    run_sh = (REPO / "run.sh").read_text()
+    assert 'export PATH=\\"$PWD/.venv/bin:\\$PATH\\"' in run_sh
+    assert run_sh.index("export PATH") < run_sh.index("exec .venv/bin/crm up")
+    # Where the README itself types bare `crm` and `temporal`, it says how.
+    assert "puts `.venv/bin` on your `PATH`" in readme
+
+
 def test_the_temporal_binary_is_found() -> None:
     assert Path(devstack.temporal_binary()).exists()
 
@@ -621,40 +633,71 @@ async def _connect_within(address: str, seconds: float) -> Client:
             await asyncio.sleep(0.2)
 
 
+def _hold_ports(*ports: int) -> list[socket.socket]:
+    held = []
+    for port in ports:
+        s = socket.socket()
+        try:
+            s.bind(("0.0.0.0", port))
+            s.listen()
+        except OSError:
+            s.close()
+            continue
+        held.append(s)
+    return held
+
+
+def _read_url(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return str(response.read().decode())
+
+
 @dataclass
 class Stack:
     process: subprocess.Popen[str]
     port: int
     ui_port: int
+    metrics_port: int
     log: Path
 
 
 @pytest.fixture
 def crm_up(tmp_path: Path) -> Iterator[Stack]:
-    """`python -m starter up` on free ports, as a person would run it."""
-    port, ui_port, http_port = _free_ports(3)
+    """`python -m starter up` on free ports, as a person would run it: the
+    worker's two metrics endpoints too, so a stack already running on this
+    machine (on the default ports) does not make the test fail."""
+    port, ui_port, http_port, metrics_port, temporal_metrics_port = _free_ports(5)
     log = tmp_path / "up.err"
     env = {
         **os.environ,
         "CRM_DATABASE_URL": f"sqlite:///{tmp_path / 'crm.db'}",
         "CRM_OUTBOX_PATH": str(tmp_path / "outbox.log"),
+        "CRM_METRICS_PORT": str(metrics_port),
+        "CRM_TEMPORAL_METRICS_PORT": str(temporal_metrics_port),
     }
     env.pop("TEMPORAL_ADDRESS", None)
     command = (
         f"up --port {port} --ui-port {ui_port} --http-port {http_port} "
         f"--db-file {tmp_path / 'temporal.db'}"
     )
+    # A stack already running on this machine holds the default metrics ports
+    # (held here if free; taken already is the same case).
+    defaults = _hold_ports(*(Settings.model_fields[name].default
+                             for name in ("metrics_port", "temporal_metrics_port")))
     with log.open("w") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "starter", *shlex.split(command)],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
         )  # fmt: skip
     try:
-        yield Stack(process=process, port=port, ui_port=ui_port, log=log)
+        yield Stack(process=process, port=port, ui_port=ui_port, metrics_port=metrics_port,
+                    log=log)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+        for held in defaults:
+            held.close()
 
 
 @pytest.mark.devserver
@@ -684,11 +727,17 @@ async def test_crm_up_runs_the_stack_and_stops_it(crm_up: Stack) -> None:
         assert asyncio.get_running_loop().time() < deadline, "the worker never polled"
         await asyncio.sleep(0.2)
 
+    # The engine's metrics are served on the port the settings name.
+    metrics = await asyncio.to_thread(_read_url, f"http://127.0.0.1:{crm_up.metrics_port}/metrics")
+    assert "crm_touches_total" in metrics
+
     process.send_signal(signal.SIGINT)  # Ctrl-C
     stdout, _ = await asyncio.to_thread(process.communicate, timeout=30)
     assert process.returncode == 0, stdout + crm_up.log.read_text()
     assert f"Temporal UI: http://127.0.0.1:{crm_up.ui_port}" in stdout
-    assert "try: crm staff add" in stdout
+    # The README's walkthrough, with its ids, ready to paste.
+    for command in cli.WALKTHROUGH:
+        assert f"  crm {command}\n" in stdout
     assert stdout.rstrip().endswith("stopped")
     with pytest.raises(RuntimeError):  # the dev server went with it
         await Client.connect(address)
