@@ -93,6 +93,7 @@ def build_activities(settings: Settings, store: Store, client: Client | None = N
         deliverer=overrides.get("deliverer") or AppriseDeliverer(settings.channel_url),
         policy=overrides.get("messaging_policy") or settings.messaging_policy,
         after_delivery=overrides.get("after_delivery"),
+        before_delivery=overrides.get("before_delivery"),
     )
     journal = JournalActivities(store=store)
     leads = LeadActivities(store=store, policy=overrides.get("lead_policy") or settings.lead_policy)

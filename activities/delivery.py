@@ -3,12 +3,17 @@
 Channel URLs come from settings. `{to}` in a URL is replaced by the
 recipient's address and `{key}` by the touch's idempotency key; the key also
 travels as the `X-Crm-Touch-Key` header where the channel has headers
-(e-mail, JSON/form/XML webhooks), so a receiver can de-duplicate too.
+(e-mail, JSON/form/XML webhooks), and an e-mail's Message-ID is derived from
+it, so a receiver can drop a repeat. Those channels (and the local outbox,
+whose lines carry the key) are the ones `drops_repeats` names: a touch whose
+hand-off may have been cut short is sent again on them, under the same key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import ssl
 import threading
 from collections.abc import Callable, Mapping
@@ -24,11 +29,13 @@ from apprise.decorators import notify
 from babel.dates import format_datetime as babel_format_datetime
 from babel.numbers import format_currency
 from jinja2 import (
+    ChainableUndefined,
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
+    Undefined,
     UndefinedError,
     pass_context,
 )
@@ -99,6 +106,49 @@ def _share_smtp_ssl_contexts() -> None:
 _share_smtp_ssl_contexts()
 
 
+def touch_message_id(key: str) -> str:
+    """The Message-ID of every e-mail sent for the touch `key`: the same on
+    every attempt, so a mail server or client can drop a repeat."""
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}.touch@crm-journeys>"
+
+
+_MESSAGE_ID_LINE = re.compile(r"^Message-ID:[^\n]*(?:\n[ \t][^\n]*)*", re.MULTILINE | re.IGNORECASE)
+
+
+def _with_message_id(mail: str, message_id: str) -> str:
+    head, sep, body = mail.partition("\n\n")
+    head, found = _MESSAGE_ID_LINE.subn(f"Message-ID: {message_id}", head, count=1)
+    if not found:
+        head += f"\nMessage-ID: {message_id}"
+    return head + sep + body
+
+
+def _keep_touch_message_ids() -> None:
+    """apprise gives every e-mail a fresh random Message-ID; an e-mail that
+    carries a touch key gets `touch_message_id(key)` instead."""
+    try:
+        from apprise.plugins.email.base import NotifyEmail
+    except ImportError:  # another apprise layout: the key header still travels
+        return
+    original = NotifyEmail.prepare_emails
+    if getattr(original, "keeps_touch_message_ids", False):
+        return
+
+    def prepare_emails(*args: Any, **kwargs: Any) -> Any:
+        headers = kwargs.get("headers") or {}
+        key = next((v for k, v in headers.items() if k.lower() == "x-crm-touch-key"), None)
+        for message in original(*args, **kwargs):
+            if key:
+                message.body = _with_message_id(message.body, touch_message_id(key))
+            yield message
+
+    prepare_emails.keeps_touch_message_ids = True  # type: ignore[attr-defined]
+    NotifyEmail.prepare_emails = staticmethod(prepare_emails)  # type: ignore[method-assign]
+
+
+_keep_touch_message_ids()
+
+
 class DeliveryFailed(Exception):
     """The channel refused or could not be reached; safe to retry."""
 
@@ -128,6 +178,12 @@ class AppriseDeliverer:
             url += ("&" if "?" in url else "?") + "+X-Crm-Touch-Key=" + quote(message.key, safe="")
         return url
 
+    def drops_repeats(self, channel: str) -> bool:
+        """Whether the channel's receiver can recognise a repeat by the touch key
+        (the key header, an e-mail's Message-ID, the outbox's key field)."""
+        scheme = self._channel_urls(channel).split("://", 1)[0].lower()
+        return scheme in _HEADER_SCHEMES or scheme == "outbox"
+
     def deliver(self, message: Message) -> None:
         notifier = apprise.Apprise()
         url = self.url_for(message)
@@ -148,23 +204,58 @@ class Rendered:
     body: str
 
 
+MISSING = "—"
+
+
+class Missing(ChainableUndefined):
+    """A value the record does not have (a lead back in the pool has no
+    first-touch deadline, a contract may have no owner): prints as a dash, is
+    false in an `if`, and so is anything read from it."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return MISSING
+
+
+class _MessageEnvironment(SandboxedEnvironment):
+    """A name no template context has is a template bug (StrictUndefined); a
+    field of a missing value is `Missing`, not an error."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if obj is None or isinstance(obj, Missing):
+            return Missing(name=attribute)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if obj is None or isinstance(obj, Missing):
+            return Missing(name=str(argument))
+        return super().getitem(obj, argument)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value == "" or isinstance(value, Undefined)
+
+
 class TemplateRenderer:
-    """Sandboxed jinja2 with StrictUndefined; templates per step, channel and locale.
+    """Sandboxed jinja2; templates per step, channel and locale.
 
     `templates/{journey}/{step}.{channel}.{locale}.j2` wins over
     `templates/{journey}/{step}.{locale}.j2`; the default locale is the
-    fallback. A template sets its title with `{% set title = "..." %}`.
+    fallback. A template sets its title with `{% set title = "..." %}`. A name
+    the context lacks fails the render; a missing value (None) prints as a dash.
     """
 
     def __init__(self, directory: Path, *, default_locale: str = "zh-CN") -> None:
         self.default_locale = default_locale
-        self.env = SandboxedEnvironment(
+        self.env = _MessageEnvironment(
             loader=FileSystemLoader(str(directory)),
             undefined=StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,
             trim_blocks=True,
             lstrip_blocks=True,
+            finalize=lambda value: MISSING if value is None else value,
         )
         self.env.filters["local_time"] = _local_time
         self.env.filters["money"] = _money
@@ -199,9 +290,12 @@ class TemplateRenderer:
 
 
 @pass_context
-def _local_time(ctx: Any, value: datetime | str, fmt: str = "medium") -> str:
+def _local_time(ctx: Any, value: datetime | str | None, fmt: str = "medium") -> str:
+    if _is_missing(value):
+        return MISSING
     if isinstance(value, str):  # facts cross the workflow boundary as JSON
         value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
     recipient = ctx.get("recipient") or {}
     zone = ZoneInfo(recipient.get("timezone") or "Asia/Shanghai")
     locale = (recipient.get("locale") or "zh-CN").replace("-", "_")
@@ -210,6 +304,10 @@ def _local_time(ctx: Any, value: datetime | str, fmt: str = "medium") -> str:
 
 @pass_context
 def _money(ctx: Any, value: Any, currency: str = "CNY") -> str:
+    if _is_missing(value):
+        return MISSING
+    if _is_missing(currency):
+        currency = "CNY"
     recipient = ctx.get("recipient") or {}
     locale = (recipient.get("locale") or "zh-CN").replace("-", "_")
     if isinstance(value, str):  # facts cross the workflow boundary as JSON

@@ -1,12 +1,26 @@
 """The one send path: every message, to a customer or to staff, goes through
 `send_message`, which records the touch, decides (consent, quiet hours, cap)
-and delivers, returning `sent`, `suppressed(reason)` or `deferred(until)`."""
+and delivers, returning `sent`, `suppressed(reason)`, `deferred(until)` or
+`unconfirmed(reason)`.
+
+What a message says is fixed when the journey first asks for it: the record
+it is about is read once, kept with the touch (its journey event), and every
+later attempt or deferred re-ask renders from that copy.
+
+A touch is committed as `sending` before its hand-off to the channel. An
+attempt that finds it still `sending` cannot know whether the message went:
+on a channel whose receiver drops a repeat by the touch key (e-mail by its
+Message-ID, webhooks by `X-Crm-Touch-Key`, the outbox) it is sent again under
+the same key; on any other channel it is recorded `unconfirmed` and raised to
+staff as an open `delivery_check` task, never recorded as sent.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -67,6 +81,14 @@ class Deliverer:
     def deliver(self, message: Message) -> None:  # pragma: no cover - protocol
         raise NotImplementedError
 
+    def drops_repeats(self, channel: str) -> bool:
+        """Whether the channel's receiver drops a message sent twice under one key."""
+        return False
+
+
+# Errors of a record loaded for a template that no retry can mend.
+_BROKEN_RECORD = (TypeError, ValueError, AttributeError, LookupError, ArithmeticError)
+
 
 class MessagingActivities:
     def __init__(
@@ -77,13 +99,16 @@ class MessagingActivities:
         deliverer: Any,
         policy: MessagingPolicy,
         after_delivery: Callable[[SendRequest], None] | None = None,
+        before_delivery: Callable[[SendRequest], None] | None = None,
     ) -> None:
         self.store = store
         self.renderer = renderer
         self.deliverer = deliverer
         self.policy = policy
-        # Called between delivery and recording it as sent: the one window
-        # where a crash leaves the outcome unknown (used to test exactly that).
+        # Called after the touch is committed as sending, before the hand-off,
+        # and between delivery and recording it as sent: the windows where a
+        # crash leaves the outcome unknown (used to test exactly those).
+        self._before_delivery = before_delivery
         self._after_delivery = after_delivery
 
     @activity.defn
@@ -102,22 +127,24 @@ class MessagingActivities:
         now = request.now
         with self.store.unit_of_work() as session:
             touch = session.scalar(select(schema.Touch).where(schema.Touch.key == request.key))
-            if touch is not None and touch.status in ("sent", "suppressed", "failed"):
+            if touch is not None and touch.status in ("sent", "suppressed", "failed",
+                                                       "unconfirmed"):
                 return _outcome_of(touch)
             if touch is not None and touch.status == "sending":
-                # A previous attempt was interrupted after handing the message
-                # to the channel: sending again could deliver it twice, so the
-                # touch is recorded as sent, unconfirmed.
-                touch.status = "sent"
-                touch.reason = "unconfirmed: an earlier attempt was interrupted during delivery"
-                touch.sent_at = now
-                touch.updated_at = now
-                log.warning("touch %s: delivery outcome unknown, not resent", request.key)
-                return _outcome_of(touch)
+                # An earlier attempt was cut short between recording the touch
+                # as sending and hearing back from the channel.
+                assert touch.channel is not None
+                if not self._drops_repeats(touch.channel):
+                    return self._unconfirmed(session, touch, request)
+                log.warning("touch %s: an earlier attempt may not have delivered it; sent "
+                            "again under the same key on %s", request.key, touch.channel)
             if touch is None:
                 touch = self._new_touch(session, request)
                 if touch is None:  # lost a race with a concurrent attempt
                     raise ApplicationError(f"touch {request.key} is being recorded concurrently")
+                entity = self._snapshot(session, touch, request)
+            else:
+                entity = self._snapshot_of(session, request)
 
             recipient = self._recipient(session, request)
             if recipient is None:
@@ -152,7 +179,7 @@ class MessagingActivities:
                     f"{request.journey}/{request.template}",
                     channel=channel,
                     locale=recipient.locale,
-                    context=self._context(session, request, recipient),
+                    context=self._context(request, recipient, entity),
                 )
             except RenderError as exc:
                 # Recorded before raising: a touch whose template is broken stays failed.
@@ -166,6 +193,8 @@ class MessagingActivities:
 
         message = Message(channel=channel, to=to, title=rendered.title, body=rendered.body,
                           key=request.key)
+        if self._before_delivery is not None:
+            self._before_delivery(request)
         try:
             self.deliverer.deliver(message)
         except DeliveryFailed as exc:
@@ -184,6 +213,32 @@ class MessagingActivities:
             outcome = _settle(touch, now, "sent", None)
             touch.sent_at = now
         log.info("touch %s sent on %s", request.key, channel)
+        return outcome
+
+    def _drops_repeats(self, channel: str) -> bool:
+        drops_repeats = getattr(self.deliverer, "drops_repeats", None)
+        return bool(drops_repeats is not None and drops_repeats(channel))
+
+    def _unconfirmed(self, session: Session, touch: schema.Touch,
+                     request: SendRequest) -> SendOutcome:
+        """A touch that may or may not have gone on a channel that cannot drop a
+        repeat: neither sent again nor called sent; staff get a task to check."""
+        now = request.now
+        reason = (f"unconfirmed: an attempt was interrupted while handing the message to "
+                  f"{touch.channel}, which cannot drop a repeat; not sent again")
+        outcome = _settle(touch, now, "unconfirmed", reason)
+        session.add(schema.Task(
+            key=f"{touch.key}:delivery_check", kind="delivery_check",
+            entity_kind=request.entity_kind or touch.recipient_kind,
+            entity_id=request.entity_id or touch.recipient_id,
+            assignee_id=_responsible_staff(session, touch), due_at=now, status="open",
+            created_at=now))
+        record_event(session, key=f"touch:{touch.key}:unconfirmed", journey=touch.journey,
+                     entity_id=request.entity_id or touch.recipient_id,
+                     step="delivery_unconfirmed", at=now,
+                     detail={"touch": touch.key, "channel": touch.channel})
+        log.error("touch %s: delivery on %s unconfirmed; raised to staff to check",
+                  touch.key, touch.channel)
         return outcome
 
     def frequency_cap(self, session: Session, request: SendRequest,
@@ -207,7 +262,8 @@ class MessagingActivities:
                 schema.Touch.recipient_kind == request.recipient.kind,
                 schema.Touch.recipient_id == request.recipient.id,
                 schema.Touch.message_class == MessageClass.marketing.value,
-                schema.Touch.status.in_(("sending", "sent")),
+                # A touch that may have gone counts against the cap.
+                schema.Touch.status.in_(("sending", "sent", "unconfirmed")),
                 schema.Touch.key != request.key,
                 func.coalesce(schema.Touch.sent_at, schema.Touch.updated_at)
                 > now - timedelta(days=7),
@@ -241,14 +297,6 @@ class MessagingActivities:
                 session.add(touch)
         except IntegrityError:
             return None
-        record_event(
-            session,
-            key=f"touch:{request.key}",
-            journey=request.journey,
-            entity_id=request.entity_id or request.recipient.id,
-            step=request.step,
-            at=now,
-        )
         return touch
 
     def _recipient(self, session: Session, request: SendRequest) -> RecipientInfo | None:
@@ -301,17 +349,105 @@ class MessagingActivities:
         )
         return next((c for c in order if c in recipient.endpoints), None)
 
-    def _context(
-        self, session: Session, request: SendRequest, recipient: RecipientInfo
-    ) -> dict[str, Any]:
+    def _load_entity(self, session: Session, request: SendRequest) -> Any:
+        """The record the message is about, as its loader gives it (None when
+        the record is gone); a loader that cannot read it fails the touch."""
+        loader = ENTITY_LOADERS.get(request.entity_kind or "")
+        if loader is None or not request.entity_id:
+            return None
+        try:
+            return loader(session, request.entity_id)
+        except _BROKEN_RECORD as exc:
+            raise _BrokenRecord(f"{request.entity_kind} {request.entity_id} cannot be read "
+                                f"for a message: {exc!r}") from exc
+
+    def _snapshot(self, session: Session, touch: schema.Touch, request: SendRequest) -> Any:
+        """Reads the record for a new touch and keeps it with the touch."""
+        try:
+            entity = self._load_entity(session, request)
+        except _BrokenRecord as exc:
+            touch.status, touch.reason, touch.updated_at = "failed", str(exc), request.now
+            session.commit()
+            raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
+        record_event(
+            session,
+            key=f"touch:{request.key}",
+            journey=request.journey,
+            entity_id=request.entity_id or request.recipient.id,
+            step=request.step,
+            at=request.now,
+            detail={"entity": _freeze(entity)} if request.entity_kind else None,
+        )
+        return entity
+
+    def _snapshot_of(self, session: Session, request: SendRequest) -> Any:
+        """The record as the touch's first attempt read it (read now for a touch
+        recorded before copies were kept)."""
+        detail = session.scalar(select(schema.JourneyEvent.detail)
+                                .where(schema.JourneyEvent.key == f"touch:{request.key}"))
+        if isinstance(detail, dict) and "entity" in detail:
+            return _thaw(detail["entity"])
+        try:
+            return self._load_entity(session, request)
+        except _BrokenRecord as exc:
+            raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
+
+    def _context(self, request: SendRequest, recipient: RecipientInfo,
+                 entity: Any) -> dict[str, Any]:
         context: dict[str, Any] = dict(request.facts)
         context["recipient"] = recipient.as_context()
         context["now"] = request.now
-        if request.entity_kind and request.entity_id:
-            loader = ENTITY_LOADERS.get(request.entity_kind)
-            if loader is not None:
-                context[request.entity_kind] = loader(session, request.entity_id) or {}
+        if request.entity_kind and request.entity_id and request.entity_kind in ENTITY_LOADERS:
+            context[request.entity_kind] = entity
         return context
+
+
+class _BrokenRecord(Exception):
+    pass
+
+
+def _responsible_staff(session: Session, touch: schema.Touch) -> str | None:
+    """Who checks a touch that may not have arrived: a staff recipient's
+    manager, a lead's or customer's owner."""
+    if touch.recipient_kind == "staff":
+        staff = session.get(schema.Staff, touch.recipient_id)
+        return staff.manager_id if staff else None
+    model = {"lead": schema.Lead, "customer": schema.Customer}.get(touch.recipient_kind)
+    row = session.get(model, touch.recipient_id) if model is not None else None
+    return getattr(row, "owner_id", None)
+
+
+def _freeze(value: Any) -> Any:
+    """JSON for the store that `_thaw` turns back into the same values."""
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    if isinstance(value, dict):
+        return {str(k): _freeze(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_freeze(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1:
+            [(tag, text)] = value.items()
+            if tag == "$datetime":
+                return datetime.fromisoformat(text)
+            if tag == "$date":
+                return date.fromisoformat(text)
+            if tag == "$decimal":
+                return Decimal(text)
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_thaw(v) for v in value]
+    return value
 
 
 def _endpoints(**channels: str | None) -> dict[str, str]:
@@ -345,7 +481,7 @@ def _outcome_of(touch: schema.Touch) -> SendOutcome:
         raise ApplicationError(
             f"touch {touch.key} failed: {touch.reason}", type="TemplateError", non_retryable=True
         )
-    status = "suppressed" if touch.status == "suppressed" else "sent"
+    status = touch.status if touch.status in ("suppressed", "unconfirmed") else "sent"
     return SendOutcome(status=status, reason=touch.reason, channel=touch.channel)
 
 

@@ -61,9 +61,13 @@ class SendRequest(BaseModel):
 
 
 class SendOutcome(BaseModel):
+    """`unconfirmed`: an attempt was cut short while handing the message to a
+    channel that cannot drop a repeat, so it may or may not have arrived; it
+    is not sent again, and staff are given a task to check."""
+
     model_config = ConfigDict(extra="ignore")
 
-    status: Literal["sent", "suppressed", "deferred"]
+    status: Literal["sent", "suppressed", "deferred", "unconfirmed"]
     reason: str | None = None
     until: AwareDatetime | None = None
     channel: str | None = None

@@ -21,6 +21,7 @@ class Mail:
     subject: str
     key: str | None
     body: str
+    message_id: str | None = None
 
 
 @dataclass
@@ -39,6 +40,7 @@ class SmtpSink:
                 subject=str(make_header(decode_header(parsed.get("Subject", "")))),
                 key=parsed.get("X-Crm-Touch-Key"),
                 body=_text_body(parsed),
+                message_id=parsed.get("Message-ID"),
             )
         )
         return "250 OK"

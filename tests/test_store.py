@@ -406,11 +406,16 @@ def test_a_contact_is_recorded_and_the_follow_up_falls_due_three_days_later(
 
 
 class RecordingDeliverer(Deliverer):
-    """A fake channel: keeps what it was given, and can refuse the first few."""
+    """A fake channel: keeps what it was given, and can refuse the first few.
+    With `keyed`, its receiver drops repeats by the touch key."""
 
-    def __init__(self, *, refuse: int = 0) -> None:
+    def __init__(self, *, refuse: int = 0, keyed: bool = False) -> None:
         self.delivered: list[Message] = []
         self.refuse = refuse
+        self.keyed = keyed
+
+    def drops_repeats(self, channel: str) -> bool:
+        return self.keyed
 
     def deliver(self, message: Message) -> None:
         if self.refuse:
@@ -555,7 +560,7 @@ def test_a_channel_that_fails_leaves_the_touch_pending_for_a_retry(
     assert (recorded.status, recorded.attempts) == ("sent", 2)
 
 
-def test_a_crash_after_delivery_is_not_followed_by_a_second_delivery(
+def test_a_crash_after_delivery_on_a_channel_without_keys_is_raised_not_resent(
     staffed: Store, assigned_lead: str
 ) -> None:
     channel = RecordingDeliverer()
@@ -566,12 +571,31 @@ def test_a_crash_after_delivery_is_not_followed_by_a_second_delivery(
     assert touch(staffed).status == "sending"
 
     outcome = send(to_owner())
+    again = send(to_owner())
 
-    assert outcome.status == "sent"
+    assert outcome.status == again.status == "unconfirmed"
     assert len(channel.delivered) == 1
     recorded = touch(staffed)
-    assert recorded.status == "sent"
+    assert recorded.status == "unconfirmed" and recorded.sent_at is None
     assert (recorded.reason or "").startswith("unconfirmed")
+    [check] = rows(staffed, schema.Task, kind="delivery_check")
+    assert (check.status, check.entity_id, check.assignee_id) == ("open", "L1", "mgr-east")
+
+
+def test_a_crash_after_delivery_on_a_keyed_channel_sends_again_under_the_same_key(
+    staffed: Store, assigned_lead: str
+) -> None:
+    channel = RecordingDeliverer(keyed=True)
+    send = messaging(staffed, channel, after_delivery=CrashOnce()).send_message
+
+    with pytest.raises(RuntimeError):
+        send(to_owner())
+
+    assert send(to_owner()).status == "sent"
+    assert [m.key for m in channel.delivered] == ["lead-L1:assigned:1"] * 2
+    assert channel.delivered[0] == channel.delivered[1]
+    recorded = touch(staffed)
+    assert (recorded.status, recorded.attempts, recorded.reason) == ("sent", 2, None)
 
 
 def test_concurrent_intakes_of_the_same_person_merge(store: Store) -> None:
