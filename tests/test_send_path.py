@@ -234,3 +234,17 @@ def test_a_record_that_cannot_be_read_fails_the_touch_for_good(
     assert failed.value.non_retryable is True
     assert touch(lead).status == "failed"
     assert hooks.hooks == []
+
+
+def test_the_deadline_the_journey_names_wins_over_the_record(
+    lead: Store, sinks: tuple[SmtpSink, WebhookSink]
+) -> None:
+    smtp, hooks = sinks
+    send = send_path(lead, AppriseDeliverer(urls(smtp, hooks))).send_message
+    request = assigned("chat")
+    request.facts["due_at"] = (NOW + timedelta(hours=30)).isoformat()
+
+    assert send(request).status == "sent"
+
+    [hook] = hooks.hooks
+    assert "2026/1/6 16:00" in str(hook.payload), hook.payload
