@@ -1099,6 +1099,15 @@ def staff_add(
         except StaffError as exc:
             raise CliError(f"staff {staff_id} not saved: {exc}") from exc
     say(f"saved {member.role} {member.id} ({member.name})")
+    if member.role in ("agent", "supervisor"):
+        groups = sorted(set(settings.ticket_policy.groups.values())
+                        | {settings.ticket_policy.default_group})
+        if not member.group:
+            warn(f"{member.role} {member.id} has no --group, so no ticket reaches them "
+                 f"(groups: {', '.join(groups)})")
+        elif member.group not in groups:
+            warn(f"{member.role} {member.id}: no ticket type is routed to group "
+                 f"{member.group!r} (groups: {', '.join(groups)})")
 
 
 @staff_app.command("list")

@@ -122,6 +122,22 @@ def test_staff_add_list_deactivate_round_trip(store_url: str) -> None:
     assert rep.manager_id == "mgr-east"
 
 
+def test_staff_add_warns_of_an_agent_or_supervisor_no_ticket_reaches(store_url: str) -> None:
+    groups = "after_sales, complaints, general, orders, technical"
+    for role in ("agent", "supervisor"):
+        added = crm(f"staff add --id {role}-1 --name 'No Group' --role {role}")
+        assert added.exit_code == 0, added.output  # saved all the same
+        assert f"saved {role} {role}-1" in added.stdout
+        assert (f"{role} {role}-1 has no --group, so no ticket reaches them "
+                f"(groups: {groups})") in added.stderr
+    odd = crm("staff add --id agent-2 --name 'Odd Group' --role agent --group billing")
+    assert odd.exit_code == 0, odd.output
+    assert "no ticket type is routed to group 'billing'" in odd.stderr
+    fine = crm("staff add --id agent-3 --name 'Tech' --role agent --group technical")
+    rep = crm("staff add --id rep-1 --name 'Rep' --role rep --region east")
+    assert fine.exit_code == rep.exit_code == 0 and fine.stderr == rep.stderr == ""
+
+
 def test_deactivate_with_open_leads_keeps_the_store_change_when_temporal_is_down(
     store_url: str,
 ) -> None:
