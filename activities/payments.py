@@ -229,6 +229,12 @@ class PaymentActivities:
             manager = owner.manager_id if owner else None
             finance = _active_finance(session)
             if session.scalar(select(schema.Escalation.id).where(schema.Escalation.key == key)):
+                # A retry: the people the first attempt escalated to, not
+                # whoever holds those roles now.
+                done = session.scalar(select(schema.JourneyEvent.detail)
+                                      .where(schema.JourneyEvent.key == key)) or {}
+                if "targets" in done:
+                    return EscalationTargets.model_validate(done["targets"])
                 return EscalationTargets(manager_id=manager, finance_ids=finance)
             row = session.get(schema.PaymentMilestone, (contract.id, request.seq))
             if row is not None and row.state == MilestoneState.scheduled.value:
@@ -240,10 +246,12 @@ class PaymentActivities:
                     entity_id=contract.id, level=request.level,
                     reason=f"milestone {request.seq} overdue", from_staff_id=contract.owner_id,
                     to_staff_id=target, at=request.now))
+            result = EscalationTargets(manager_id=manager, finance_ids=finance)
             record_event(session, key=key, journey=JOURNEY, entity_id=contract.id,
                          step="overdue_escalated", at=request.now,
-                         detail={"seq": request.seq, "level": request.level})
-            return EscalationTargets(manager_id=manager, finance_ids=finance)
+                         detail={"seq": request.seq, "level": request.level,
+                                 "targets": result.model_dump(mode="json")})
+            return result
 
     @activity.defn
     def hand_over_contract(self, request: OwnerHandover) -> NewOwner:

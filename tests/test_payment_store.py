@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -18,6 +18,7 @@ from domain import schema
 from domain.payments import (
     ContractInput,
     MilestoneRule,
+    OverdueEscalation,
     PaymentPolicy,
     PaymentRequest,
     SignRequest,
@@ -172,3 +173,26 @@ def test_a_journey_s_own_key_names_the_call_across_its_retries(store: Store) -> 
 
     assert not retried.duplicate and retried == first
     assert all(m.state.value == "paid" for m in retried.milestones)
+
+
+def test_a_retried_overdue_escalation_names_whom_the_first_attempt_escalated_to(
+        store: Store) -> None:
+    seed_staff(store)
+    payments = sign(store, "S10", "1000")
+    request = OverdueEscalation(contract_id="S10", workflow_id="contract-S10", seq=1, level=1,
+                                now=NOW + timedelta(days=14))
+    first = payments.escalate_overdue(request)
+    # Between the attempts the finance desk and the owner's manager change.
+    with store.unit_of_work() as session:
+        session.execute(update(schema.Staff).where(schema.Staff.id == "fin-1")
+                        .values(active=False))
+        session.execute(update(schema.Staff).where(schema.Staff.id == "rep-a")
+                        .values(manager_id=None))
+
+    again = payments.escalate_overdue(request)
+
+    assert (first.manager_id, first.finance_ids) == ("mgr-east", ["fin-1"])
+    assert again == first
+    with store.unit_of_work() as session:
+        assert len(session.scalars(select(schema.Escalation)
+                                   .where(schema.Escalation.entity_id == "S10")).all()) == 2
