@@ -45,8 +45,10 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 # A worker still shutting down this long after SIGTERM is held by something
 # that will not finish (an activity stuck in I/O, a workflow task stuck in a
 # potential deadlock, whose thread cannot be interrupted): it exits anyway,
-# with EXIT_FORCED, and the server hands its work to another worker.
-SHUTDOWN_LIMIT = GRACEFUL_SHUTDOWN + timedelta(seconds=15)
+# with EXIT_FORCED, and the server hands its work to another worker. It stays
+# under docker-compose.yml's stop_grace_period (45 s), so the worker says why
+# before it is killed.
+SHUTDOWN_LIMIT = GRACEFUL_SHUTDOWN + timedelta(seconds=10)
 EXIT_FORCED = 2
 
 
