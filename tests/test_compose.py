@@ -51,7 +51,60 @@ def test_images_are_pinned(compose: dict[str, Any]) -> None:
         image = service.get("image")
         assert image, f"{name} has no image"
         repository, _, tag = image.rpartition(":")
-        assert repository and re.fullmatch(r"\d+(\.\d+)+", tag), f"{name}: {image} is not pinned"
+        # A version, or one with its tools' versions (1.29.1-tctl-1.18.4-cli-1.5.0).
+        assert repository and re.fullmatch(r"\d+(\.\d+)+(-[a-z]+-\d+(\.\d+)+)*", tag), \
+            f"{name}: {image} is not pinned"
+
+
+# The tags Temporal's own compose files run (temporalio/docker-compose .env, the
+# same in temporalio/samples-server compose/.env); compose must say so.
+TEMPORAL_TAGS = {
+    "temporalio/server": "1.29.1",
+    "temporalio/admin-tools": "1.29.1-tctl-1.18.4-cli-1.5.0",
+    "temporalio/ui": "2.34.0",
+}
+
+
+def test_temporal_images_are_tags_temporal_publishes(compose: dict[str, Any]) -> None:
+    used: dict[str, set[str]] = {}
+    for service in compose["services"].values():
+        repository, _, tag = service["image"].rpartition(":")
+        if repository.startswith("temporalio/"):
+            used.setdefault(repository, set()).add(tag)
+    assert used == {repository: {tag} for repository, tag in TEMPORAL_TAGS.items()}
+    # The admin tools are those of the server they set up.
+    assert TEMPORAL_TAGS["temporalio/admin-tools"].startswith(
+        TEMPORAL_TAGS["temporalio/server"] + "-")
+    text = (ROOT / "docker-compose.yml").read_text()
+    header = text[: text.index("\nname:")]
+    assert "temporalio/docker-compose, file .env" in header
+    assert "temporalio/samples-server" in header and "compose/.env" in header
+    for tag in TEMPORAL_TAGS.values():
+        assert tag in header, tag
+    assert "http" not in header  # a public repository's file, named, not linked
+
+
+def _ignored(patterns: list[str], path: str) -> bool:
+    from fnmatch import fnmatch
+
+    parts = path.split("/")
+    return any(fnmatch(path, p) or fnmatch(parts[0], p) or
+               (p.startswith("**/") and any(fnmatch(part, p[3:]) for part in parts))
+               for p in patterns)
+
+
+def test_the_build_context_leaves_out_what_the_image_does_not_need() -> None:
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    for heavy in (".venv", "var", ".git", ".pytest_cache", ".ruff_cache", ".hypothesis",
+                  "crm_journeys.egg-info", "domain/__pycache__/schema.cpython-312.pyc", ".env"):
+        assert _ignored(patterns, heavy), heavy
+    # ... but never what the Dockerfile copies.
+    copied = [source for line in (ROOT / "Dockerfile").read_text().splitlines()
+              if line.startswith("COPY ") for source in line.split()[1:-1]]
+    assert "domain" in copied and "worker.py" in copied
+    for source in copied:
+        assert not _ignored(patterns, source), source
 
 
 def test_the_worker_environment_names_every_setting(compose: dict[str, Any]) -> None:
