@@ -153,7 +153,8 @@ _TABLE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re
 def truncated(message: str, limit: int = MAX_FAILURE_MESSAGE) -> str:
     """`message` cut to `limit` characters, saying so."""
     message = message.replace("\x00", "\\x00")
-    return message if len(message) <= limit else message[: limit - 15] + " ... (truncated)"
+    cut = " ... (truncated)"
+    return message if len(message) <= limit else message[: limit - len(cut)] + cut
 
 
 def store_failure(exc: BaseException) -> ApplicationError | None:
