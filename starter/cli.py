@@ -959,6 +959,14 @@ def contract_pay(
         say(f"accepted: payment {reference} on contract {contract_id}: {decision.reason}")
         return
     say(f"accepted: payment {reference} of {value} recorded on contract {contract_id}")
+    subject = Subject.contract(contract_id)
+    status = journey_status(
+        settings, subject, ContractStatus, lambda journeys: journeys.contract_status(contract_id)
+    )
+    if status.credit > 0:
+        # Paid beyond what the contract asks: held for the customer, not revenue.
+        say(f"credit: {status.credit} {status.currency} paid beyond the contract's "
+            f"{status.amount} {status.currency} is held as the customer's credit")
     say(f"see `crm contract status {contract_id}`", style="dim")
 
 
@@ -988,7 +996,11 @@ def _contract_table(status: ContractStatus) -> Table:
         ("owner", status.owner_id),
         ("amount", f"{status.amount} {status.currency}"),
         ("paid", f"{status.paid} {status.currency}"),
-        ("credit", f"{status.credit} {status.currency}"),
+        (
+            "credit",
+            f"{status.credit} {status.currency}"
+            + (" (paid beyond the contract; not revenue)" if status.credit > 0 else ""),
+        ),
         ("accepted", _when(status.accepted_at)),
         ("overdue from", _when(status.next_due)),
         (

@@ -220,6 +220,37 @@ async def test_contract_sign_pay_accept_and_status_through_the_cli(
             await _terminate(env, "contract-K1")
 
 
+async def test_an_overpayment_is_answered_and_shown_as_credit(
+    time_skipping_env: WorkflowEnvironment,
+    sqlite_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = time_skipping_env
+    seed_staff(sqlite_store)
+    async with running_worker(env.client, sqlite_store, make_settings(tmp_path)) as h:
+        _point_cli_at(env, h.task_queue, monkeypatch)
+        try:
+            signed = await crm_in_thread(
+                "contract sign --id K7 --customer cust-1 --owner rep-a --amount 1000.00 "
+                "--plan 100:7:signing"
+            )
+            assert signed.exit_code == 0, signed.output
+            await _poll("contract status K7", lambda s: len(s["milestones"]) == 1)
+
+            paid = await crm_in_thread("contract pay K7 --amount 10000.00 --reference BANK-X")
+            assert paid.exit_code == 0, paid.output
+            assert "accepted: payment BANK-X of 10000.00 recorded on contract K7" in paid.stdout
+            assert ("credit: 9000.00 CNY paid beyond the contract's 1000.00 CNY is held as "
+                    "the customer's credit") in paid.stdout
+
+            table = await crm_in_thread("contract status K7")
+            assert table.exit_code == 0, table.output
+            assert "9000.00 CNY (paid beyond the contract; not revenue)" in table.stdout
+        finally:
+            await _terminate(env, "contract-K7")
+
+
 async def test_contract_cancel_and_a_failed_signing_through_the_cli(
     time_skipping_env: WorkflowEnvironment,
     sqlite_store: Store,
