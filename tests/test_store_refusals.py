@@ -2,7 +2,8 @@
 is refused before any write (InvalidInput), a write the store rejects fails for
 good (StoreRefused), both non-retryable, short and naming the field; what
 retrying can fix stays retryable (StoreError). Nothing is written, and a
-legitimate value still goes through.
+legitimate value still goes through. Whatever else an activity raises leaves
+with a short message.
 
 Activities run in Temporal's activity environment, as on a worker."""
 
@@ -23,8 +24,10 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput
 
 from activities.courses import CourseActivities
+from activities.failures import MAX_MESSAGE, ShortFailures
 from activities.leads import LeadActivities
 from activities.store import MAX_FAILURE_MESSAGE, Store, store_failure
 from activities.tickets import TicketActivities
@@ -453,3 +456,50 @@ def test_money_one_minor_unit_over_the_limit_is_refused() -> None:
     over = Decimal(limits.MAX_MINOR + 1).scaleb(-2)
     assert limits.amount_problem(over, "CNY") is not None
     assert limits.amount_problem(over - Decimal("0.01"), "CNY") is None
+
+
+# -- every activity failure stays small --------------------------------------------
+
+
+class _Raises(ActivityInboundInterceptor):
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        raise self.error
+
+
+async def leaves(error: BaseException) -> BaseException:
+    inbound = ShortFailures().intercept_activity(_Raises(error))
+    with pytest.raises(BaseException) as left:
+        await inbound.execute_activity(None)  # type: ignore[arg-type]
+    return left.value
+
+
+async def test_a_long_application_error_leaves_short_with_its_type_and_retry_choice() -> None:
+    left = await leaves(ApplicationError("unknown staff " + "x" * 50_000, type="UnknownStaff",
+                                         non_retryable=True))
+    assert isinstance(left, ApplicationError)
+    assert (left.type, left.non_retryable) == ("UnknownStaff", True)
+    assert len(left.message) <= MAX_MESSAGE and left.message.startswith("unknown staff x")
+
+
+async def test_any_other_long_error_leaves_as_a_short_retryable_failure_without_its_cause(
+        ) -> None:
+    try:
+        try:
+            raise ValueError("row " + "customer data " * 10_000)
+        except ValueError as cause:
+            raise RuntimeError("render failed") from cause
+    except RuntimeError as error:
+        left = await leaves(error)
+    assert isinstance(left, ApplicationError)
+    assert left.type == "RuntimeError" and not left.non_retryable
+    assert left.message == "render failed" and left.__cause__ is None
+
+
+async def test_a_short_error_leaves_untouched() -> None:
+    error = ApplicationError("unknown lead 'L9'", type="UnknownLead", non_retryable=True)
+    assert await leaves(error) is error
+    error2 = KeyError("first_touch_due")
+    assert await leaves(error2) is error2
