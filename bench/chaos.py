@@ -3,7 +3,7 @@ stopped, and the delivery channels down?
 
     python -m bench.chaos [--journeys 1000] [--minutes 5] [--workers 2] [--kill-every 20]
                           [--pg-restarts 2] [--pg-stop-seconds 30] [--sink-down-seconds 60]
-                          [--settle-minutes 5] [--malformed 0.1] [--code worktree|head]
+                          [--settle-minutes 5] [--malformed 0.1] [--seed 1] [--keep]
 
 Starts, each as its own process on free ports: a Temporal dev server (the
 `Crm*` search attributes registered), a PostgreSQL cluster of its own (initdb
@@ -86,8 +86,7 @@ from activities.store import Store
 from bench.chaos_infra import (
     PgCluster,
     Process,
-    code_snapshot,
-    commit_of,
+    code_version,
     free_port,
     migrate_store,
     sink_process,
@@ -926,15 +925,14 @@ async def main(args: argparse.Namespace) -> int:
     run = uuid.uuid4().hex[:5]
     workdir = Path(tempfile.mkdtemp(prefix="crm-chaos-"))
     print(f"chaos: {args.journeys} journeys, {args.minutes} min of faults, {args.workers} "
-          f"workers, code {commit_of(args.code)}; work directory {workdir}", flush=True)
+          f"workers, code {code_version()}; work directory {workdir}", flush=True)
     pg = PgCluster()
     processes: list[Process] = []
     env: WorkflowEnvironment | None = None
     verdict = Verdict()
     try:
-        code = code_snapshot(args.code, workdir)
         pg.create()
-        migrate_store(code, pg.url)
+        migrate_store(pg.url)
         plays = make_plays(args.journeys, run)
         store = Store.from_url(pg.url)
         seed(store, plays)
@@ -950,10 +948,10 @@ async def main(args: argparse.Namespace) -> int:
         smtp_port, webhook_port = free_port(), free_port()
         smtp, webhook = sink_process("smtp", smtp_port, workdir), sink_process(
             "webhook", webhook_port, workdir)
-        environment = worker_env(code=code, workdir=workdir, temporal=address,
+        environment = worker_env(workdir=workdir, temporal=address,
                                  database_url=pg.url, smtp_port=smtp_port,
                                  webhook_port=webhook_port)
-        workers = [worker_process(n, code, workdir, environment)
+        workers = [worker_process(n, workdir, environment)
                    for n in range(1, args.workers + 1)]
         processes = [smtp, webhook, *workers]
         faults = FaultLog()
@@ -1035,8 +1033,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="no progress this long after the scripts end counts as settled")
     parser.add_argument("--malformed", type=float, default=0.1,
                         help="share of journeys sent one malformed signal")
-    parser.add_argument("--code", default="worktree",
-                        help="what the workers run: worktree, or a commit (e.g. HEAD) exported")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     return parser.parse_args(argv)

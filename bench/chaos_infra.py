@@ -14,11 +14,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -46,28 +44,16 @@ def wait_for_port(port: int, timeout: float = 30.0) -> bool:
     return False
 
 
-def code_snapshot(kind: str, workdir: Path) -> Path:
-    """The code the workers run. `worktree`: this checkout as it is on disk.
-    `head`: the last commit, exported, so that edits other people have under
-    way in the working tree do not change what is measured."""
-    if kind == "worktree":
-        return REPO
-    target = workdir / "code"
-    target.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", kind],
-                             check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(target, filter="data")
-    return target
-
-
-def commit_of(kind: str) -> str:
-    if kind == "worktree":
-        return "working tree of " + subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True).stdout.strip()
-    return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", kind],
-                          capture_output=True, text=True).stdout.strip()
+def code_version() -> str:
+    """The commit the checkout is at, and whether it has uncommitted changes."""
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True)
+    if head.returncode != 0:
+        return f"{REPO} (not a git checkout)"
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True, text=True).stdout.strip()
+    return head.stdout.strip() + (" with uncommitted changes" if dirty else "")
 
 
 # -- PostgreSQL -------------------------------------------------------------------------
@@ -194,7 +180,7 @@ def sink_process(kind: str, port: int, workdir: Path) -> Process:
                    log=workdir / f"{kind}-sink.log", cwd=REPO)
 
 
-def worker_env(*, code: Path, workdir: Path, temporal: str, database_url: str,
+def worker_env(*, workdir: Path, temporal: str, database_url: str,
                smtp_port: int, webhook_port: int) -> dict[str, str]:
     """Production configuration by environment: real PostgreSQL, e-mail to the
     SMTP sink, staff chat as JSON to the webhook sink, quiet hours off (the run
@@ -202,7 +188,7 @@ def worker_env(*, code: Path, workdir: Path, temporal: str, database_url: str,
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("CRM_", "TEMPORAL_"))}
     env.update({
-        "PYTHONPATH": str(code),
+        "PYTHONPATH": str(REPO),
         "TEMPORAL_ADDRESS": temporal,
         "CRM_DATABASE_URL": database_url,
         "CRM_EMAIL_URL": (f"mailto://127.0.0.1:{smtp_port}?from=crm@example.com&to={{to}}"
@@ -217,15 +203,13 @@ def worker_env(*, code: Path, workdir: Path, temporal: str, database_url: str,
     return env
 
 
-def worker_process(n: int, code: Path, workdir: Path, env: dict[str, str]) -> Process:
+def worker_process(n: int, workdir: Path, env: dict[str, str]) -> Process:
     # Run from the work directory so that no `.env` of a checkout is read.
-    return Process(name=f"worker-{n}", command=[sys.executable, str(code / "worker.py")],
+    return Process(name=f"worker-{n}", command=[sys.executable, str(REPO / "worker.py")],
                    log=workdir / f"worker-{n}.log", cwd=workdir, env=env)
 
 
-def migrate_store(code: Path, database_url: str) -> None:
-    """The schema as the code under test makes it."""
-    subprocess.run([sys.executable, "-c",
-                    "import sys; from activities.store import migrate; migrate(sys.argv[1])",
-                    database_url], cwd=code, env={**os.environ, "PYTHONPATH": str(code)},
-                   check=True, capture_output=True)
+def migrate_store(database_url: str) -> None:
+    from activities.store import migrate
+
+    migrate(database_url)
