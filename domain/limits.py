@@ -11,12 +11,13 @@ signals with new code) and the store activities check their values with the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from babel.numbers import get_currency_precision, list_currencies
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, ValidationInfo
 
 # -- column lengths ----------------------------------------------------------------
 
@@ -133,14 +134,6 @@ def moment_problem(value: datetime | None) -> str | None:
     return None
 
 
-def day_count_problem(value: int | None) -> str | None:
-    if value is None:
-        return None
-    if not 0 <= value <= MAX_DAYS:
-        return f"{_magnitude(value)} days is outside 0-{MAX_DAYS}"
-    return None
-
-
 def _shown(value: object) -> str:
     """A value quoted in a message: short, whatever it was."""
     text = repr(value)
@@ -153,32 +146,49 @@ def _magnitude(value: Decimal | int) -> str:
     return text if len(text) <= 30 else f"{Decimal(value):.3E}"
 
 
+def range_problem(value: int | Decimal | None, low: int | Decimal, high: int | Decimal,
+                  *, unit: str = "") -> str | None:
+    if value is None or low <= value <= high:
+        return None
+    return f"{_magnitude(value)}{unit} is outside {low}-{high}{unit}"
+
+
+def duration_problem(value: timedelta | None) -> str | None:
+    if value is None or timedelta(0) <= value <= MAX_DURATION:
+        return None
+    return f"{value} is not between 0 and {MAX_DAYS} days"
+
+
 # -- pydantic types for start inputs -----------------------------------------------
 
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("contains a NUL character (\\x00), which the store cannot keep")
-    return value
-
-
-def _currency(value: str) -> str:
-    problem = currency_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
+# The validation context that turns the limits off: what a start input was
+# checked against before they existed. A journey started then is replayed
+# with it, so a value the store happened to keep (SQLite keeps text of any
+# length) does not stop the journey it started.
+WITHOUT_LIMITS = {"store_limits": False}
 
 
-def _moment(value: datetime) -> datetime:
-    problem = moment_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
+def limits_apply(info: ValidationInfo) -> bool:
+    context = info.context
+    return not (isinstance(context, dict) and context.get("store_limits") is False)
+
+
+def store_limit(problem: Callable[[Any], str | None]) -> AfterValidator:
+    """A validator raising `problem(value)` when there is one and the limits apply."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        if limits_apply(info):
+            found = problem(value)
+            if found:
+                raise ValueError(found)
+        return value
+
+    return AfterValidator(check)
 
 
 def _store_text(max_length: int) -> object:
     """Text that fits a column of `max_length` characters, without NUL."""
-    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_no_nul)]
+    return Annotated[str, store_limit(lambda v: text_problem(v, max_length))]
 
 
 Id = _store_text(ID)
@@ -195,10 +205,10 @@ Group = _store_text(GROUP)
 Subject = _store_text(SUBJECT)
 MilestoneName = _store_text(MILESTONE_NAME)
 FreeText = _store_text(TEXT)
-Currency = Annotated[str, AfterValidator(_currency)]
-Moment = Annotated[AwareDatetime, AfterValidator(_moment)]
-DayCount = Annotated[int, Field(ge=0, le=MAX_DAYS)]
-Duration = Annotated[timedelta, Field(ge=timedelta(0), le=MAX_DURATION)]
-Percent = Annotated[int, Field(ge=0, le=100)]
-StoreInt = Annotated[int, Field(ge=0, le=MAX_INT32)]
-PlainAmount = Annotated[Decimal, Field(ge=0, le=MAX_PLAIN_AMOUNT)]
+Currency = Annotated[str, store_limit(currency_problem)]
+Moment = Annotated[AwareDatetime, store_limit(moment_problem)]
+DayCount = Annotated[int, store_limit(lambda v: range_problem(v, 0, MAX_DAYS, unit=" days"))]
+Duration = Annotated[timedelta, store_limit(duration_problem)]
+Percent = Annotated[int, store_limit(lambda v: range_problem(v, 0, 100))]
+StoreInt = Annotated[int, store_limit(lambda v: range_problem(v, 0, MAX_INT32))]
+PlainAmount = Annotated[Decimal, store_limit(lambda v: range_problem(v, 0, MAX_PLAIN_AMOUNT))]

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from domain import limits
 from domain.leads import Rejection
@@ -33,21 +33,22 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+def _percent_problem(percent: Decimal) -> str | None:
+    if not 0 < percent <= 100:
+        return f"{percent} is not more than 0 and at most 100"
+    if len(str(percent)) > limits.PERCENT_TEXT:
+        return (f"has more digits than the store keeps ({limits.PERCENT_TEXT} characters "
+                "of decimal text)")
+    return None
+
+
 class MilestoneRule(_Lenient):
     """A share of the contract due some days after signing or after acceptance."""
 
-    percent: Annotated[Decimal, Field(gt=0, le=100)]
+    percent: Annotated[Decimal, limits.store_limit(_percent_problem)]
     due_days: DayCount
     relative_to: Literal["signing", "acceptance"] = "signing"
     name: MilestoneName | None = None
-
-    @field_validator("percent")
-    @classmethod
-    def _percent_fits_the_store(cls, percent: Decimal) -> Decimal:
-        if len(str(percent)) > limits.PERCENT_TEXT:
-            raise ValueError(f"has more digits than the store keeps ({limits.PERCENT_TEXT} "
-                             "characters of decimal text)")
-        return percent
 
 
 DEFAULT_PLAN = [
@@ -63,7 +64,8 @@ class PaymentPolicy(_Lenient):
     overdue_reminder_days_after: DayCount = 1
     escalation_days_after: DayCount = 7
     # At least a day: escalations repeat until the milestone is paid.
-    escalation_repeat_days: Annotated[int, Field(ge=1, le=limits.MAX_DAYS)] = 7
+    escalation_repeat_days: Annotated[int, limits.store_limit(
+        lambda days: limits.range_problem(days, 1, limits.MAX_DAYS, unit=" days"))] = 7
     # Customer-local time of day at which reminders and escalations go out.
     notice_time: time = time(10, 0)
     default_plan: list[MilestoneRule] = Field(default_factory=lambda: list(DEFAULT_PLAN))
@@ -250,15 +252,18 @@ class ContractInput(_Lenient):
     contract_id: Id
     customer_id: Id
     owner_id: Id
-    amount: Annotated[Decimal, Field(gt=0)]
+    amount: Decimal
     currency: Currency = "CNY"
     signed_at: Moment
     milestones: list[MilestoneRule] | None = None
     policy: PaymentPolicy | None = None
 
     @model_validator(mode="after")
-    def _amount_fits_the_currency(self) -> ContractInput:
-        problem = limits.amount_problem(self.amount, self.currency)
+    def _amount_fits_the_currency(self, info: ValidationInfo) -> ContractInput:
+        if not limits.limits_apply(info):
+            return self
+        problem = (f"{self.amount} must be positive" if self.amount <= 0
+                   else limits.amount_problem(self.amount, self.currency))
         if problem:
             raise ValueError(f"amount: {problem}")
         return self
