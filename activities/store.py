@@ -86,8 +86,8 @@ class Store:
         value too long or too large for its column, a NUL character, a check or
         not-null violation); `StoreError`, retried, for the rest (the store
         down or restarting, a serialization failure, a deadlock, a conflicting
-        concurrent write). Elsewhere (the CLI, scripts) the
-        SQLAlchemy error itself, which those callers catch.
+        concurrent write). Elsewhere (the CLI, scripts) the SQLAlchemy error
+        itself, which those callers catch.
         """
         try:
             with self._sessions() as session:
