@@ -17,8 +17,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from temporalio import activity
@@ -224,6 +225,56 @@ def test_a_contact_note_is_kept_exactly_or_refused_naming_it(
         with store.unit_of_work() as session:
             assert session.scalar(select(schema.Interaction.note).where(
                 schema.Interaction.key == f"lead-L1:contact:{n}")) == note
+
+
+def fitting(limit: int) -> st.SearchStrategy[str]:
+    """Text a column of `limit` characters keeps: short, or exactly at the limit."""
+    return st.one_of(st.text(max_size=12).map(lambda t: "x" + t.replace("\x00", "")),
+                     st.just("长" * limit))
+
+
+def unfitting(limit: int) -> st.SearchStrategy[str]:
+    return st.one_of(st.just("长" * (limit + 1)),
+                     st.text(max_size=5).map(lambda t: "x\x00" + t))
+
+
+LEAD_TEXTS = {"name": limits.NAME, "company": limits.NAME, "region": limits.REGION,
+              "product_line": limits.PRODUCT_LINE, "source": limits.SOURCE,
+              "locale": limits.LOCALE, "timezone": limits.TIMEZONE, "need": limits.TEXT}
+HOSTILE_LEAD_TEXT = st.one_of(st.none(), st.sampled_from(sorted(LEAD_TEXTS)).flatmap(
+    lambda field: st.tuples(st.just(field), unfitting(LEAD_TEXTS[field]))))
+_LEADS = itertools.count(1)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.fixed_dictionaries({f: fitting(n) for f, n in LEAD_TEXTS.items()}),
+       hostile=HOSTILE_LEAD_TEXT)
+def test_a_lead_the_start_input_takes_is_one_the_store_keeps(
+        leads: LeadActivities, store: Store, values: dict[str, str],
+        hostile: tuple[str, str] | None) -> None:
+    """The start input's limits mirror the store: whatever it takes, intake
+    writes as it was given; a value over a limit is refused naming its field."""
+    lead_id = f"H{next(_LEADS)}"
+    if hostile is not None:
+        values = {**values, hostile[0]: hostile[1]}
+    raw = {"lead_id": lead_id, "email": f"{lead_id.lower()}@example.com", **values}
+    try:
+        lead = LeadInput.model_validate(raw)
+    except ValidationError as refused:
+        assert hostile is not None
+        assert [e["loc"] for e in refused.errors()] == [(hostile[0],)]
+        event("refused")
+        return
+    assert hostile is None
+    event("written")
+    run(leads.intake_lead, IntakeRequest(lead=lead, workflow_id=f"lead-{lead_id}", now=NOW))
+    with store.unit_of_work() as session:
+        row = session.get(schema.Lead, lead_id)
+        assert row is not None
+        assert (row.company, row.region, row.locale, row.timezone, row.need) == (
+            values["company"], values["region"], values["locale"], values["timezone"],
+            values["need"])
 
 
 # -- tickets ---------------------------------------------------------------------
