@@ -128,6 +128,7 @@ LIFECYCLE_POLICY = LifecyclePolicy(dormant_after=timedelta(seconds=40),
                                    second_touch_after=timedelta(seconds=15),
                                    lost_after=timedelta(seconds=20),
                                    coupon_valid_for=timedelta(seconds=60))
+MALFORMED_SHAPES = ("wrong fields", "not an object", "no payload", "two payloads")
 CONTRACT_AMOUNT = Decimal("10000.00")
 PAYMENTS = (Decimal("3000.00"), Decimal("7000.00"))
 
@@ -158,6 +159,7 @@ class Play:
     actions: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # actions the journey or Temporal refused
     malformed_sent: int = 0
+    malformed_shapes: list[str] = field(default_factory=list)
     told_twice: bool = False  # a payment signalled again with the same reference
     paid: list[tuple[str, Decimal]] = field(default_factory=list)  # (reference, amount)
     paid_unanswered: list[tuple[str, Decimal]] = field(default_factory=list)
@@ -228,10 +230,19 @@ class People:
             await self.pause(2, 4)
 
     async def maybe_malformed(self, play: Play, name: str, payload: dict[str, Any]) -> None:
-        """A service that sends a broken payload: the journey must reject it and go on."""
-        if self.rng.random() < self.malformed:
-            play.malformed_sent += 1
-            await self.signal(play, name, payload)
+        """A service that sends a broken signal: fields of the wrong type, a JSON
+        value that is not an object, no payload at all, or two payloads. The
+        journey must reject it, record the rejection, and go on."""
+        if self.rng.random() >= self.malformed:
+            return
+        shape = MALFORMED_SHAPES[play.malformed_sent % len(MALFORMED_SHAPES)] \
+            if self.rng.random() < 0.5 else self.rng.choice(MALFORMED_SHAPES)
+        args: list[Any] = {"wrong fields": [payload], "not an object": [["not", "an object"]],
+                           "no payload": [], "two payloads": [payload, payload]}[shape]
+        play.malformed_sent += 1
+        play.malformed_shapes.append(shape)
+        play.actions.append(f"{name} (malformed: {shape})")
+        await self.rpc(name, lambda: self.handle(play).signal(name, args=args, rpc_timeout=RPC))
 
     async def start(self, play: Play, workflow: str, arg: Any) -> None:
         await self.rpc("start", lambda: self.client.start_workflow(
@@ -760,8 +771,9 @@ def examine_store(database_url: str, plays: list[Play], statuses: dict[str, Any]
                                               f"orders {stored}, customer order_count "
                                               f"{counted}, journey {journey}"))
         if play.malformed_sent and rejections.get(wid, 0) < play.malformed_sent:
-            verdict.disagreements.append((wid, f"{play.malformed_sent} malformed signal(s) "
-                                          f"sent, {rejections.get(wid, 0)} rejection(s) stored"))
+            verdict.disagreements.append((wid, f"malformed signal sent ("
+                                          f"{', '.join(play.malformed_shapes)}), "
+                                          f"{rejections.get(wid, 0)} rejection(s) stored"))
     return touches
 
 
@@ -905,6 +917,9 @@ def report(plays: list[Play], verdict: Verdict, faults: FaultLog, settled: str) 
     listing("duplicate deliveries (key, journey, times received)", verdict.duplicates)
     listing("touches recorded sent, never received (key, channel, store reason)", verdict.lost)
     listing("store vs journey disagreements", verdict.disagreements)
+    refused = [(p.workflow_id, r) for p in plays for r in p.refused]
+    if refused:
+        listing("people's actions the journey refused (not counted)", refused, limit=8)
     if verdict.otherwise:
         listing("ended otherwise than the bench meant (not counted as failures)",
                 verdict.otherwise, limit=8)
