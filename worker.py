@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 
 from activities.courses import CourseActivities
 from activities.delivery import AppriseDeliverer, TemplateRenderer
+from activities.failures import ShortFailures
 from activities.journal import JournalActivities
 from activities.leads import LeadActivities
 from activities.lifecycle import LifecycleActivities
@@ -186,6 +187,8 @@ def build_worker(
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        # An activity failure reaches history short, whatever raised it.
+        interceptors=[ShortFailures()],
     )
 
 

@@ -6,6 +6,7 @@ the handover of a contract whose owner is deactivated."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -16,8 +17,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import pytest_asyncio
 from temporalio.client import WorkflowFailureError, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.payments import PaymentActivities
 from activities.staff import StaffMember, deactivate_staff
 from activities.store import Store
 from domain import schema
@@ -28,6 +30,8 @@ from domain.payments import (
     MilestoneRule,
     MilestoneState,
     OwnerCandidate,
+    PaymentPolicy,
+    PaymentRequest,
     RecordPayment,
     choose_contract_owner,
 )
@@ -380,3 +384,33 @@ async def test_with_nobody_left_the_contract_stays_put_and_finance_is_told(
     assert notice.recipient_id == "fin-1"
     status = await h.journeys.contract_status("C23")
     assert (status.owner_id, status.previous_owners, status.rejections) == ("rep-a", [], [])
+
+
+async def test_a_payment_the_store_holds_but_the_journey_missed_is_taken_in_when_sent_again(
+    harness: Harness, env: WorkflowEnvironment
+) -> None:
+    """A journey that once took its own retried payment for a duplicate is
+    repaired by sending the payment again: the store says it is recorded, the
+    journey takes the store's milestones, thanks the customer and completes."""
+    handle, now = await signed(harness, env, "C40", amount="1000.00")
+    await handle.signal("accept", Accept())
+    await contract_when(harness, "C40", lambda s: s.accepted_at is not None)
+    # the payment is in the store under a call the journey never heard back from
+    recorded = PaymentActivities(store=harness.store, policy=PaymentPolicy(),
+                                 default_timezone="Asia/Shanghai")
+    lost_call = ActivityEnvironment()
+    lost_call.info = dataclasses.replace(lost_call.info, activity_id="lost", workflow_run_id="r0")
+    lost_call.run(recorded.record_payment, PaymentRequest(
+        contract_id="C40", workflow_id="contract-C40", amount=Decimal("1000"), currency="CNY",
+        paid_at=now, reference="BANK-1", now=now))
+    status = await harness.journeys.contract_status("C40")
+    assert status.stage is not ContractStage.paid
+
+    answer = await harness.journeys.record_payment(
+        "C40", RecordPayment(amount=Decimal("1000"), reference="BANK-1"))
+    assert answer.accepted
+    status = await contract_when(harness, "C40", lambda s: s.stage is ContractStage.paid)
+    assert status.references == ["BANK-1"]
+    assert all(m.state is MilestoneState.paid for m in status.milestones)
+    await eventually(lambda: harness.touches(step="payment_receipt"))
+    assert len(harness.rows(schema.Payment, contract_id="C40")) == 1

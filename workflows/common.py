@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from domain.leads import Decision, Rejection, RejectionRecord, StaffDeactivated
+    from domain.limits import WITHOUT_LIMITS
     from domain.messaging import MessageClass, Recipient, SendOutcome, SendRequest
 
 CRM_JOURNEY = SearchAttributeKey.for_keyword("CrmJourney")
@@ -55,6 +56,7 @@ STORE_REFUSAL_REJECTS = "store-refusal-rejects"
 ANSWER_UNTIL_COMPLETE = "answer-until-complete"
 REFUSED_UPDATES_FAIL = "refused-updates-fail"
 STAFF_ID_REQUIRED = "staff-id-required"
+STORE_LIMITS = "store-limits"
 
 
 def refusal(reason: str) -> ApplicationError:
@@ -81,8 +83,13 @@ def start_input(args: Sequence[Any], model: type[T]) -> T:
         raise ApplicationError(f"expected a JSON object of {model.__name__}; got {kind}",
                                type="InvalidInput", non_retryable=True)
     # A ValidationError fails the workflow (each journey lists it among its
-    # failure exception types) with the fields that were wrong.
-    return model.model_validate(value)
+    # failure exception types) with the fields that were wrong. The store's
+    # limits hold for journeys started since they came: one started before
+    # with a value the store happened to keep replays, and a run continued as
+    # new was checked when its first run started.
+    checked = (workflow.info().continued_run_id is None
+               and workflow.patched(STORE_LIMITS))
+    return model.model_validate(value, context=None if checked else WITHOUT_LIMITS)
 
 
 def store_refusal(err: ActivityError) -> str | None:

@@ -66,6 +66,7 @@ from workflows.common import (
 )
 
 ENDED = (ContractStage.paid, ContractStage.cancelled)
+ADOPT_RECORDED_PAYMENT = "adopt-recorded-payment"
 
 
 @dataclass
@@ -257,7 +258,16 @@ class PaymentJourney(Journey):
             cause = err.cause
             return Decision(accepted=False, reason=cause.message
                             if isinstance(cause, ApplicationError) else str(err))
-        if result.duplicate:
+        if result.duplicate and payment.reference not in s.references and \
+                workflow.patched(ADOPT_RECORDED_PAYMENT):
+            # The store holds this payment but the journey never took it in (a
+            # retry once mistook its own first attempt for a duplicate): the
+            # journey takes the store's milestones, and sending the payment
+            # again repairs a journey that missed it.
+            workflow.logger.warning("contract %s: payment %s was recorded but not taken in; "
+                                    "taking the store's milestones", s.contract_id,
+                                    payment.reference)
+        elif result.duplicate:
             s.ignored_duplicates += 1
             workflow.logger.info("contract %s: payment %s already recorded, ignored",
                                  s.contract_id, payment.reference)
