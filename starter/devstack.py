@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -307,6 +309,7 @@ async def run_dev_stack(
     stack_settings = settings.model_copy(update=update)
     for derived in ("lead_policy", "messaging_policy", "course_policy", "lifecycle_policy"):
         stack_settings.__dict__.pop(derived, None)  # recomputed from the updated fields
+    forced: int | None = None  # the exit status when the worker would not stop
     async with dev_server(options, namespace=settings.temporal_namespace) as server:
         announce(server, stack_settings)
         if server.reused and not options.worker:
@@ -314,9 +317,17 @@ async def run_dev_stack(
         if options.worker:
             import worker  # the composition root; imported late so `crm lead ...` stays light
 
-            if options.demo:
-                await _with_demo(worker.run(stack_settings), stack_settings)
-            else:
-                await worker.run(stack_settings)
+            try:
+                if options.demo:
+                    await _with_demo(worker.run(stack_settings), stack_settings)
+                else:
+                    await worker.run(stack_settings)
+            except worker.ShutdownTimedOut as stuck:
+                # The dev server is stopped on the way out; threads that still
+                # hold the worker would keep the process alive, so it ends here.
+                logging.getLogger("crm.up").error("forced exit: %s", stuck)
+                forced = worker.EXIT_FORCED
         else:
             await _until_stopped()
+    if forced is not None:
+        os._exit(forced)
