@@ -93,8 +93,10 @@ class TicketActivities:
                 raise ApplicationError(f"ticket {t.ticket_id!r} rejected: " + "; ".join(problems),
                                        type="InvalidTicket", non_retryable=True)
 
-            words = complaint_words_in([t.subject, t.description], policy.complaint_words)
-            priority = raised_priority(t.priority) if words else t.priority
+            texts = [t.subject, t.description]
+            urgent = complaint_words_in(texts, policy.urgent_words)
+            words = complaint_words_in(texts, [*policy.complaint_words, *urgent])
+            priority = raised_priority(t.priority, urgent=bool(urgent)) if words else t.priority
             group = policy.group_for(t.type)
             routing = choose_agent(_agent_loads(session, group),
                                    min_seniority=policy.senior_seniority if words else None)

@@ -77,6 +77,7 @@ class EscalationKind(StrEnum):
 SUPERVISOR, MANAGER = 1, 2
 
 DEFAULT_COMPLAINT_WORDS = ["投诉", "不满意", "退款", "complaint", "refund"]
+DEFAULT_URGENT_WORDS = ["紧急", "严重", "投诉升级", "urgent"]
 
 
 class TicketPolicy(BaseModel):
@@ -112,8 +113,13 @@ class TicketPolicy(BaseModel):
     reassign_to_supervisor: bool = False
     survey_after: Duration = timedelta(days=7)
     close_after_survey: Duration = timedelta(days=3)
-    # A rating below this reopens the ticket and escalates it.
+    # A rating below `notify_below` tells the supervisor; below `reopen_below`
+    # it also reopens the ticket and escalates it.
+    notify_below: int = 4
     reopen_below: int = 3
+    # Complaint words that mark a complaint urgent (the 1-hour target); other
+    # complaint words raise it to at least high.
+    urgent_words: list[str] = Field(default_factory=lambda: list(DEFAULT_URGENT_WORDS))
     # How long a closed ticket's journey still answers (rejects) late signals.
     linger_after_close: Duration = timedelta(days=1)
     rating_url: str = "https://support.example.com/tickets/{ticket_id}/rate"
@@ -253,9 +259,10 @@ def complaint_words_in(texts: Iterable[str | None], words: Iterable[str]) -> lis
     return list(found.values())
 
 
-def raised_priority(priority: Priority) -> Priority:
-    """A complaint is at least high priority."""
-    return priority if priority.rank <= Priority.high.rank else Priority.high
+def raised_priority(priority: Priority, *, urgent: bool = False) -> Priority:
+    """A complaint is at least high priority; one in urgent words is urgent."""
+    floor = Priority.urgent if urgent else Priority.high
+    return priority if priority.rank <= floor.rank else floor
 
 
 @dataclass(frozen=True)

@@ -421,6 +421,33 @@ async def test_resolution_notice_asks_for_a_rating_and_a_good_one_closes(
     assert not harness.touches(step="satisfaction_survey")
 
 
+async def test_a_rating_of_3_closes_and_tells_the_supervisor(
+    harness: Harness, env: WorkflowEnvironment
+) -> None:
+    """Below 4 the supervisor hears of it; only below 3 does the ticket reopen."""
+    handle = await opened(harness, "T14-n")
+    await responded(harness, "T14-n")
+    assert (await harness.journeys.resolve("T14-n", "tech-2", "Reinstalled")).accepted
+    assert (await harness.journeys.rate("T14-n", 3, "slow")).accepted
+    result = await handle.result()
+    assert result.stage is TicketStage.closed and result.rating == 3 and result.reopens == 0
+    [notice] = await eventually(lambda: harness.touches(step="low_rating_notice",
+                                                        recipient_id="sup-technical",
+                                                        status="sent"))
+    [message] = [m for m in harness.outbox_messages() if m["key"] == notice.key]
+    assert "3/5" in message["body"] and "slow" in message["body"]
+    assert not escalations(harness, "T14-n")
+
+
+async def test_urgent_words_give_a_complaint_the_urgent_target(harness: Harness) -> None:
+    await opened(harness, "T2-u", priority="low", subject="打印机严重故障",
+                 description="紧急！第三次投诉升级")
+    status = await harness.journeys.ticket_status("T2-u")
+    assert status.priority is Priority.urgent and status.priority_raised
+    assert status.resolution_due == status.opened_at + HOUR
+    assert {"严重", "紧急", "投诉升级"} <= set(status.complaint_words)
+
+
 async def test_a_rating_below_3_reopens_and_escalates_with_the_comment(
     harness: Harness, env: WorkflowEnvironment
 ) -> None:

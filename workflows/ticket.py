@@ -87,6 +87,7 @@ SLA_ACTION = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
 }
+LOW_RATING_NOTICE = "low-rating-notice"
 # Agenda actions that are escalations: the next one is the ticket's CrmSlaDeadline.
 SLA_ACTIONS = ("first_response_supervisor", "first_response_manager",
                "resolution_supervisor", "resolution_manager")
@@ -531,6 +532,10 @@ class TicketJourney(Journey):
         ))
         s.rating, s.rating_comment = score, rate.comment
         if score >= self.policy.reopen_below:
+            # A middling score closes the ticket, and the supervisor hears of it.
+            if score < self.policy.notify_below and workflow.patched(LOW_RATING_NOTICE):
+                self._notify_staff(s.supervisor_id, "low_rating_notice", {
+                    "score": score, "comment": rate.comment, "assignee_id": s.assignee_id})
             await self._close("rated")
             return Decision(accepted=True, at=item.received_at)
         await self._reopen(item.received_at, f"rated {score}/5"
