@@ -53,6 +53,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import random
 import shutil
 import sys
@@ -73,12 +74,15 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowHistory,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.customers import CustomerRecord, add_customer
 from activities.staff import StaffMember, add_staff
@@ -104,6 +108,7 @@ from domain.policy import LeadPolicy
 from domain.settings import TASK_QUEUE
 from domain.tickets import Rate, Resolve, Respond, TicketInput, TicketPolicy, TicketStatus
 from starter.client import data_converter
+from worker import WORKFLOWS
 from workflows.common import SEARCH_ATTRIBUTES
 
 KINDS = ("lead", "payment", "ticket", "course", "lifecycle")
@@ -598,6 +603,7 @@ class Verdict:
     otherwise: list[tuple[str, str]] = field(default_factory=list)
     task_failures: list[tuple[str, str, str]] = field(default_factory=list)  # id, cause, message
     loops: list[tuple[str, int, str]] = field(default_factory=list)  # id, attempt, message
+    replay_failures: list[tuple[str, str]] = field(default_factory=list)
     timeouts: Counter[str] = field(default_factory=Counter)
     disagreements: list[tuple[str, str]] = field(default_factory=list)
     duplicates: list[tuple[str, str, int]] = field(default_factory=list)
@@ -611,7 +617,7 @@ class Verdict:
     @property
     def failures(self) -> int:
         return (len(self.stuck) + len(self.failed) + len(self.loops) + len(self.duplicates)
-                + len(self.lost) + len(self.disagreements))
+                + len(self.lost) + len(self.disagreements) + len(self.replay_failures))
 
 
 def event_name(value: int) -> str:
@@ -619,7 +625,8 @@ def event_name(value: int) -> str:
 
 
 async def examine_journey(client: Client, play: Play, verdict: Verdict,
-                          statuses: dict[str, Any]) -> None:
+                          statuses: dict[str, Any], histories: dict[str, WorkflowHistory]
+                          ) -> None:
     """Status, history and pending work of one journey; its own view of itself."""
     handle = client.get_workflow_handle(play.workflow_id)
     try:
@@ -629,7 +636,7 @@ async def examine_journey(client: Client, play: Play, verdict: Verdict,
         verdict.outcome[play.workflow_id] = "failed"
         return
     raw = description.raw_description
-    history = await handle.fetch_history(rpc_timeout=RPC)
+    history = histories[play.workflow_id] = await handle.fetch_history(rpc_timeout=RPC)
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
             attrs = event.workflow_task_failed_event_attributes
@@ -690,6 +697,35 @@ async def examine_journey(client: Client, play: Play, verdict: Verdict,
     if outcome == "completed" and play.expected_stage and stage != play.expected_stage:
         verdict.otherwise.append((play.workflow_id, f"ended {stage}, the bench meant "
                                   f"{play.expected_stage}"))
+
+
+async def replay_all(histories: dict[str, WorkflowHistory], verdict: Verdict) -> None:
+    """Every journey's history replayed on the code the workers ran, as a worker
+    that did not see it run (one restarted after a kill) would: a journey that
+    does not replay fails its next task, or its next query, for good. Those
+    already listed as loops are not counted twice."""
+    looping = {wid for wid, _, _ in verdict.loops}
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(),
+                        runtime=Runtime(telemetry=TelemetryConfig(logging=None)))
+
+    async def each() -> Any:
+        for history in histories.values():
+            yield history
+
+    # The journeys' own log lines were printed when they ran; not again.
+    quiet = logging.getLogger("temporalio.workflow")
+    quiet.disabled = True
+    try:
+        results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
+    finally:
+        quiet.disabled = False
+    run_ids = {h.events[0].workflow_execution_started_event_attributes
+               .original_execution_run_id: wid for wid, h in histories.items() if h.events}
+    for run_id, failure in results.replay_failures.items():
+        wid = run_ids.get(run_id, run_id)
+        if wid not in looping:
+            message = str(failure).split('message: "', 1)[-1].split('"', 1)[0]
+            verdict.replay_failures.append((wid, message[:160]))
 
 
 def why_stuck(raw: Any, failing_task: bool, status: Any) -> str:
@@ -809,6 +845,7 @@ async def keep_evidence(client: Client, verdict: Verdict, directory: Path) -> No
     exports it, for replay and for reading."""
     named = {wid for wid, _ in verdict.stuck} | {wid for wid, _ in verdict.failed} | {
         wid for wid, _, _ in verdict.loops} | {wid for wid, _, _ in verdict.task_failures} | {
+        wid for wid, _ in verdict.replay_failures} | {
         wid for wid, _ in verdict.disagreements} | {wid for _, wid, _ in verdict.duplicates} | {
         key.rsplit(":", 2)[0] for key, _, _ in verdict.lost}
     if not named:
@@ -888,6 +925,8 @@ def report(plays: list[Play], verdict: Verdict, faults: FaultLog, settled: str) 
     table(["event", "count", "journeys"], [
         ["WorkflowTaskFailed (journey code)", len(verdict.task_failures), len(with_failures)],
         ["workflow task failing now (loop)", len(verdict.loops), len(verdict.loops)],
+        ["history does not replay (and no loop yet)", len(verdict.replay_failures),
+         len(verdict.replay_failures)],
         *[[name, n, "-"] for name, n in sorted(verdict.timeouts.items())],
     ])
     causes = Counter((cause, message) for _, cause, message in verdict.task_failures)
@@ -914,6 +953,8 @@ def report(plays: list[Play], verdict: Verdict, faults: FaultLog, settled: str) 
     listing("stuck journeys", verdict.stuck)
     listing("failed journeys", verdict.failed)
     listing("workflow task failure loops (id, attempt, last failure)", verdict.loops)
+    listing("histories that do not replay on this code (id, first failure)",
+            verdict.replay_failures)
     listing("duplicate deliveries (key, journey, times received)", verdict.duplicates)
     listing("touches recorded sent, never received (key, channel, store reason)", verdict.lost)
     listing("store vs journey disagreements", verdict.disagreements)
@@ -1000,13 +1041,15 @@ async def main(args: argparse.Namespace) -> int:
         await asyncio.gather(*scripts, return_exceptions=True)
 
         statuses: dict[str, Any] = {}
+        histories: dict[str, WorkflowHistory] = {}
         gate = asyncio.Semaphore(20)
 
         async def examine(play: Play) -> None:
             async with gate:
-                await examine_journey(client, play, verdict, statuses)
+                await examine_journey(client, play, verdict, statuses, histories)
 
         await asyncio.gather(*(examine(p) for p in plays))
+        await replay_all(histories, verdict)
         touches = examine_store(pg.url, plays, statuses, verdict)
         examine_touches(workdir, touches, verdict)
         report(plays, verdict, faults, settled)
@@ -1024,8 +1067,9 @@ async def main(args: argparse.Namespace) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     print(f"\n{'FAIL' if verdict.failures else 'OK'}: {verdict.failures} problems "
           f"(stuck {len(verdict.stuck)}, failed {len(verdict.failed)}, loops "
-          f"{len(verdict.loops)}, duplicates {len(verdict.duplicates)}, lost touches "
-          f"{len(verdict.lost)}, disagreements {len(verdict.disagreements)})")
+          f"{len(verdict.loops)}, not replaying {len(verdict.replay_failures)}, duplicates "
+          f"{len(verdict.duplicates)}, lost touches {len(verdict.lost)}, disagreements "
+          f"{len(verdict.disagreements)})")
     return 1 if verdict.failures else 0
 
 
