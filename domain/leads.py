@@ -84,6 +84,28 @@ class Claim(_Lenient):
     owner_id: str = ""
 
 
+class ContactChannel(StrEnum):
+    """How a rep reached a lead."""
+
+    phone = "phone"
+    email = "email"
+    sms = "sms"
+    chat = "chat"
+    wechat = "wechat"
+    visit = "visit"
+    meeting = "meeting"
+
+
+def contact_problem(contact: LogContact) -> str | None:
+    """What is wrong with a logged contact in itself, whoever owns the lead."""
+    if not contact.owner_id:
+        return "owner_id is required"
+    if contact.channel not in {c.value for c in ContactChannel}:
+        return (f"channel {contact.channel!r} is not one of: "
+                + ", ".join(c.value for c in ContactChannel))
+    return None
+
+
 class LogContact(_Lenient):
     owner_id: str = ""
     channel: str = ""

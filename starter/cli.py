@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
@@ -68,7 +67,14 @@ from domain.courses import (
     LogCallback,
     enrollment_workflow_id,
 )
-from domain.leads import Convert, LeadInput, LeadStatus, LogContact, lead_workflow_id
+from domain.leads import (
+    ContactChannel,
+    Convert,
+    LeadInput,
+    LeadStatus,
+    LogContact,
+    lead_workflow_id,
+)
 from domain.lifecycle import (
     LifecycleStatus,
     Purchase,
@@ -589,18 +595,6 @@ def lead_claim(
     if not decision.accepted:
         raise CliError(f"rejected: {decision.reason or 'no reason given'}")
     say(f"accepted: {owner_id} owns lead {lead_id}; first touch due {_when(decision.due_at)}")
-
-
-class ContactChannel(StrEnum):
-    """How a rep reached a lead."""
-
-    phone = "phone"
-    email = "email"
-    sms = "sms"
-    chat = "chat"
-    wechat = "wechat"
-    visit = "visit"
-    meeting = "meeting"
 
 
 @lead_app.command("contact")

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         LogContact,
         Merge,
         StageChange,
+        contact_problem,
         lead_workflow_id,
     )
     from domain.messaging import MessageClass, Recipient
@@ -61,6 +62,7 @@ from workflows.common import (
     upsert_search_attributes,
 )
 
+CONTACT_CHECKED = "contact-checked"
 OWNED = (LeadStage.assigned, LeadStage.escalated, LeadStage.following_up)
 ENDED = (LeadStage.converted, LeadStage.discarded, LeadStage.stale, LeadStage.merged)
 
@@ -143,8 +145,8 @@ class LeadJourney(Journey):
 
     @log_contact_now.validator
     def _validate_log_contact_now(self, payload: LogContact) -> None:
-        if not payload.owner_id:
-            raise refusal("owner_id is required")
+        if problem := contact_problem(payload):
+            raise refusal(problem)
         if self.intake_done and payload.owner_id != self.state.owner_id:
             raise refusal(
                 f"{payload.owner_id or 'nobody'} does not own this lead "
@@ -368,6 +370,12 @@ class LeadJourney(Journey):
         s, contact = self.state, item.payload
         if s.stage not in OWNED:
             return Decision(accepted=False, reason=f"lead is {s.stage.value}: nobody owns it")
+        # A contact without an owner was refused before too (as someone else's);
+        # a channel outside the list was taken, and journeys that took one
+        # replay so.
+        problem = contact_problem(contact)
+        if problem and (not contact.owner_id or workflow.patched(CONTACT_CHECKED)):
+            return Decision(accepted=False, reason=problem)
         if contact.owner_id != s.owner_id:
             return Decision(
                 accepted=False,

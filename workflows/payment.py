@@ -332,6 +332,8 @@ class PaymentJourney(Journey):
             return f"the contract is {s.stage.value}"
         if not payment.reference.strip():
             return "a payment reference is required"
+        if "amount" not in payment.model_fields_set:
+            return "amount is required"
         if payment.amount <= 0:
             return f"amount {payment.amount} must be positive"
         if payment.currency and payment.currency.upper() != s.currency:
