@@ -142,10 +142,13 @@ class CourseActivities:
         key = f"{request.workflow_id}:escalation:{request.level}"
         with self.store.unit_of_work() as session:
             enrollment = _enrollment(session, request.enrollment_id)
+            done = session.scalar(select(schema.Escalation).where(schema.Escalation.key == key))
+            if done is not None:
+                # A retry: the supervisor the first attempt escalated to, not
+                # whoever supervises the advisor now.
+                return EscalationResult(supervisor_id=done.to_staff_id)
             advisor = session.get(schema.Staff, request.advisor_id)
             supervisor = advisor.manager_id if advisor else None
-            if session.scalar(select(schema.Escalation.id).where(schema.Escalation.key == key)):
-                return EscalationResult(supervisor_id=supervisor)
             session.add(
                 schema.Escalation(
                     key=key,

@@ -182,11 +182,7 @@ class LeadActivities:
                 select(schema.JourneyEvent).where(schema.JourneyEvent.key == event_key)
             )
             if done is not None:  # retry of a committed assignment
-                return AssignResult(
-                    owner_id=lead.owner_id,
-                    due_at=lead.first_touch_due if lead.owner_id else None,
-                    pool_manager_id=(done.detail or {}).get("pool_manager_id"),
-                )
+                return _recorded_assignment(session, done, lead, request.workflow_id, request.n)
             _close_tasks(session, lead.id, request.now, status="cancelled")
             owner = choose_rep(
                 _rep_loads(session),
@@ -199,21 +195,27 @@ class LeadActivities:
                 lead.owner_id = None
                 lead.stage = LeadStage.pooled.value
                 lead.first_touch_due = None
+                pooled = AssignResult(owner_id=None, pool_manager_id=manager)
                 record_event(session, key=event_key, journey=JOURNEY, entity_id=lead.id,
                              step="pooled", at=request.now,
-                             detail={"reason": request.reason, "pool_manager_id": manager})
+                             detail={"reason": request.reason, "pool_manager_id": manager,
+                                     "result": pooled.model_dump(mode="json")})
                 log.info("lead %s pooled: no eligible rep", lead.id)
-                return AssignResult(owner_id=None, pool_manager_id=manager)
+                return pooled
             due = self.clock.due(request.now, request.first_touch)
             _take_ownership(session, lead, owner, request.now, due, request.workflow_id, request.n)
             lead.stage = (
                 LeadStage.assigned if request.reason == "intake" else LeadStage.escalated
             ).value
+            assigned = AssignResult(owner_id=owner, due_at=due)
+            # The answer is kept with the step for a retry to give again: by
+            # then the lead may have moved on (contacted, escalated, pooled).
             record_event(session, key=event_key, journey=JOURNEY, entity_id=lead.id,
                          step="assigned" if request.reason == "intake" else "reassigned",
-                         at=request.now, detail={"owner_id": owner, "reason": request.reason})
+                         at=request.now, detail={"owner_id": owner, "reason": request.reason,
+                                                 "result": assigned.model_dump(mode="json")})
             log.info("lead %s assigned to %s, first touch due %s", lead.id, owner, due.isoformat())
-            return AssignResult(owner_id=owner, due_at=due)
+            return assigned
 
     @activity.defn
     def claim_lead(self, request: ClaimRequest) -> Decision:
@@ -221,8 +223,12 @@ class LeadActivities:
         with self.store.unit_of_work() as session:
             lead = _lead(session, request.lead_id)
             key = f"{request.workflow_id}:assign:{request.n}"
-            if session.scalar(select(schema.JourneyEvent.id).where(schema.JourneyEvent.key == key)):
-                return Decision(accepted=True, due_at=lead.first_touch_due)
+            done = session.scalar(
+                select(schema.JourneyEvent).where(schema.JourneyEvent.key == key))
+            if done is not None:  # retry of a committed claim
+                recorded = _recorded_assignment(session, done, lead, request.workflow_id,
+                                                request.n)
+                return Decision(accepted=True, due_at=recorded.due_at)
             staff = session.get(schema.Staff, request.owner_id)
             if staff is None:
                 return Decision(accepted=False, reason=f"unknown staff {request.owner_id!r}")
@@ -239,7 +245,10 @@ class LeadActivities:
                             request.n)
             lead.stage = LeadStage.assigned.value
             record_event(session, key=key, journey=JOURNEY, entity_id=lead.id, step="claimed",
-                         at=request.now, detail={"owner_id": staff.id})
+                         at=request.now, detail={
+                             "owner_id": staff.id,
+                             "result": AssignResult(owner_id=staff.id, due_at=due)
+                             .model_dump(mode="json")})
             return Decision(accepted=True, due_at=due)
 
     @activity.defn
@@ -248,10 +257,13 @@ class LeadActivities:
         with self.store.unit_of_work() as session:
             lead = _lead(session, request.lead_id)
             owner = session.get(schema.Staff, request.owner_id)
+            done = session.scalar(select(schema.Escalation).where(schema.Escalation.key == key))
+            if done is not None:
+                # A retry: the manager the first attempt escalated to, not
+                # whoever manages the owner now.
+                return EscalateResult(manager_id=done.to_staff_id)
             manager = (owner.manager_id if owner and owner.manager_id
                        else _pool_manager(session, lead))
-            if session.scalar(select(schema.Escalation.id).where(schema.Escalation.key == key)):
-                return EscalateResult(manager_id=manager)
             session.add(
                 schema.Escalation(
                     key=key,
@@ -281,8 +293,9 @@ class LeadActivities:
         key = f"{request.workflow_id}:contact:{request.n}"
         with self.store.unit_of_work() as session:
             lead = _lead(session, request.lead_id)
-            if session.scalar(select(schema.Interaction.id).where(schema.Interaction.key == key)):
-                return Decision(accepted=True, due_at=lead.follow_up_due, at=lead.first_contact_at)
+            done = session.scalar(select(schema.Interaction).where(schema.Interaction.key == key))
+            if done is not None:  # retry of a committed contact
+                return _recorded_contact(session, done, request.workflow_id, request.n)
             at = request.at or request.now
             staff = session.get(schema.Staff, request.owner_id)
             if staff is None:
@@ -329,10 +342,12 @@ class LeadActivities:
                     created_at=request.now,
                 )
             )
+            contacted = Decision(accepted=True, due_at=due, at=at)
             record_event(session, key=key, journey=JOURNEY, entity_id=lead.id,
                          step="first_contact" if first else "contacted", at=at,
-                         detail={"owner_id": staff.id, "channel": request.channel})
-            return Decision(accepted=True, due_at=due, at=at)
+                         detail={"owner_id": staff.id, "channel": request.channel,
+                                 "result": contacted.model_dump(mode="json")})
+            return contacted
 
     @activity.defn
     def miss_follow_up(self, request: FollowUpMissed) -> Decision:
@@ -454,6 +469,38 @@ def _lead(session: Session, lead_id: str) -> schema.Lead:
     if lead is None:
         raise ApplicationError(f"unknown lead {lead_id!r}", type="UnknownLead", non_retryable=True)
     return lead
+
+
+def _recorded_assignment(session: Session, done: schema.JourneyEvent, lead: schema.Lead,
+                         workflow_id: str, n: int) -> AssignResult:
+    """What the committed assignment or claim `done` answered: its kept result,
+    else (recorded before results were kept) its owner and first-touch deadline
+    from the task it opened, which later steps do not change as they change
+    the lead."""
+    detail = done.detail or {}
+    if "result" in detail:
+        return AssignResult.model_validate(detail["result"])
+    if done.step == "pooled":
+        return AssignResult(owner_id=None, pool_manager_id=detail.get("pool_manager_id"))
+    task = session.scalar(select(schema.Task).where(
+        schema.Task.key == f"{workflow_id}:first_touch:{n}"))
+    if task is not None:
+        return AssignResult(owner_id=task.assignee_id, due_at=task.due_at)
+    return AssignResult(owner_id=lead.owner_id,
+                        due_at=lead.first_touch_due if lead.owner_id else None)
+
+
+def _recorded_contact(session: Session, done: schema.Interaction, workflow_id: str,
+                      n: int) -> Decision:
+    """What the committed contact `done` answered: its kept result, else (recorded
+    before results were kept) this contact's time and the follow-up it set."""
+    detail = session.scalar(select(schema.JourneyEvent.detail)
+                            .where(schema.JourneyEvent.key == done.key)) or {}
+    if "result" in detail:
+        return Decision.model_validate(detail["result"])
+    task = session.scalar(select(schema.Task).where(
+        schema.Task.key == f"{workflow_id}:follow_up:{n}"))
+    return Decision(accepted=True, due_at=task.due_at if task else None, at=done.at)
 
 
 def _rep_loads(session: Session) -> list[RepLoad]:

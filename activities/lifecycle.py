@@ -19,8 +19,8 @@ from activities.journal import record_event
 from activities.logs import activity_logger
 from activities.messaging import entity_loader
 from activities.rfm import RfmSweeper
-from activities.store import Store
-from domain import schema
+from activities.store import Store, refuse_invalid
+from domain import limits, schema
 from domain.lifecycle import (
     JOURNEY,
     AdvisorHandover,
@@ -80,8 +80,16 @@ class LifecycleActivities:
         the customer presented, else the open win-back campaign's last coupon. A
         coupon credits one order at most. A presented coupon that cannot be credited
         (unknown, someone else's, expired, already redeemed) is a rejection, kept
-        with its reason; the order itself stands."""
+        with its reason; the order itself stands.
+
+        An order already recorded changes nothing and answers `duplicate`, unless
+        it was recorded by an earlier attempt of this same call (the worker died
+        before reporting it): that retry answers what the attempt did, or the
+        journey would ignore its own purchase."""
         p = request.purchase
+        _refuse_invalid_purchase(request)
+        attempt = _this_call()
+        event_key = f"{request.workflow_id}:order:{p.order_id}"
         with self.store.unit_of_work() as session:
             customer = session.get(schema.Customer, request.customer_id)
             if customer is None:
@@ -93,7 +101,7 @@ class LifecycleActivities:
                     raise ApplicationError(
                         f"order {p.order_id} belongs to customer {existing.customer_id}",
                         type="OrderConflict", non_retryable=True)
-                return self._result(session, customer, duplicate=True)
+                return self._recorded_purchase(session, customer, event_key, attempt)
             try:
                 amount_minor = to_minor(p.amount, request.currency)
             except (ValueError, ArithmeticError) as exc:
@@ -133,13 +141,16 @@ class LifecycleActivities:
             if customer.first_purchase_at is None or at < customer.first_purchase_at:
                 customer.first_purchase_at = at
             customer.favourite_category = _favourite_category(session, customer.id)
-            record_event(session, key=f"{request.workflow_id}:order:{p.order_id}",
+            result = self._result(session, customer, duplicate=False)
+            result.credited_coupon, result.credited_touch = credited_coupon, credited_touch
+            # The answer is kept with the step, under the name of the call that
+            # recorded it, for that call's retry to give again.
+            record_event(session, key=event_key,
                          journey=JOURNEY, entity_id=customer.id,
                          step="reactivated" if credited_coupon else "purchased", at=at,
                          detail={"order_id": p.order_id, "amount": str(p.amount),
-                                 "coupon": credited_coupon})
-            result = self._result(session, customer, duplicate=False)
-            result.credited_coupon, result.credited_touch = credited_coupon, credited_touch
+                                 "coupon": credited_coupon, "recorded_by": attempt,
+                                 "result": result.model_dump(mode="json")})
             return result
 
     @activity.defn
@@ -203,6 +214,7 @@ class LifecycleActivities:
     @activity.defn
     def record_opt_out(self, request: OptOutRequest) -> None:
         """Marketing opt-out on one channel, or on all of them."""
+        refuse_invalid({"channel": limits.text_problem(request.channel, CONSENT_CHANNEL)})
         channel = request.channel or ALL_CHANNELS
         with self.store.unit_of_work() as session:
             exists = session.scalar(select(schema.Consent.id).where(
@@ -239,6 +251,8 @@ class LifecycleActivities:
         the active advisor with the fewest customers; with none left, or once
         the customer is no longer core, the advisor is cleared. Idempotent by
         `{workflow_id}:handover:{n}`: a retry returns what was done."""
+        refuse_invalid({"staff_id": limits.text_problem(request.staff_id, limits.ID),
+                        "tier": limits.text_problem(request.tier, TIER)})
         key = f"{request.workflow_id}:handover:{request.n}"
         with self.store.unit_of_work() as session:
             done = session.scalar(select(schema.JourneyEvent.detail)
@@ -314,18 +328,65 @@ class LifecycleActivities:
         from datetime import date
 
         when = date.fromisoformat(day) if day else business_day(datetime.now(UTC), self.zone)
+        # Named by the call, so a retry after the sweep committed reports what
+        # it did (its day among it) rather than a rerun's "0 changed".
         result = RfmSweeper(store=self.store, policy=self.policy.rfm, zone=self.zone,
-                            currency=self.currency).sweep(when)
+                            currency=self.currency).sweep(when, call=_this_call())
+        when = result.business_day
         log.info("RFM sweep %s (%s): %d tiers changed, %d to tell", when, result.mode,
                  result.changed, result.outboxed)
         return {"day": when.isoformat(), "mode": result.mode, "changed": result.changed,
                 "outboxed": result.outboxed, "seconds": round(result.seconds, 3)}
+
+    def _recorded_purchase(self, session: Session, customer: schema.Customer, event_key: str,
+                           attempt: str | None) -> PurchaseResult:
+        """The answer for an order already recorded: this call's own earlier
+        attempt gets that attempt's result again, anything else is a duplicate."""
+        detail = session.scalar(select(schema.JourneyEvent.detail)
+                                .where(schema.JourneyEvent.key == event_key)) or {}
+        if attempt is not None and detail.get("recorded_by") == attempt and "result" in detail:
+            log.info("customer %s: order %s was recorded by an earlier attempt of this call",
+                     customer.id, detail.get("order_id"))
+            return PurchaseResult.model_validate(detail["result"])
+        return self._result(session, customer, duplicate=True)
 
     def _result(self, session: Session, customer: schema.Customer, *,
                 duplicate: bool) -> PurchaseResult:
         return PurchaseResult(duplicate=duplicate, last_purchase_at=customer.last_purchase_at,
                               orders=customer.order_count or 0,
                               favourite_category=customer.favourite_category)
+
+
+# Columns a lifecycle signal's value lands in beyond those `domain.limits`
+# names: consent.channel and customers.tier.
+CONSENT_CHANNEL = 16
+TIER = 16
+
+
+def _this_call() -> str | None:
+    """What names this call across its retries: the workflow run and the
+    activity's id in it (the same for every attempt, different for every other
+    call). None outside an activity."""
+    try:
+        info = activity.info()
+    except RuntimeError:
+        return None
+    return f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+
+
+def _refuse_invalid_purchase(request: PurchaseRequest) -> None:
+    """A purchase signal's values the store could never keep: refused before
+    any write, rather than retried for ever."""
+    p = request.purchase
+    currency = limits.currency_problem(request.currency)
+    refuse_invalid({
+        "order_id": limits.text_problem(p.order_id, limits.ID),
+        "currency": currency or limits.currency_problem(p.currency),
+        "amount": None if currency else limits.amount_problem(p.amount, request.currency),
+        "category": limits.text_problem(p.category, limits.CATEGORY),
+        "coupon_code": limits.text_problem(p.coupon_code, limits.COUPON),
+        "at": limits.moment_problem(p.at),
+    })
 
 
 def _lifecycle_input(customer_id: str) -> Any:

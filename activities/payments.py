@@ -17,8 +17,8 @@ from activities.journal import record_event
 from activities.logs import activity_logger
 from activities.messaging import entity_loader
 from activities.staff import active_manager_above
-from activities.store import Store
-from domain import schema
+from activities.store import Store, refuse_invalid
+from domain import limits, schema
 from domain.money import from_minor, minor_digits, to_minor
 from domain.payments import (
     JOURNEY,
@@ -125,6 +125,7 @@ class PaymentActivities:
     @activity.defn
     def accept_contract(self, request: AcceptRequest) -> Schedule:
         """Acceptance dates the milestones that wait for it."""
+        refuse_invalid({"accepted_at": limits.moment_problem(request.accepted_at)})
         with self.store.unit_of_work() as session:
             contract = _contract(session, request.contract_id)
             if contract.accepted_at is None:
@@ -155,6 +156,14 @@ class PaymentActivities:
         unless it was recorded by an earlier attempt of this same call (the
         worker died before reporting it): that retry answers what the attempt
         did, or the journey would take its own payment for a duplicate."""
+        currency = limits.currency_problem(request.currency)
+        refuse_invalid({
+            "reference": limits.text_problem(request.reference, limits.REFERENCE),
+            "currency": currency,
+            "amount": None if currency else limits.amount_problem(request.amount,
+                                                                  request.currency),
+            "paid_at": limits.moment_problem(request.paid_at),
+        })
         attempt = _attempt_key(request)
         event_key = f"{request.workflow_id}:payment:{request.reference}"
         with self.store.unit_of_work() as session:
@@ -307,6 +316,7 @@ class PaymentActivities:
 
     @activity.defn
     def close_contract(self, request: ContractClosed) -> None:
+        refuse_invalid({"reason": limits.text_problem(request.reason, limits.TEXT)})
         with self.store.unit_of_work() as session:
             contract = _contract(session, request.contract_id)
             contract.closed_at = contract.closed_at or request.now

@@ -42,6 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from activities.journal import record_event
 from activities.store import Store
 from domain import schema
 from domain.lifecycle import RfmPolicy, Tier, local_midnight
@@ -57,6 +58,8 @@ orders = schema.Order.__table__
 DEFAULT_WORK_MEM = "64MB"
 # SQLAlchemy keeps an INSERT's row count only when asked.
 COUNTED = {"preserve_rowcount": True}
+# The sweep's own journal entries, apart from every customer journey's funnel.
+SWEEP_JOURNAL = "rfm_sweep"
 
 
 # Scratch tables of one sweep (temporary: private to its connection, created and
@@ -263,13 +266,23 @@ class RfmSweeper:
         self.currency = currency
         self.work_mem = work_mem
 
-    def sweep(self, day: date, *, full: bool = False, now: datetime | None = None) -> SweepResult:
+    def sweep(self, day: date, *, full: bool = False, now: datetime | None = None,
+              call: str | None = None) -> SweepResult:
         """Writes the tier of the customers whose tier changed on `day` and puts the
-        changes that carry a strategy in the tier outbox. Re-running a day is harmless."""
+        changes that carry a strategy in the tier outbox. Re-running a day is harmless.
+
+        `call` names the activity call across its retries: its result is kept
+        with the sweep, and a retry after the sweep committed answers that
+        result again, rather than a second run's "0 changed" (or another
+        day's figures, when the day is today and midnight passed meanwhile)."""
         started = clock.perf_counter()
         now = now or datetime.now(UTC)
         t = Thresholds.for_day(day, self.zone, self.policy)
         with self.store.unit_of_work() as session:
+            if call is not None:
+                done = recorded_sweep(session, call)
+                if done is not None:
+                    return done
             postgres = session.get_bind().dialect.name == "postgresql"
             if postgres and self.work_mem:
                 _set_local(session, "work_mem", self.work_mem)
@@ -345,9 +358,33 @@ class RfmSweeper:
             else:
                 existing.changed += changed_rows
                 existing.finished_at = datetime.now(UTC)
-        return SweepResult(business_day=day, mode="incremental" if incremental else "full",
-                           candidates=candidates, changed=changed_rows, outboxed=outboxed,
-                           seconds=clock.perf_counter() - started)
+            result = SweepResult(business_day=day, mode="incremental" if incremental else "full",
+                                 candidates=candidates, changed=changed_rows, outboxed=outboxed,
+                                 seconds=clock.perf_counter() - started)
+            if call is not None:
+                record_event(session, key=_sweep_key(call), journey=SWEEP_JOURNAL,
+                             entity_id=day.isoformat(), step="rfm_swept", at=now,
+                             detail={"recorded_by": call, "result": {
+                                 "business_day": day.isoformat(), "mode": result.mode,
+                                 "candidates": candidates, "changed": changed_rows,
+                                 "outboxed": outboxed, "seconds": result.seconds}})
+        return result
+
+
+def _sweep_key(call: str) -> str:
+    return f"rfm_sweep:{call}"
+
+
+def recorded_sweep(session: Session, call: str) -> SweepResult | None:
+    """What the sweep named `call` did, if one of its attempts committed."""
+    detail = session.scalar(select(schema.JourneyEvent.detail)
+                            .where(schema.JourneyEvent.key == _sweep_key(call)))
+    if not detail or detail.get("recorded_by") != call or "result" not in detail:
+        return None
+    done = detail["result"]
+    return SweepResult(business_day=date.fromisoformat(done["business_day"]), mode=done["mode"],
+                       candidates=done["candidates"], changed=done["changed"],
+                       outboxed=done["outboxed"], seconds=done["seconds"])
 
 
 def customer_tiers(session: Session) -> dict[str, str | None]:

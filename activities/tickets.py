@@ -236,12 +236,12 @@ class TicketActivities:
         key = f"{request.workflow_id}:escalation:{request.kind.value}:{request.n}"
         with self.store.unit_of_work() as session:
             ticket = _ticket(session, request.ticket_id)
+            done = session.scalar(select(schema.Escalation).where(schema.Escalation.key == key))
+            if done is not None:  # a retry of an escalation that committed
+                return _recorded_escalation(session, done)
             supervisor = _group_supervisor(session, ticket.group)
             target = supervisor if request.level == SUPERVISOR else _manager_of(session, supervisor)
             to_id = target.id if target else None
-            if session.scalar(select(schema.Escalation.id).where(schema.Escalation.key == key)):
-                return TicketEscalated(to_staff_id=to_id,
-                                       reassigned_to=to_id if request.reassign else None)
             session.add(schema.Escalation(
                 key=key, journey=JOURNEY, entity_id=ticket.id, level=request.level,
                 reason=request.reason, from_staff_id=request.from_staff_id, to_staff_id=to_id,
@@ -263,13 +263,18 @@ class TicketActivities:
                 _event(session, ticket, f"{key}:breach", "breached", request.at,
                        staff_id=request.from_staff_id,
                        detail={"sla": request.kind.value, "due_at": _iso(request.due_at)})
+            result = TicketEscalated(to_staff_id=to_id, reassigned_to=reassigned)
+            # The answer is kept with the step for a retry to give again: by
+            # then the supervisor may have changed, and the ticket is already
+            # theirs, which would read as "not reassigned".
             _event(session, ticket, key, "escalated", request.at, staff_id=to_id, detail={
                 "kind": request.kind.value, "level": request.level,
                 "due_at": _iso(request.due_at), "reason": request.reason,
-                "comment": request.comment, "from_staff_id": request.from_staff_id})
+                "comment": request.comment, "from_staff_id": request.from_staff_id,
+                "result": result.model_dump(mode="json")})
             log.info("ticket %s escalated (%s, level %d) to %s", ticket.id, request.kind.value,
                      request.level, to_id or "nobody")
-            return TicketEscalated(to_staff_id=to_id, reassigned_to=reassigned)
+            return result
 
     @activity.defn
     def reassign_ticket(self, request: TicketReassignment) -> TicketReassigned:
@@ -386,6 +391,19 @@ def _event(session: Session, ticket: schema.Ticket, key: str, kind: str, at: dat
     funnel = {k: v for k, v in (detail or {}).items() if k != "result"}
     record_event(session, key=key, journey=JOURNEY, entity_id=ticket.id, step=kind, at=at,
                  detail={**funnel, "group": ticket.group, "staff_id": staff_id})
+
+
+def _recorded_escalation(session: Session, done: schema.Escalation) -> TicketEscalated:
+    """What the committed escalation `done` answered: its kept result, else
+    (recorded before results were kept) whom it escalated to and whether it
+    reassigned the ticket, as its rows say."""
+    detail = session.scalar(select(schema.TicketEvent.detail)
+                            .where(schema.TicketEvent.key == done.key)) or {}
+    if "result" in detail:
+        return TicketEscalated.model_validate(detail["result"])
+    reassigned = session.scalar(select(schema.TicketEvent.staff_id)
+                                .where(schema.TicketEvent.key == f"{done.key}:reassigned"))
+    return TicketEscalated(to_staff_id=done.to_staff_id, reassigned_to=reassigned)
 
 
 def _serialise_routing(session: Session, group: str) -> None:
