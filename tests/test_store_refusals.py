@@ -10,7 +10,7 @@ Activities run in Temporal's activity environment, as on a worker."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -30,7 +30,7 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput
 from activities.courses import CourseActivities
 from activities.failures import MAX_MESSAGE, ShortFailures
 from activities.leads import LeadActivities
-from activities.store import MAX_FAILURE_MESSAGE, Store, store_failure
+from activities.store import MAX_FAILURE_MESSAGE, Store, migrate, store_failure
 from activities.tickets import TicketActivities
 from domain import limits, schema
 from domain.courses import (
@@ -67,6 +67,7 @@ from domain.tickets import (
     TicketReassignment,
     TicketStage,
 )
+from tests.conftest import PG_ENV, _fresh_postgres
 from tests.harness import seed_staff
 
 NOW = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
@@ -416,10 +417,16 @@ def test_an_integer_wider_than_the_column_is_refused_for_good(store: Store) -> N
 
 
 @pytest.fixture
-def postgres_store(store: Store) -> Store:
-    if store.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite keeps text of any length, NUL characters and 64-bit integers")
-    return store
+def postgres_store(postgres_server_url: str | None) -> Iterator[Store]:
+    """PostgreSQL only: SQLite keeps text of any length, NUL characters and
+    64-bit integers, so these refusals are PostgreSQL's own."""
+    if postgres_server_url is None:
+        pytest.skip(f"PostgreSQL's own refusals need {PG_ENV}")
+    url = _fresh_postgres(postgres_server_url)
+    migrate(url)
+    store = Store.from_url(url)
+    yield store
+    store.dispose()
 
 
 @pytest.mark.parametrize(("values", "where", "problem"), [
