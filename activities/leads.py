@@ -358,7 +358,12 @@ class LeadActivities:
         with self.store.unit_of_work() as session:
             lead = _lead(session, request.lead_id)
             if session.scalar(select(schema.JourneyEvent.id).where(schema.JourneyEvent.key == key)):
-                return Decision(accepted=True, due_at=lead.follow_up_due)
+                # A retry: the deadline this miss set, kept on the task it
+                # opened (the lead's own may have moved on since).
+                task = session.scalar(select(schema.Task).where(
+                    schema.Task.key == f"{request.workflow_id}:follow_up_after_miss:{request.n}"))
+                return Decision(accepted=True,
+                                due_at=task.due_at if task else lead.follow_up_due)
             start = request.due_at or request.now
             due = self.clock.due(start, request.interval)
             session.execute(

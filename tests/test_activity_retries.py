@@ -31,6 +31,7 @@ from domain.leads import (
     ClaimRequest,
     ContactRequest,
     EscalateRequest,
+    FollowUpMissed,
     IntakeRequest,
     LeadInput,
     LeadStage,
@@ -185,6 +186,23 @@ def test_a_retried_contact_answers_its_own_time_and_follow_up(
     assert again_first.due_at == NOW + HOUR + 3 * DAY
     with store.unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(schema.Interaction)) == 2
+
+
+def test_a_retried_missed_follow_up_answers_the_deadline_it_set(
+        leads: LeadActivities) -> None:
+    run(leads.assign_lead, assign(1, NOW))
+    run(leads.record_contact, contact(1, NOW + HOUR))
+    missed = FollowUpMissed(lead_id="L1", workflow_id="lead-L1", owner_id="rep-a",
+                            due_at=NOW + HOUR + 3 * DAY, interval=timedelta(days=3),
+                            now=NOW + 4 * DAY, n=1)
+    first = run(leads.miss_follow_up, missed)
+    # The owner calls meanwhile, which moves the lead's follow-up on.
+    run(leads.record_contact, contact(2, NOW + 5 * DAY))
+
+    retried = run(leads.miss_follow_up, missed)
+
+    assert first.due_at == NOW + HOUR + 6 * DAY
+    assert retried == first
 
 
 def test_a_retried_assignment_answers_its_owner_after_the_lead_moved_on(
