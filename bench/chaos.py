@@ -351,11 +351,18 @@ class People:
             await self.pause(2, 6)
             await self.signal(play, "end_course", EndCourse(ended_at=datetime.now(UTC)))
         await self.maybe_malformed(play, "log_callback", {"advisor_id": 7, "outcome": None})
-        status = await self.until(play, CourseStatus,
-                                  lambda s: s.stage in ("awaiting_callback", "escalated"))
         outcome = ("renewal_intent", "no_interest", "unreachable")[i % 3]
-        await self.update(play, "log_callback_now",
-                          LogCallback(advisor_id=status.advisor_id, outcome=outcome), "callback")
+        for attempt in range(3):
+            # The advisor calls once the CRM shows the callback due, and tries
+            # again if the journey says it is not due yet.
+            status = await self.until(play, CourseStatus,
+                                      lambda s: s.stage in ("awaiting_callback", "escalated"))
+            decision = await self.update(
+                play, "log_callback_now",
+                LogCallback(advisor_id=status.advisor_id, outcome=outcome), f"callback-{attempt}")
+            if decision is not None:
+                return
+            await self.pause(3, 6)
 
     async def lifecycle(self, play: Play, i: int) -> None:
         """One to four purchases, some far enough apart for the win-back to begin."""
@@ -566,9 +573,24 @@ async def running_histories(client: Client) -> dict[str, int]:
     return found
 
 
+async def busy_with_activities(client: Client, workflow_ids: list[str]) -> bool:
+    """Whether any of these journeys has an activity scheduled or running: one
+    whose attempt died with a killed worker is retried only after its
+    start-to-close timeout and backoff, minutes with no new history event."""
+    for wid in workflow_ids:
+        try:
+            description = await client.get_workflow_handle(wid).describe(rpc_timeout=RPC)
+        except RPCError:
+            continue
+        if description.raw_description.pending_activities:
+            return True
+    return False
+
+
 async def settle(client: Client, plays: list[Play], *, limit: float, quiet: float) -> str:
     """Until every script is done and every journey that should end has, or
-    nothing has moved for `quiet` seconds, or `limit` seconds have passed."""
+    nothing has moved for `quiet` seconds with no activity still to be retried,
+    or `limit` seconds have passed."""
     deadline = time.monotonic() + limit
     last: dict[str, int] | None = None
     still_since = time.monotonic()
@@ -583,8 +605,9 @@ async def settle(client: Client, plays: list[Play], *, limit: float, quiet: floa
         if running != last:
             last, still_since = running, time.monotonic()
         elif scripts_done and time.monotonic() - still_since >= quiet:
-            return (f"{len(running)} journeys still running, none progressed in "
-                    f"{quiet:.0f} s")
+            if not await busy_with_activities(client, list(running)):
+                return (f"{len(running)} journeys still running, none progressed in "
+                        f"{quiet:.0f} s and none has an activity to retry")
         await asyncio.sleep(5)
     return f"gave up waiting after {limit:.0f} s"
 
@@ -606,11 +629,12 @@ class Verdict:
     replay_failures: list[tuple[str, str]] = field(default_factory=list)
     timeouts: Counter[str] = field(default_factory=Counter)
     disagreements: list[tuple[str, str]] = field(default_factory=list)
-    duplicates: list[tuple[str, str, int]] = field(default_factory=list)
+    duplicates: list[tuple[str, str, int, str]] = field(default_factory=list)
     lost: list[tuple[str, str, str]] = field(default_factory=list)  # key, channel, reason
     touches: Counter[str] = field(default_factory=Counter)
     received: Counter[str] = field(default_factory=Counter)
     received_no_key: int = 0
+    message_ids: str = ""  # what the e-mails' Message-IDs say about the key
     unrecorded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -816,21 +840,35 @@ def examine_store(database_url: str, plays: list[Play], statuses: dict[str, Any]
 def examine_touches(workdir: Path, touch_rows: dict[str, Any], verdict: Verdict) -> None:
     """What the sinks received against what the store says was sent."""
     received: Counter[str] = Counter()
+    message_ids: dict[str, set[str]] = defaultdict(set)
     for sink in ("smtp", "webhook"):
-        path = workdir / f"{sink}-received.jsonl"
-        if not path.exists():
-            continue
-        for line in path.read_text("utf-8").splitlines():
-            record = json.loads(line)
+        for record in read_jsonl(workdir / f"{sink}-received.jsonl"):
             key = record.get("key") or record.get("body_key")
             if not key:
                 verdict.received_no_key += 1
                 continue
             received[key] += 1
             verdict.received[sink] += 1
+            if record.get("message_id"):
+                message_ids[key].add(record["message_id"])
     for key, n in received.items():
         if n > 1:
-            verdict.duplicates.append((key, key.rsplit(":", 2)[0], n))
+            same = len(message_ids.get(key, ())) == 1
+            verdict.duplicates.append((key, key.rsplit(":", 2)[0], n,
+                                       "same Message-ID" if same else "distinct Message-IDs"
+                                       if key in message_ids else "webhook, same key header"))
+    repeated = [ids for key, ids in message_ids.items() if received[key] > 1]
+    if not message_ids:
+        verdict.message_ids = "no e-mail received"
+    elif not repeated:
+        verdict.message_ids = ("no e-mail was received twice, so whether its Message-ID stays "
+                               "the same across attempts is not shown")
+    elif all(len(ids) == 1 for ids in repeated):
+        verdict.message_ids = ("an e-mail received twice kept its Message-ID: a receiver "
+                               "can drop the repeat by it")
+    else:
+        verdict.message_ids = ("an e-mail received twice came with a new Message-ID: only "
+                               "the X-Crm-Touch-Key header tells the repeat")
     for key, row in touch_rows.items():
         verdict.touches[row.status] += 1
         delivered_by_sink = row.channel in ("email", "chat")
@@ -840,13 +878,19 @@ def examine_touches(workdir: Path, touch_rows: dict[str, Any], verdict: Verdict)
             verdict.unrecorded.append(f"{key} ({row.status})")
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
 async def keep_evidence(client: Client, verdict: Verdict, directory: Path) -> None:
     """The history of every journey named in a finding, as the Temporal UI
     exports it, for replay and for reading."""
     named = {wid for wid, _ in verdict.stuck} | {wid for wid, _ in verdict.failed} | {
         wid for wid, _, _ in verdict.loops} | {wid for wid, _, _ in verdict.task_failures} | {
         wid for wid, _ in verdict.replay_failures} | {
-        wid for wid, _ in verdict.disagreements} | {wid for _, wid, _ in verdict.duplicates} | {
+        wid for wid, _ in verdict.disagreements} | {wid for _, wid, _, _ in verdict.duplicates} | {
         key.rsplit(":", 2)[0] for key, _, _ in verdict.lost}
     if not named:
         return
@@ -946,16 +990,17 @@ def report(plays: list[Play], verdict: Verdict, faults: FaultLog, settled: str) 
         ["sent in the store, never received", len(verdict.lost), ratio(len(verdict.lost), sent)],
         ["received, not recorded sent", len(verdict.unrecorded), "-"],
     ])
-    print("  (the touch key travels as the X-Crm-Touch-Key header of each e-mail and "
-          "webhook call;\n   the e-mail Message-ID is made anew by each send, so it is no "
-          "key; touches on other\n   channels go to the outbox file and are not counted)")
+    print("  (keys are read from the X-Crm-Touch-Key header of each e-mail and webhook call; "
+          f"\n   {verdict.message_ids};\n   touches on other "
+          "channels go to the outbox file and are not counted)")
 
     listing("stuck journeys", verdict.stuck)
     listing("failed journeys", verdict.failed)
     listing("workflow task failure loops (id, attempt, last failure)", verdict.loops)
     listing("histories that do not replay on this code (id, first failure)",
             verdict.replay_failures)
-    listing("duplicate deliveries (key, journey, times received)", verdict.duplicates)
+    listing("duplicate deliveries (key, journey, times received, what a receiver sees)",
+            verdict.duplicates)
     listing("touches recorded sent, never received (key, channel, store reason)", verdict.lost)
     listing("store vs journey disagreements", verdict.disagreements)
     refused = [(p.workflow_id, r) for p in plays for r in p.refused]
