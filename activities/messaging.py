@@ -374,7 +374,9 @@ class MessagingActivities:
             key=f"touch:{request.key}",
             journey=request.journey,
             entity_id=request.entity_id or request.recipient.id,
-            step=request.step,
+            # Not a step the journey reached: named apart, so funnels and
+            # reports that count steps never count a message's copy.
+            step="touch_recorded",
             at=request.now,
             detail={"entity": _freeze(entity)} if request.entity_kind else None,
         )
