@@ -376,6 +376,11 @@ async def test_lifecycle_handing_over_while_its_win_back_waits_loses_nothing(
                                                  category="tea",
                                                  coupon_code=waiting.campaign[0]))
         await handle.signal("purchase", args=[{"order_id": "Q6-3", "amount": "lots"}])
+        # acted on at once, while the win-back still waits: not hours later
+        acted = await status_when(lambda: h.journeys.customer_status("cust-1"),
+                                  lambda s: s.orders == 2 and s.rejections, "purchase taken")
+        assert acted.runs == 1 and h.rows(schema.Order, id="Q6-2")
+        assert h.touches(key=winback.key)[0].status == "deferred"
 
         await env.sleep(winback.deferred_until - await env.get_current_time() + MINUTE)
         after = await status_when(lambda: h.journeys.customer_status("cust-1"),

@@ -272,7 +272,6 @@ class Journey:
         self.rejections: list[Rejection] = []
         self.counters = counters
         self.messenger = Messenger(journey=self.journey, counters=counters)
-        self.finished = False
 
     def _signal_models(self) -> dict[str, type[BaseModel]]:
         # Every journey hands on the part of a staff member who leaves (`crm
@@ -304,8 +303,6 @@ class Journey:
     async def _answer(self, name: str, payload: Any) -> Decision:
         """An update's answer: the decision when accepted; refused, the one
         refusal shape (an update failure carrying the reason)."""
-        if self.finished:
-            raise refusal(self._ended_reason())
         item = Inbound(name=name, payload=payload, received_at=workflow.now())
         self.inbox.append(item)
         await workflow.wait_condition(lambda: item.answered)
@@ -440,5 +437,4 @@ class Journey:
         await self.messenger.drain()
         while self.inbox and workflow.patched(ANSWER_UNTIL_COMPLETE):
             await self._refuse(self.inbox.pop(0), self._ended_reason())
-        self.finished = True
         await workflow.wait_condition(workflow.all_handlers_finished)

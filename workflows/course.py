@@ -291,6 +291,8 @@ class CourseJourney(Journey):
         if callback.outcome not in {o.value for o in CallbackOutcome}:
             return (f"unknown outcome {callback.outcome!r}: expected one of "
                     + ", ".join(o.value for o in CallbackOutcome))
+        if s.stage is CourseStage.completed:
+            return "the enrollment is completed: its callback is logged"
         if s.stage not in CALLBACK_DUE:
             due = s.ends_at + self.policy.callback_after
             return (f"no callback is due yet (stage {s.stage.value}; "

@@ -70,6 +70,7 @@ from workflows.common import (
 )
 
 CURRENCY = "CNY"
+SERVE_DURING_HANDOVER = "serve-during-handover"
 IN_CAMPAIGN = (LifecycleStage.winback_first, LifecycleStage.winback_second, LifecycleStage.lost)
 
 
@@ -100,8 +101,14 @@ class CustomerLifecycle(Journey):
         self._publish()
         while True:
             if self._time_to_continue():
-                # Finish what is on its way; a signal that arrives meanwhile is
-                # handled first, so nothing is lost in the hand-over.
+                # Finish what is on its way, acting meanwhile on what arrives: a
+                # purchase does not wait hours behind a win-back held by quiet
+                # hours. Older runs waited, and replay so.
+                while not self.messenger.settled() and workflow.patched(SERVE_DURING_HANDOVER):
+                    await workflow.wait_condition(
+                        lambda: bool(self.inbox) or self.messenger.settled())
+                    if self.inbox:
+                        await self._act_on(self.inbox.pop(0))
                 await self.messenger.drain()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self.inbox:
