@@ -130,6 +130,9 @@ class MessagingActivities:
             if touch is not None and touch.status in ("sent", "suppressed", "failed",
                                                        "unconfirmed"):
                 return _outcome_of(touch)
+            if request.withdrawn is not None and touch is not None and touch.status != "sending":
+                log.info("touch %s withdrawn: %s", request.key, request.withdrawn)
+                return _settle(touch, now, "suppressed", f"withdrawn: {request.withdrawn}")
             if touch is not None and touch.status == "sending":
                 # An earlier attempt was cut short between recording the touch
                 # as sending and hearing back from the channel.

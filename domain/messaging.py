@@ -58,6 +58,9 @@ class SendRequest(BaseModel):
     now: AwareDatetime
     # A marketing touch the frequency cap holds back waits ("defer") or is dropped.
     when_capped: Literal["defer", "suppress"] = "defer"
+    # Why the journey no longer wants a touch it had deferred (the milestone
+    # was paid, the ticket closed): recorded as suppressed, never sent.
+    withdrawn: str | None = None
 
 
 class SendOutcome(BaseModel):

@@ -225,6 +225,9 @@ async def test_contract_paid_while_a_reminder_waits_answers_until_complete(
         assert await running(handle)
 
         await completes_after(h, handle, reminder)
+        # the customer who paid at 10:01 is not asked to pay at noon
+        gone = h.touches(key=reminder.key)[0]
+        assert (gone.status, gone.reason) == ("suppressed", "withdrawn: milestone 1 is settled")
 
 
 # -- course ---------------------------------------------------------------------------
@@ -316,6 +319,9 @@ async def test_ticket_closed_while_its_survey_waits_answers_until_complete(
         assert await running(handle)
 
         await completes_after(h, handle, survey)
+        # the customer who has rated is not asked to rate again
+        gone = h.touches(key=survey.key)[0]
+        assert (gone.status, gone.reason) == ("suppressed", "withdrawn: the ticket is closed")
 
 
 # -- customer lifecycle -------------------------------------------------------------

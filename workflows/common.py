@@ -56,6 +56,7 @@ STORE_REFUSAL_REJECTS = "store-refusal-rejects"
 ANSWER_UNTIL_COMPLETE = "answer-until-complete"
 REFUSED_UPDATES_FAIL = "refused-updates-fail"
 STAFF_ID_REQUIRED = "staff-id-required"
+WITHDRAW_UNWANTED_TOUCHES = "withdraw-unwanted-touches"
 STORE_LIMITS = "store-limits"
 
 
@@ -180,7 +181,11 @@ class Messenger:
         entity_id: str | None = None,
         facts: dict[str, Any] | None = None,
         channel: str | None = None,
+        unwanted: Callable[[], str | None] | None = None,
     ) -> asyncio.Task[SendOutcome | None]:
+        """`unwanted`: asked before a deferred touch is asked again; the reason
+        the journey no longer wants it (the milestone paid, the ticket closed),
+        or None to send it."""
         n = self.counters.get(step, 0) + 1
         self.counters[step] = n
         request = SendRequest(
@@ -196,13 +201,20 @@ class Messenger:
             facts=facts or {},
             now=workflow.now(),
         )
-        task = asyncio.create_task(self._deliver(request))
+        task = asyncio.create_task(self._deliver(request, unwanted))
         self.pending.append(task)
         return task
 
-    async def _deliver(self, request: SendRequest) -> SendOutcome | None:
+    async def _deliver(self, request: SendRequest,
+                       unwanted: Callable[[], str | None] | None) -> SendOutcome | None:
         while True:
             request = request.model_copy(update={"now": workflow.now()})
+            # A touch that waited out quiet hours may have lost its point
+            # meanwhile; older journeys sent it anyway, and replay so.
+            waited = self.outcomes.get(request.key) == "deferred"
+            if waited and unwanted is not None and (reason := unwanted()) is not None and \
+                    workflow.patched(WITHDRAW_UNWANTED_TOUCHES):
+                request = request.model_copy(update={"withdrawn": reason})
             try:
                 outcome = await workflow.execute_activity(
                     "send_message", request, result_type=SendOutcome, **SEND_CALL

@@ -197,13 +197,15 @@ class PaymentJourney(Journey):
                  "amount": str(milestone.outstanding), "due_date": str(milestone.due_date)}
         if action.kind is ActionKind.reminder:
             facts["days_before"] = action.days_before
-            self._send_customer("payment_reminder", MessageClass.reminder, facts)
+            self._send_customer("payment_reminder", MessageClass.reminder, facts,
+                                milestone.seq)
             self._notify_staff(s.owner_id, "payment_due_notice", facts)
         elif action.kind is ActionKind.overdue:
             await call("mark_milestone_overdue", self._escalation(milestone.seq, 0))
             milestone.state = MilestoneState.overdue
         elif action.kind is ActionKind.overdue_reminder:
-            self._send_customer("payment_overdue", MessageClass.reminder, facts)
+            self._send_customer("payment_overdue", MessageClass.reminder, facts,
+                                milestone.seq)
         elif action.kind is ActionKind.escalation:
             targets: EscalationTargets = await call(
                 "escalate_overdue", self._escalation(milestone.seq, action.level),
@@ -372,10 +374,18 @@ class PaymentJourney(Journey):
                    default=None)
 
     def _send_customer(self, step: str, message_class: MessageClass,
-                       facts: dict[str, Any]) -> None:
+                       facts: dict[str, Any], seq: int | None = None) -> None:
+        """`seq`: a milestone's reminder, withdrawn if it waits out quiet hours
+        past the milestone's settling."""
+        def unwanted() -> str | None:
+            if seq is None or self._is_open(seq):
+                return None
+            return f"milestone {seq} is settled"
+
         self.messenger.send(step=step, message_class=message_class,
                             recipient=Recipient(kind="customer", id=self.state.customer_id),
-                            entity_kind=self.entity_kind, entity_id=self.entity_id, facts=facts)
+                            entity_kind=self.entity_kind, entity_id=self.entity_id, facts=facts,
+                            unwanted=unwanted)
 
     def _escalation(self, seq: int, level: int) -> OverdueEscalation:
         return OverdueEscalation(contract_id=self.state.contract_id,

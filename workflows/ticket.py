@@ -20,6 +20,7 @@ the journey keeps the SLA clock's accounting and waits for the next deadline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -693,9 +694,22 @@ class TicketJourney(Journey):
 
     def _send_customer(self, step: str, message_class: MessageClass,
                        facts: dict[str, Any]) -> None:
+        s = self.state
         self.messenger.send(step=step, message_class=message_class,
-                            recipient=Recipient(kind="customer", id=self.state.customer_id),
-                            entity_kind=self.entity_kind, entity_id=self.entity_id, facts=facts)
+                            recipient=Recipient(kind="customer", id=s.customer_id),
+                            entity_kind=self.entity_kind, entity_id=self.entity_id, facts=facts,
+                            unwanted=self._survey_unwanted(s.reopens)
+                            if step == "satisfaction_survey" else None)
+
+    def _survey_unwanted(self, reopens: int) -> Callable[[], str | None]:
+        """A survey that waited out quiet hours is not sent once the customer
+        has rated (which closes or reopens the ticket) or the ticket moved on."""
+        def unwanted() -> str | None:
+            s = self.state
+            if s.stage is not TicketStage.resolved or s.reopens != reopens:
+                return f"the ticket is {s.stage.value}"
+            return None
+        return unwanted
 
     def _derived_stage(self) -> TicketStage:
         s = self.state
