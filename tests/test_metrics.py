@@ -92,3 +92,21 @@ async def test_the_temporal_runtime_serves_its_own_metrics(dev_env: Any, tmp_pat
             break
         await asyncio.sleep(0.1)
     assert 'operation="CountWorkflowExecutions"' in body
+
+
+def test_an_escalation_with_nobody_to_tell_is_a_warning_and_a_metric(
+    sqlite_store: Store, caplog: Any
+) -> None:
+    seed_staff(sqlite_store)
+    unrouted = sample("crm_escalations_unrouted_total", journey="ticket")
+    with caplog.at_level("WARNING", logger="crm.escalations"), \
+            sqlite_store.unit_of_work() as session:
+        session.add(schema.Escalation(key="m:2", journey="ticket", entity_id="T2", level=1,
+                                      reason="r", at=datetime.now(UTC)))
+        session.add(schema.Escalation(key="m:3", journey="ticket", entity_id="T3", level=1,
+                                      reason="r", to_staff_id="sup-technical",
+                                      at=datetime.now(UTC)))
+    assert sample("crm_escalations_unrouted_total", journey="ticket") == unrouted + 1
+    [warning] = [r for r in caplog.records if r.name == "crm.escalations"]
+    assert warning.levelname == "WARNING" and "T2" in warning.getMessage()
+    assert "nobody to tell" in warning.getMessage()

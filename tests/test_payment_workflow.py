@@ -414,3 +414,19 @@ async def test_a_payment_the_store_holds_but_the_journey_missed_is_taken_in_when
     assert all(m.state is MilestoneState.paid for m in status.milestones)
     await eventually(lambda: harness.touches(step="payment_receipt"))
     assert len(harness.rows(schema.Payment, contract_id="C40")) == 1
+
+
+async def test_a_settled_milestone_shows_no_pending_action(
+    harness: Harness, env: WorkflowEnvironment
+) -> None:
+    """The next action a status shows belongs to a milestone still owed: a paid
+    deposit's reminders disappear when it is paid, not when they fall due."""
+    handle, _ = await signed(harness, env, "C41")
+    before = await harness.journeys.contract_status("C41")
+    assert before.next_action is not None and before.next_action.seq == 1
+    assert (await harness.journeys.record_payment(
+        "C41", RecordPayment(amount=Decimal("3000"), reference="D1"))).accepted
+    await handle.signal("accept", Accept())
+    after = await contract_when(harness, "C41", lambda s: s.accepted_at is not None)
+    assert after.milestones[0].state is MilestoneState.paid
+    assert after.next_action is not None and after.next_action.seq == 2
