@@ -79,6 +79,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -101,7 +102,8 @@ from bench.chaos_infra import (
 from bench.lead import stdout_to_devnull, temporal_binary
 from domain import schema
 from domain.courses import CoursePolicy, CourseStatus, EndCourse, EnrollmentInput, LogCallback
-from domain.leads import Claim, Convert, Decision, LeadInput, LeadStatus, LogContact
+from domain.journeys import Decision
+from domain.leads import Claim, Convert, LeadInput, LeadStatus, LogContact
 from domain.lifecycle import LifecycleInput, LifecyclePolicy, LifecycleStatus, Purchase
 from domain.payments import Accept, ContractInput, ContractStatus, RecordPayment
 from domain.policy import LeadPolicy
@@ -240,8 +242,7 @@ class People:
         journey must reject it, record the rejection, and go on."""
         if self.rng.random() >= self.malformed:
             return
-        shape = MALFORMED_SHAPES[play.malformed_sent % len(MALFORMED_SHAPES)] \
-            if self.rng.random() < 0.5 else self.rng.choice(MALFORMED_SHAPES)
+        shape = self.rng.choice(MALFORMED_SHAPES)
         args: list[Any] = {"wrong fields": [payload], "not an object": [["not", "an object"]],
                            "no payload": [], "two payloads": [payload, payload]}[shape]
         play.malformed_sent += 1
@@ -250,10 +251,13 @@ class People:
         await self.rpc(name, lambda: self.handle(play).signal(name, args=args, rpc_timeout=RPC))
 
     async def start(self, play: Play, workflow: str, arg: Any) -> None:
-        await self.rpc("start", lambda: self.client.start_workflow(
-            workflow, arg, id=play.workflow_id, task_queue=TASK_QUEUE,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            task_timeout=timedelta(seconds=10), rpc_timeout=RPC))
+        try:
+            await self.rpc("start", lambda: self.client.start_workflow(
+                workflow, arg, id=play.workflow_id, task_queue=TASK_QUEUE,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                task_timeout=timedelta(seconds=10), rpc_timeout=RPC))
+        except WorkflowAlreadyStartedError:
+            pass  # an attempt whose answer was lost did start it
 
     # -- the five journeys --------------------------------------------------------------
 
@@ -281,7 +285,8 @@ class People:
                                          f"contact-{attempt}")
             if decision is not None and decision.accepted:
                 break
-            play.refused.append(f"log_contact: {decision.reason if decision else 'refused'}")
+            if decision is not None:  # refused refusals are already listed by `update`
+                play.refused.append(f"log_contact_now: {decision.reason}")
         if stale:
             return
         await self.pause(3, 20)
