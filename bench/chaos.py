@@ -95,11 +95,12 @@ from bench.chaos_infra import (
     free_port,
     migrate_store,
     sink_process,
+    stdout_to_devnull,
+    temporal_binary,
     wait_for_port,
     worker_env,
     worker_process,
 )
-from bench.lead import stdout_to_devnull, temporal_binary
 from domain import schema
 from domain.courses import CoursePolicy, CourseStatus, EndCourse, EnrollmentInput, LogCallback
 from domain.journeys import Decision
