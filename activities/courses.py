@@ -30,7 +30,7 @@ from domain.courses import (
     EscalationResult,
     choose_advisor,
 )
-from domain.leads import Decision
+from domain.journeys import Decision
 from domain.sla import CalendarClock
 
 log = activity_logger("crm.courses")

@@ -13,7 +13,7 @@ from temporalio import activity
 from activities.logs import activity_logger
 from activities.store import Store
 from domain import schema
-from domain.leads import RejectionRecord
+from domain.journeys import RejectionRecord
 
 log = activity_logger("crm.journal")
 

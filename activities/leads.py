@@ -22,6 +22,7 @@ from activities.store import Store, refuse_invalid
 from domain import limits, schema
 from domain.assignment import RepLoad, choose_rep
 from domain.contact import InvalidContact, company_key, normalise_email, normalise_phone
+from domain.journeys import Decision
 from domain.leads import (
     JOURNEY,
     OPEN_STAGES,
@@ -30,7 +31,6 @@ from domain.leads import (
     ClaimRequest,
     ContactRequest,
     ConvertRequest,
-    Decision,
     EscalateRequest,
     EscalateResult,
     FollowUpMissed,

@@ -23,6 +23,7 @@ from activities.messaging import entity_loader
 from activities.staff import active_manager_above
 from activities.store import Store, refuse_invalid
 from domain import limits, schema
+from domain.journeys import Decision
 from domain.sla import CalendarClock
 from domain.tickets import (
     JOURNEY,
@@ -30,7 +31,6 @@ from domain.tickets import (
     SUPERVISOR,
     AgentLoad,
     ClockChange,
-    Decision,
     EscalationKind,
     OpenTicketRequest,
     RatingRecord,

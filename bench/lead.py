@@ -64,6 +64,7 @@ from activities.delivery import AppriseDeliverer, Message
 from activities.staff import StaffMember, add_staff
 from activities.store import Store, migrate
 from domain import schema
+from domain.journeys import Decision, RejectionRecord
 from domain.leads import (
     AssignRequest,
     AssignResult,
@@ -71,7 +72,6 @@ from domain.leads import (
     ContactRequest,
     Convert,
     ConvertRequest,
-    Decision,
     EscalateRequest,
     EscalateResult,
     FollowUpMissed,
@@ -81,7 +81,6 @@ from domain.leads import (
     LeadStage,
     LeadStatus,
     LogContact,
-    RejectionRecord,
     StageChange,
     lead_workflow_id,
 )

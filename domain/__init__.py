@@ -1,5 +1,14 @@
-"""Pure CRM rules and the typed models that cross every Temporal boundary.
+"""CRM rules, policies and the typed models that cross every Temporal boundary;
+also the store's schema and the settings.
 
-Nothing here performs I/O or reads a clock: `now` is always passed in, so the
-same rule runs in a workflow, an activity and a unit test.
+Every module here is pure except `schema` and `settings`: no I/O and no clock
+read (`now` is always passed in), so the same rule runs in a workflow, an
+activity and a unit test. `journeys` holds the types every journey shares;
+each journey has its own module beside it.
+
+The two that are not pure are never imported by workflows:
+- `schema` is the store's SQLAlchemy models, imported by activities,
+  migrations and the starter;
+- `settings` reads the environment, once, at a composition root (`worker.py`,
+  the starter), which hands its policies down.
 """

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from domain.leads import Decision, Rejection
+from domain.journeys import Decision, Lenient, Rejection
 from domain.limits import Duration, Id, Moment
 
 JOURNEY = "course"
@@ -36,7 +36,7 @@ class CallbackOutcome(StrEnum):
 
 
 class CoursePolicy(BaseModel):
-    """Post-course callback (DESIGN journey 4)."""
+    """Post-course callback (docs/design.md, journey 4)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -79,11 +79,7 @@ def choose_advisor(
     return min(pool, key=lambda a: (a.open_enrollments, a.staff_id)).staff_id
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class EnrollmentInput(_Lenient):
+class EnrollmentInput(Lenient):
     """A new enrolment. Its values must fit the store (domain/limits.py): a
     start that cannot be written fails at once rather than retrying for ever."""
 
@@ -95,23 +91,23 @@ class EnrollmentInput(_Lenient):
     policy: CoursePolicy | None = None
 
 
-class EndCourse(_Lenient):
+class EndCourse(Lenient):
     ended_at: AwareDatetime | None = None
 
 
-class LogCallback(_Lenient):
+class LogCallback(Lenient):
     advisor_id: str = ""
     outcome: str = ""
     note: str | None = None
 
 
-class EnrollRequest(_Lenient):
+class EnrollRequest(Lenient):
     enrollment: EnrollmentInput
     workflow_id: str
     now: AwareDatetime
 
 
-class CallbackTaskRequest(_Lenient):
+class CallbackTaskRequest(Lenient):
     enrollment_id: str
     workflow_id: str
     advisor_id: str
@@ -119,7 +115,7 @@ class CallbackTaskRequest(_Lenient):
     window: timedelta
 
 
-class CourseEscalation(_Lenient):
+class CourseEscalation(Lenient):
     enrollment_id: str
     workflow_id: str
     advisor_id: str
@@ -127,11 +123,11 @@ class CourseEscalation(_Lenient):
     level: int = 1
 
 
-class EscalationResult(_Lenient):
+class EscalationResult(Lenient):
     supervisor_id: str | None
 
 
-class AdvisorHandover(_Lenient):
+class AdvisorHandover(Lenient):
     """The enrolment's advisor has been deactivated: someone else takes it over."""
 
     enrollment_id: str
@@ -141,14 +137,14 @@ class AdvisorHandover(_Lenient):
     n: int
 
 
-class AdvisorHandoverResult(_Lenient):
+class AdvisorHandoverResult(Lenient):
     # None: nobody active to take it over (no advisor, no manager above)
     advisor_id: str | None
     # True when no advisor was free and the departing advisor's manager took it
     fallback: bool = False
 
 
-class CourseEndMoved(_Lenient):
+class CourseEndMoved(Lenient):
     enrollment_id: str
     workflow_id: str
     ends_at: AwareDatetime
@@ -156,7 +152,7 @@ class CourseEndMoved(_Lenient):
     n: int
 
 
-class CallbackRecord(_Lenient):
+class CallbackRecord(Lenient):
     enrollment_id: str
     workflow_id: str
     advisor_id: str
@@ -165,7 +161,7 @@ class CallbackRecord(_Lenient):
     now: AwareDatetime
 
 
-class CourseStatus(_Lenient):
+class CourseStatus(Lenient):
     enrollment_id: str
     customer_id: str
     course_id: str

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
+from domain.journeys import Decision, Lenient, Rejection, RejectionRecord, StaffDeactivated
 from domain.limits import (
     Email,
     FreeText,
@@ -26,6 +27,39 @@ from domain.limits import (
     Timezone,
 )
 from domain.policy import LeadPolicy
+
+__all__ = [
+    "JOURNEY",
+    "OPEN_STAGES",
+    "AssignRequest",
+    "AssignResult",
+    "Claim",
+    "ClaimRequest",
+    "ContactChannel",
+    "ContactRequest",
+    "Convert",
+    "ConvertRequest",
+    "Discard",
+    "EscalateRequest",
+    "EscalateResult",
+    "FollowUpMissed",
+    "IntakeRequest",
+    "IntakeResult",
+    "LeadInput",
+    "LeadStage",
+    "LeadStatus",
+    "LogContact",
+    "Merge",
+    "StageChange",
+    "contact_problem",
+    "lead_workflow_id",
+    # Shared by every journey and defined in domain/journeys.py; still
+    # importable from here so that older imports keep working.
+    "Decision",
+    "Rejection",
+    "RejectionRecord",
+    "StaffDeactivated",
+]
 
 JOURNEY = "lead"
 
@@ -55,11 +89,7 @@ OPEN_STAGES = (
 )
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class LeadInput(_Lenient):
+class LeadInput(Lenient):
     """A new lead. Its values must fit the store (domain/limits.py): a start
     that cannot be written fails at once rather than retrying for ever."""
 
@@ -80,7 +110,7 @@ class LeadInput(_Lenient):
 # Signals -----------------------------------------------------------------
 
 
-class Claim(_Lenient):
+class Claim(Lenient):
     owner_id: str = ""
 
 
@@ -106,48 +136,44 @@ def contact_problem(contact: LogContact) -> str | None:
     return None
 
 
-class LogContact(_Lenient):
+class LogContact(Lenient):
     owner_id: str = ""
     channel: str = ""
     note: str | None = None
     at: AwareDatetime | None = None
 
 
-class Convert(_Lenient):
+class Convert(Lenient):
     opportunity_name: str | None = None
     amount: Decimal | None = None
     currency: str = "CNY"
 
 
-class Discard(_Lenient):
+class Discard(Lenient):
     reason: str = ""
 
 
-class Merge(_Lenient):
+class Merge(Lenient):
     lead_id: str = ""
-
-
-class StaffDeactivated(_Lenient):
-    staff_id: str = ""
 
 
 # Activity payloads -------------------------------------------------------
 
 
-class IntakeRequest(_Lenient):
+class IntakeRequest(Lenient):
     lead: LeadInput
     workflow_id: str
     now: AwareDatetime
 
 
-class IntakeResult(_Lenient):
+class IntakeResult(Lenient):
     lead_id: str
     score: int
     duplicate_of: str | None = None
     customer_id: str | None = None
 
 
-class AssignRequest(_Lenient):
+class AssignRequest(Lenient):
     lead_id: str
     workflow_id: str
     now: AwareDatetime
@@ -157,13 +183,13 @@ class AssignRequest(_Lenient):
     n: int = 1
 
 
-class AssignResult(_Lenient):
+class AssignResult(Lenient):
     owner_id: str | None
     due_at: AwareDatetime | None = None
     pool_manager_id: str | None = None
 
 
-class ClaimRequest(_Lenient):
+class ClaimRequest(Lenient):
     lead_id: str
     workflow_id: str
     owner_id: str
@@ -172,16 +198,7 @@ class ClaimRequest(_Lenient):
     n: int = 1
 
 
-class Decision(_Lenient):
-    """An activity's answer to a request a person made: accepted, or why not."""
-
-    accepted: bool
-    reason: str | None = None
-    due_at: AwareDatetime | None = None
-    at: AwareDatetime | None = None
-
-
-class EscalateRequest(_Lenient):
+class EscalateRequest(Lenient):
     lead_id: str
     workflow_id: str
     owner_id: str
@@ -190,11 +207,11 @@ class EscalateRequest(_Lenient):
     reason: str
 
 
-class EscalateResult(_Lenient):
+class EscalateResult(Lenient):
     manager_id: str | None
 
 
-class ContactRequest(_Lenient):
+class ContactRequest(Lenient):
     lead_id: str
     workflow_id: str
     owner_id: str
@@ -207,7 +224,7 @@ class ContactRequest(_Lenient):
     n: int
 
 
-class FollowUpMissed(_Lenient):
+class FollowUpMissed(Lenient):
     lead_id: str
     workflow_id: str
     owner_id: str
@@ -217,7 +234,7 @@ class FollowUpMissed(_Lenient):
     n: int
 
 
-class StageChange(_Lenient):
+class StageChange(Lenient):
     lead_id: str
     workflow_id: str
     stage: LeadStage
@@ -227,7 +244,7 @@ class StageChange(_Lenient):
     reason: str | None = None
 
 
-class ConvertRequest(_Lenient):
+class ConvertRequest(Lenient):
     lead_id: str
     workflow_id: str
     owner_id: str | None
@@ -237,22 +254,7 @@ class ConvertRequest(_Lenient):
     now: AwareDatetime
 
 
-class Rejection(_Lenient):
-    signal: str
-    reason: str
-    at: AwareDatetime
-    payload: dict[str, object] = Field(default_factory=dict)
-
-
-class RejectionRecord(_Lenient):
-    workflow_id: str
-    journey: str
-    entity_id: str
-    rejection: Rejection
-    n: int
-
-
-class LeadStatus(_Lenient):
+class LeadStatus(Lenient):
     lead_id: str
     stage: LeadStage
     owner_id: str | None = None

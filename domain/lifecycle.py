@@ -1,6 +1,6 @@
 """Customer lifecycle: RFM tiers and the dormant win-back.
 
-`rfm_tier` is the tier table of the design, as a pure rule; the store's daily
+`rfm_tier` is the tier table of docs/design.md as a pure rule; the store's daily
 sweep computes the same rule set-based in SQL (activities/rfm.py), and the
 tests hold the two to the same answers.
 """
@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from domain.leads import Rejection
+from domain.journeys import Lenient, Rejection
 from domain.limits import DayCount, Duration, Id, Percent, PlainAmount
 
 JOURNEY = "lifecycle"
@@ -159,11 +159,7 @@ class LifecyclePolicy(BaseModel):
         })
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class Purchase(_Lenient):
+class Purchase(Lenient):
     order_id: str = ""
     amount: Decimal = Decimal(0)
     category: str = ""
@@ -172,18 +168,18 @@ class Purchase(_Lenient):
     coupon_code: str | None = None
 
 
-class OptOut(_Lenient):
+class OptOut(Lenient):
     channel: str | None = None
 
 
-class TierChanged(_Lenient):
+class TierChanged(Lenient):
     tier: str = ""
     # The tier outbox row that announced the change. The outbox tells each
     # change at least once; a journey acts on a change only once.
     change: int | None = None
 
 
-class LifecycleCarry(_Lenient):
+class LifecycleCarry(Lenient):
     """What a continued-as-new run takes over from the previous one."""
 
     stage: LifecycleStage
@@ -200,7 +196,7 @@ class LifecycleCarry(_Lenient):
     runs: int = 1
 
 
-class LifecycleInput(_Lenient):
+class LifecycleInput(Lenient):
     """The customer's journey. `customer_id` and `policy` must fit the store
     (domain/limits.py); `carry` is the journey's own state, handed from one run
     to the next, and is taken as it comes."""
@@ -210,7 +206,7 @@ class LifecycleInput(_Lenient):
     carry: LifecycleCarry | None = None
 
 
-class PurchaseRequest(_Lenient):
+class PurchaseRequest(Lenient):
     customer_id: str
     workflow_id: str
     purchase: Purchase
@@ -219,7 +215,7 @@ class PurchaseRequest(_Lenient):
     now: AwareDatetime
 
 
-class PurchaseResult(_Lenient):
+class PurchaseResult(Lenient):
     duplicate: bool = False
     last_purchase_at: AwareDatetime | None = None
     orders: int = 0
@@ -228,14 +224,14 @@ class PurchaseResult(_Lenient):
     credited_touch: str | None = None
 
 
-class DormancyCheck(_Lenient):
+class DormancyCheck(Lenient):
     customer_id: str
     workflow_id: str
     now: AwareDatetime
     rfm: RfmPolicy
 
 
-class DormancyResult(_Lenient):
+class DormancyResult(Lenient):
     meets_rule: bool
     frequency: int
     monetary: Decimal
@@ -243,7 +239,7 @@ class DormancyResult(_Lenient):
     favourite_category: str | None = None
 
 
-class CouponRequest(_Lenient):
+class CouponRequest(Lenient):
     customer_id: str
     key: str
     campaign: str
@@ -252,13 +248,13 @@ class CouponRequest(_Lenient):
     now: AwareDatetime
 
 
-class Coupon(_Lenient):
+class Coupon(Lenient):
     code: str
     percent: int
     expires_at: AwareDatetime
 
 
-class LifecycleMark(_Lenient):
+class LifecycleMark(Lenient):
     customer_id: str
     workflow_id: str
     state: str
@@ -268,23 +264,23 @@ class LifecycleMark(_Lenient):
     reason: str | None = None
 
 
-class OptOutRequest(_Lenient):
+class OptOutRequest(Lenient):
     customer_id: str
     channel: str | None
     now: AwareDatetime
 
 
-class AdvisorRequest(_Lenient):
+class AdvisorRequest(Lenient):
     customer_id: str
     workflow_id: str
     now: AwareDatetime
 
 
-class AdvisorResult(_Lenient):
+class AdvisorResult(Lenient):
     advisor_id: str | None
 
 
-class AdvisorHandoverRequest(_Lenient):
+class AdvisorHandoverRequest(Lenient):
     """An exclusive advisor was deactivated: hand the customer on. `tier` is the
     one the journey was told; the store's tier, where the sweep wrote one, wins."""
 
@@ -296,7 +292,7 @@ class AdvisorHandoverRequest(_Lenient):
     now: AwareDatetime
 
 
-class AdvisorHandover(_Lenient):
+class AdvisorHandover(Lenient):
     """What the hand-over did. `held` is False when `staff_id` was not this
     customer's advisor (nothing changed); otherwise `advisor_id` is the new
     advisor, or None when the advisor was cleared: the customer is no longer
@@ -309,7 +305,7 @@ class AdvisorHandover(_Lenient):
     manager_id: str | None = None
 
 
-class LifecycleStatus(_Lenient):
+class LifecycleStatus(Lenient):
     customer_id: str
     stage: LifecycleStage
     tier: str | None = None

@@ -15,10 +15,10 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import AwareDatetime, Field, ValidationInfo, model_validator
 
 from domain import limits
-from domain.leads import Rejection
+from domain.journeys import Lenient, Rejection
 from domain.limits import Currency, DayCount, Id, MilestoneName, Moment
 from domain.money import round_money
 
@@ -27,10 +27,6 @@ JOURNEY = "payment"
 
 def contract_workflow_id(contract_id: str) -> str:
     return f"contract-{contract_id}"
-
-
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
 
 
 def _percent_problem(percent: Decimal) -> str | None:
@@ -42,7 +38,7 @@ def _percent_problem(percent: Decimal) -> str | None:
     return None
 
 
-class MilestoneRule(_Lenient):
+class MilestoneRule(Lenient):
     """A share of the contract due some days after signing or after acceptance."""
 
     percent: Annotated[Decimal, limits.store_limit(_percent_problem)]
@@ -57,8 +53,8 @@ DEFAULT_PLAN = [
 ]
 
 
-class PaymentPolicy(_Lenient):
-    """Payment milestones (DESIGN journey 2)."""
+class PaymentPolicy(Lenient):
+    """Payment milestones (docs/design.md, journey 2)."""
 
     reminder_days_before: list[DayCount] = Field(default_factory=lambda: [7, 1, 0])
     overdue_reminder_days_after: DayCount = 1
@@ -87,7 +83,7 @@ class ContractStage(StrEnum):
     cancelled = "cancelled"
 
 
-class Milestone(_Lenient):
+class Milestone(Lenient):
     seq: int
     name: str
     percent: Decimal
@@ -111,7 +107,7 @@ class ActionKind(StrEnum):
     escalation = "escalation"
 
 
-class Action(_Lenient):
+class Action(Lenient):
     """Something the journey does at a moment, about one milestone."""
 
     at: AwareDatetime
@@ -245,7 +241,7 @@ def allocate(amount: Decimal, milestones: list[Milestone]) -> Allocation:
 # -- boundary models -------------------------------------------------------------
 
 
-class ContractInput(_Lenient):
+class ContractInput(Lenient):
     """A signed contract. Its values must fit the store (domain/limits.py): a
     start that cannot be written fails at once rather than retrying for ever."""
 
@@ -269,22 +265,22 @@ class ContractInput(_Lenient):
         return self
 
 
-class Accept(_Lenient):
+class Accept(Lenient):
     accepted_at: AwareDatetime | None = None
 
 
-class RecordPayment(_Lenient):
+class RecordPayment(Lenient):
     amount: Decimal = Decimal(0)
     paid_at: AwareDatetime | None = None
     reference: str = ""
     currency: str | None = None
 
 
-class Cancel(_Lenient):
+class Cancel(Lenient):
     reason: str = ""
 
 
-class SignRequest(_Lenient):
+class SignRequest(Lenient):
     contract: ContractInput
     plan: list[MilestoneRule]
     policy: PaymentPolicy
@@ -292,7 +288,7 @@ class SignRequest(_Lenient):
     now: AwareDatetime
 
 
-class Schedule(_Lenient):
+class Schedule(Lenient):
     """Milestones with their amounts and dates, and what falls due when."""
 
     milestones: list[Milestone]
@@ -300,7 +296,7 @@ class Schedule(_Lenient):
     timezone: str
 
 
-class AcceptRequest(_Lenient):
+class AcceptRequest(Lenient):
     contract_id: str
     workflow_id: str
     accepted_at: AwareDatetime
@@ -309,7 +305,7 @@ class AcceptRequest(_Lenient):
     now: AwareDatetime
 
 
-class PaymentRequest(_Lenient):
+class PaymentRequest(Lenient):
     contract_id: str
     workflow_id: str
     amount: Decimal
@@ -322,14 +318,14 @@ class PaymentRequest(_Lenient):
     key: str | None = None
 
 
-class PaymentResult(_Lenient):
+class PaymentResult(Lenient):
     duplicate: bool = False
     milestones: list[Milestone]
     applied: dict[int, Decimal] = Field(default_factory=dict)
     credit: Decimal = Decimal(0)
 
 
-class OverdueEscalation(_Lenient):
+class OverdueEscalation(Lenient):
     contract_id: str
     workflow_id: str
     seq: int
@@ -337,12 +333,12 @@ class OverdueEscalation(_Lenient):
     now: AwareDatetime
 
 
-class EscalationTargets(_Lenient):
+class EscalationTargets(Lenient):
     manager_id: str | None
     finance_ids: list[str]
 
 
-class OwnerHandover(_Lenient):
+class OwnerHandover(Lenient):
     """The contract's owner has left: who takes it over is decided in the store."""
 
     contract_id: str
@@ -352,7 +348,7 @@ class OwnerHandover(_Lenient):
     now: AwareDatetime
 
 
-class NewOwner(_Lenient):
+class NewOwner(Lenient):
     """`how`: a rep took over; no active rep was left, so the previous owner's
     (nearest active) manager did; or nobody could, and finance was told."""
 
@@ -362,7 +358,7 @@ class NewOwner(_Lenient):
     finance_ids: list[str] = Field(default_factory=list)
 
 
-class ContractClosed(_Lenient):
+class ContractClosed(Lenient):
     contract_id: str
     workflow_id: str
     status: Literal["paid", "cancelled"]
@@ -370,7 +366,7 @@ class ContractClosed(_Lenient):
     now: AwareDatetime
 
 
-class ContractStatus(_Lenient):
+class ContractStatus(Lenient):
     contract_id: str
     customer_id: str
     owner_id: str

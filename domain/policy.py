@@ -14,7 +14,7 @@ from domain.limits import Duration
 
 
 class LeadPolicy(BaseModel):
-    """Lead first touch and re-follow (DESIGN journey 1)."""
+    """Lead first touch and re-follow (docs/design.md, journey 1)."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from domain.leads import Decision, Rejection
+from domain.journeys import Decision, Lenient, Rejection
 from domain.limits import Channel, Duration, FreeText, Group, Id, Moment, Subject
 from domain.sla import CalendarClock
 
@@ -81,7 +81,7 @@ DEFAULT_URGENT_WORDS = ["紧急", "严重", "投诉升级", "urgent"]
 
 
 class TicketPolicy(BaseModel):
-    """Ticket response SLA (DESIGN journey 3). Per-priority maps are keyed by
+    """Ticket response SLA (docs/design.md, journey 3). Per-priority maps are keyed by
     the priority's name; a priority they do not name takes the default."""
 
     model_config = ConfigDict(extra="ignore")
@@ -306,11 +306,7 @@ def choose_agent(agents: Iterable[AgentLoad], *, min_seniority: int | None = Non
 # -- boundary models ---------------------------------------------------------------
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class TicketInput(_Lenient):
+class TicketInput(Lenient):
     """A new ticket. Its values must fit the store (domain/limits.py): a start
     that cannot be written fails at once rather than retrying for ever."""
 
@@ -327,29 +323,29 @@ class TicketInput(_Lenient):
     policy: TicketPolicy | None = None
 
 
-class Respond(_Lenient):
+class Respond(Lenient):
     agent_id: str = ""
     note: str | None = None
 
 
-class WaitOnCustomer(_Lenient):
+class WaitOnCustomer(Lenient):
     note: str | None = None
 
 
-class CustomerReplied(_Lenient):
+class CustomerReplied(Lenient):
     note: str | None = None
 
 
-class Resolve(_Lenient):
+class Resolve(Lenient):
     agent_id: str = ""
     resolution: str = ""
 
 
-class Reopen(_Lenient):
+class Reopen(Lenient):
     reason: str = ""
 
 
-class Rate(_Lenient):
+class Rate(Lenient):
     score: int | None = None
     comment: str | None = None
 
@@ -357,7 +353,7 @@ class Rate(_Lenient):
 # Activity payloads ----------------------------------------------------------------
 
 
-class OpenTicketRequest(_Lenient):
+class OpenTicketRequest(Lenient):
     ticket: TicketInput
     workflow_id: str
     opened_at: AwareDatetime
@@ -365,7 +361,7 @@ class OpenTicketRequest(_Lenient):
     policy: TicketPolicy
 
 
-class SlaDeadlines(_Lenient):
+class SlaDeadlines(Lenient):
     """When the resolution target falls due on the SLA clock, and the manager
     level after it; None while the clock is paused or stopped."""
 
@@ -373,7 +369,7 @@ class SlaDeadlines(_Lenient):
     manager_due: AwareDatetime | None = None
 
 
-class TicketOpened(_Lenient):
+class TicketOpened(Lenient):
     priority: Priority
     requested_priority: Priority
     priority_raised: bool = False
@@ -389,7 +385,7 @@ class TicketOpened(_Lenient):
     deadlines: SlaDeadlines
 
 
-class ResponseRequest(_Lenient):
+class ResponseRequest(Lenient):
     ticket_id: str
     workflow_id: str
     agent_id: str
@@ -399,7 +395,7 @@ class ResponseRequest(_Lenient):
     note: str | None = None
 
 
-class ClockChange(_Lenient):
+class ClockChange(Lenient):
     """A move of the SLA clock (waiting on the customer, the reply, a reopen)
     with the clock after it; the activity stores it and its deadlines."""
 
@@ -414,7 +410,7 @@ class ClockChange(_Lenient):
     reason: str | None = None
 
 
-class ResolveRequest(_Lenient):
+class ResolveRequest(Lenient):
     ticket_id: str
     workflow_id: str
     agent_id: str
@@ -425,7 +421,7 @@ class ResolveRequest(_Lenient):
     n: int
 
 
-class TicketEscalation(_Lenient):
+class TicketEscalation(Lenient):
     ticket_id: str
     workflow_id: str
     kind: EscalationKind
@@ -440,12 +436,12 @@ class TicketEscalation(_Lenient):
     reassign: bool = False
 
 
-class TicketEscalated(_Lenient):
+class TicketEscalated(Lenient):
     to_staff_id: str | None
     reassigned_to: str | None = None
 
 
-class TicketReassignment(_Lenient):
+class TicketReassignment(Lenient):
     """The assignee `staff_id` was deactivated: the ticket goes to another active
     agent of its group (a senior one for a complaint, when one is active)."""
 
@@ -458,7 +454,7 @@ class TicketReassignment(_Lenient):
     n: int
 
 
-class TicketReassigned(_Lenient):
+class TicketReassigned(Lenient):
     """Who holds the ticket now (None: nobody active could take it) and who was
     told: the new assignee, or whoever must find one."""
 
@@ -471,7 +467,7 @@ class TicketReassigned(_Lenient):
     senior: bool = False
 
 
-class RatingRecord(_Lenient):
+class RatingRecord(Lenient):
     ticket_id: str
     workflow_id: str
     score: int
@@ -480,7 +476,7 @@ class RatingRecord(_Lenient):
     n: int
 
 
-class TicketClosed(_Lenient):
+class TicketClosed(Lenient):
     ticket_id: str
     workflow_id: str
     at: AwareDatetime
@@ -490,7 +486,7 @@ class TicketClosed(_Lenient):
 # Status ---------------------------------------------------------------------------
 
 
-class EscalationInfo(_Lenient):
+class EscalationInfo(Lenient):
     kind: EscalationKind
     level: int
     to_staff_id: str | None = None
@@ -498,13 +494,13 @@ class EscalationInfo(_Lenient):
     due_at: AwareDatetime | None = None
 
 
-class Breach(_Lenient):
+class Breach(Lenient):
     sla: Literal["first_response", "resolution"]
     due_at: AwareDatetime | None = None
     at: AwareDatetime
 
 
-class TicketStatus(_Lenient):
+class TicketStatus(Lenient):
     ticket_id: str
     customer_id: str
     type: TicketType

@@ -23,15 +23,14 @@ from domain.courses import (
     LogCallback,
     enrollment_workflow_id,
 )
+from domain.journeys import Decision, StaffDeactivated
 from domain.leads import (
     Claim,
     Convert,
-    Decision,
     Discard,
     LeadInput,
     LeadStatus,
     LogContact,
-    StaffDeactivated,
     lead_workflow_id,
 )
 from domain.lifecycle import (

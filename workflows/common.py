@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
-    from domain.leads import Decision, Rejection, RejectionRecord, StaffDeactivated
+    from domain.journeys import Decision, Rejection, RejectionRecord, StaffDeactivated
     from domain.limits import WITHOUT_LIMITS
     from domain.messaging import MessageClass, Recipient, SendOutcome, SendRequest
 

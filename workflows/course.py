@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         EscalationResult,
         LogCallback,
     )
-    from domain.leads import Decision
+    from domain.journeys import Decision
     from domain.messaging import MessageClass, Recipient
 
 from workflows.common import (

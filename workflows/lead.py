@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
+    from domain.journeys import Decision
     from domain.leads import (
         JOURNEY,
         AssignRequest,
@@ -30,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
         ContactRequest,
         Convert,
         ConvertRequest,
-        Decision,
         Discard,
         EscalateRequest,
         EscalateResult,

@@ -29,7 +29,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from domain.leads import Decision
+    from domain.journeys import Decision
     from domain.lifecycle import (
         JOURNEY,
         AdvisorHandover,

@@ -24,7 +24,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from domain.leads import Decision
+    from domain.journeys import Decision
     from domain.messaging import MessageClass, Recipient
     from domain.payments import (
         JOURNEY,
