@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,6 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput
 
 from activities.courses import CourseActivities
@@ -69,39 +68,7 @@ from domain.tickets import (
 )
 from tests.conftest import PG_ENV, _fresh_postgres
 from tests.harness import seed_staff
-
-NOW = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
-HOUR = timedelta(hours=1)
-NUL = "before\x00after"
-FAR = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
-
-
-def run(fn: Callable[..., Any], *args: Any) -> Any:
-    """The activity as a worker runs it."""
-    return ActivityEnvironment().run(fn, *args)
-
-
-def refusal(fn: Callable[..., Any], *args: Any) -> ApplicationError:
-    with pytest.raises(ApplicationError) as refused:
-        run(fn, *args)
-    return refused.value
-
-
-def assert_invalid(error: ApplicationError, field: str, problem: str) -> None:
-    assert error.type == "InvalidInput", error
-    assert error.non_retryable is True
-    assert f"invalid input: {field} " in error.message, error.message
-    assert problem in error.message, error.message
-    assert "\x00" not in error.message and len(error.message) <= 500
-
-
-def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, to show that a refusal wrote nothing."""
-    with store.unit_of_work() as session:
-        return {name: sorted((tuple(map(repr, row)) for row in session.execute(
-                    select(table))), key=repr)
-                for name, table in schema.Base.metadata.tables.items()}
-
+from tests.refusals import FAR, HOUR, NOW, NUL, assert_invalid, refusal, run, snapshot
 
 # -- leads -----------------------------------------------------------------------
 
