@@ -330,7 +330,9 @@ def test_a_lead_goes_to_the_least_loaded_rep_with_a_first_touch_task(
     assert task.due_at == NOW + timedelta(hours=24)
     [event] = rows(staffed, schema.JourneyEvent, key="lead-L3:assign:1")
     assert event.step == "assigned"
-    assert event.detail == {"owner_id": "rep-c", "reason": "intake"}
+    # the answer is kept with the step, for a retry to give the same one again
+    assert event.detail == {"owner_id": "rep-c", "reason": "intake",
+                            "result": result.model_dump(mode="json")}
     lead = rows(staffed, schema.Lead, id="L3")[0]
     assert (lead.stage, lead.owner_id, lead.assigned_at) == ("assigned", "rep-c", NOW)
 
