@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, overload
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
@@ -31,20 +31,16 @@ SEARCH_ATTRIBUTES = (CRM_JOURNEY, CRM_STAGE, CRM_CUSTOMER_ID, CRM_OWNER_ID, CRM_
 
 # Store writes retry until the store is back: a journey waits rather than
 # losing a fact. Business rule failures are raised non-retryable.
-STORE_CALL = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
-}
+STORE_TIMEOUT = timedelta(seconds=30)
+STORE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 # A channel outage is retried for about a day, then the touch is given up
 # (recorded) and the journey goes on.
-SEND_CALL = {
-    "start_to_close_timeout": timedelta(minutes=2),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=5),
-        maximum_interval=timedelta(minutes=30),
-        maximum_attempts=60,
-    ),
-}
+SEND_TIMEOUT = timedelta(minutes=2)
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    maximum_interval=timedelta(minutes=30),
+    maximum_attempts=60,
+)
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -102,14 +98,47 @@ def store_refusal(err: ActivityError) -> str | None:
     return None
 
 
+@overload
+async def call(activity: str, arg: Any = None) -> Any: ...
+
+
+@overload
+async def call(activity: str, arg: Any, result_type: type[T]) -> T: ...
+
+
+@overload
+async def call(activity: str, *, result_type: type[T]) -> T: ...
+
+
 async def call(activity: str, arg: Any = None, result_type: type[T] | None = None) -> Any:
     """Runs a store activity by name (workflows never import activity code)."""
     args = [] if arg is None else [arg]
+    # The options are spelled out, not spread from a dict, so that the
+    # SDK's typed overloads check them.
     if result_type is None:
-        return await workflow.execute_activity(activity, args=args, **STORE_CALL)
+        return await workflow.execute_activity(
+            activity, args=args, start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY)
     return await workflow.execute_activity(
-        activity, args=args, result_type=result_type, **STORE_CALL
-    )
+        activity, args=args, result_type=result_type,
+        start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY)
+
+
+async def call_local(activity: str, arg: Any, result_type: type[T]) -> T:
+    """Runs a store activity by name as a local activity, with a store call's
+    timeout and retries: for a write that must be on time even when the task
+    queue is backed up (a ticket's SLA escalation)."""
+    result: T = await workflow.execute_local_activity(
+        activity, arg, result_type=result_type,
+        start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY)
+    return result
+
+
+async def send_message(request: SendRequest) -> SendOutcome:
+    """Runs the send activity for one touch, retried through a channel outage."""
+    outcome: SendOutcome = await workflow.execute_activity(
+        "send_message", request, result_type=SendOutcome,
+        start_to_close_timeout=SEND_TIMEOUT, retry_policy=SEND_RETRY)
+    return outcome
 
 
 def decode_signal(args: Sequence[RawValue], model: type[T]
@@ -216,9 +245,7 @@ class Messenger:
                     workflow.patched(WITHDRAW_UNWANTED_TOUCHES):
                 request = request.model_copy(update={"withdrawn": reason})
             try:
-                outcome = await workflow.execute_activity(
-                    "send_message", request, result_type=SendOutcome, **SEND_CALL
-                )
+                outcome = await send_message(request)
             except ActivityError as err:
                 # The touch is recorded as failed in the store; the journey goes on.
                 workflow.logger.warning("touch %s not sent: %s", request.key, err.cause or err)

@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -77,6 +76,7 @@ from workflows.common import (
     Inbound,
     Journey,
     call,
+    call_local,
     refusal,
     start_input,
     upsert_search_attributes,
@@ -84,10 +84,6 @@ from workflows.common import (
 
 FIRST_RESPONSE, RESOLUTION, LOW_RATING = (EscalationKind.first_response,
                                           EscalationKind.resolution, EscalationKind.low_rating)
-SLA_ACTION = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
-}
 LOW_RATING_NOTICE = "low-rating-notice"
 # Agenda actions that are escalations: the next one is the ticket's CrmSlaDeadline.
 SLA_ACTIONS = ("first_response_supervisor", "first_response_manager",
@@ -383,7 +379,7 @@ class TicketJourney(Journey):
         # the deadline's workflow task runs, not queued on the task queue behind
         # the notices and other journeys' activities (the SLA action is on time
         # even under a backlog). Idempotent by its key, like every store write.
-        result = await workflow.execute_local_activity("escalate_ticket", TicketEscalation(
+        result = await call_local("escalate_ticket", TicketEscalation(
             ticket_id=s.ticket_id,
             workflow_id=workflow.info().workflow_id,
             kind=kind,
@@ -396,7 +392,7 @@ class TicketJourney(Journey):
             comment=comment,
             from_staff_id=s.assignee_id,
             reassign=reassign,
-        ), result_type=TicketEscalated, **SLA_ACTION)
+        ), TicketEscalated)
         s.escalations.append(EscalationInfo(kind=kind, level=level, to_staff_id=result.to_staff_id,
                                             at=at, due_at=due_at))
         previous = s.assignee_id
