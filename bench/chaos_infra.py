@@ -165,6 +165,10 @@ class Process:
     starts: int = 0
 
     def start(self) -> None:
+        """Starts the process unless it is running: two faults that overlap (a
+        kill whose restart is due while a SIGTERM is under way) start one."""
+        if self.alive:
+            return
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, stdout=out,
                                           stderr=subprocess.STDOUT, start_new_session=True)
