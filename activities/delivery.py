@@ -84,7 +84,7 @@ class _ThreadSslContexts:
 
     def create_default_context(self, *args: Any, **kwargs: Any) -> ssl.SSLContext:
         if args or kwargs:
-            return self._ssl.create_default_context(*args, **kwargs)  # type: ignore[no-any-return]
+            return self._ssl.create_default_context(*args, **kwargs)
         context: ssl.SSLContext | None = getattr(self._local, "context", None)
         if context is None:
             context = self._local.context = self._ssl.create_default_context()
@@ -100,7 +100,8 @@ def _share_smtp_ssl_contexts() -> None:
     except ImportError:  # another apprise layout: it keeps its own behaviour
         return
     if getattr(smtp, "ssl", None) is ssl:
-        smtp.ssl = _ThreadSslContexts(ssl)  # type: ignore[attr-defined]
+        # The stand-in forwards every other name to the module it replaces.
+        smtp.ssl = _ThreadSslContexts(ssl)  # type: ignore[assignment]
 
 
 _share_smtp_ssl_contexts()
@@ -142,6 +143,8 @@ def _keep_touch_message_ids() -> None:
                 message.body = _with_message_id(message.body, touch_message_id(key))
             yield message
 
+    # Marked and installed in apprise's class at run time, which its types
+    # do not foresee: the mark keeps a second call from wrapping it twice.
     prepare_emails.keeps_touch_message_ids = True  # type: ignore[attr-defined]
     NotifyEmail.prepare_emails = staticmethod(prepare_emails)  # type: ignore[method-assign]
 

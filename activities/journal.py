@@ -31,22 +31,22 @@ def record_event(
     """Idempotent by `key`: a retried activity records its step once (one
     INSERT ... ON CONFLICT DO NOTHING rather than a look-up and an insert)."""
     dialect = session.get_bind().dialect.name
+    values = dict(key=key, journey=journey, entity_id=entity_id, step=step, at=at, detail=detail)
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(schema.JourneyEvent).values(**values)
+                        .on_conflict_do_nothing(index_elements=["key"]))
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(schema.JourneyEvent).values(**values)
+                        .on_conflict_do_nothing(index_elements=["key"]))
     else:  # pragma: no cover - the two engines the store supports
         exists = session.scalar(
             select(schema.JourneyEvent.id).where(schema.JourneyEvent.key == key))
         if exists is None:
-            session.add(schema.JourneyEvent(key=key, journey=journey, entity_id=entity_id,
-                                            step=step, at=at, detail=detail))
-        return
-    session.execute(
-        insert(schema.JourneyEvent)
-        .values(key=key, journey=journey, entity_id=entity_id, step=step, at=at, detail=detail)
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
+            session.add(schema.JourneyEvent(**values))
 
 
 class JournalActivities:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import base64
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio import activity
@@ -311,7 +311,7 @@ class LifecycleActivities:
 
     def _unsent(self, limit: int) -> list[tuple[int, str, str]]:
         with self.store.unit_of_work() as session:
-            return [tuple(r) for r in session.execute(  # type: ignore[misc]
+            return [(row_id, customer_id, tier) for row_id, customer_id, tier in session.execute(
                 select(schema.TierOutbox.id, schema.TierOutbox.customer_id,
                        schema.TierOutbox.tier)
                 .where(schema.TierOutbox.sent_at.is_(None))
@@ -428,7 +428,9 @@ def _redeem(session: Session, code: str, *, customer_id: str, order_id: str, at:
                schema.CouponRecord.redeemed_order_id.is_(None))
         .values(redeemed_order_id=order_id, redeemed_at=at)
         .execution_options(synchronize_session=False))
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    # What an UPDATE returns is a CursorResult, which has the count;
+    # Session.execute is typed with the Result every statement returns.
+    if cast("CursorResult[Any]", claimed).rowcount != 1:
         session.refresh(coupon)
         return None, f"coupon {code} was already redeemed on order {coupon.redeemed_order_id}"
     session.refresh(coupon)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -255,7 +255,9 @@ class MessagingActivities:
         """
         if request.message_class is not MessageClass.marketing:
             return None
-        model = {"customer": schema.Customer, "lead": schema.Lead}.get(request.recipient.kind)
+        kind = request.recipient.kind
+        model: type[schema.Customer] | type[schema.Lead] | None = (
+            schema.Customer if kind == "customer" else schema.Lead if kind == "lead" else None)
         if model is not None and session.bind is not None \
                 and session.get_bind().dialect.name == "postgresql":
             session.execute(select(model.id).where(model.id == request.recipient.id)
@@ -486,7 +488,9 @@ def _outcome_of(touch: schema.Touch) -> SendOutcome:
         raise ApplicationError(
             f"touch {touch.key} failed: {touch.reason}", type="TemplateError", non_retryable=True
         )
-    status = touch.status if touch.status in ("suppressed", "unconfirmed") else "sent"
+    status: Literal["suppressed", "unconfirmed", "sent"] = (
+        "suppressed" if touch.status == "suppressed"
+        else "unconfirmed" if touch.status == "unconfirmed" else "sent")
     return SendOutcome(status=status, reason=touch.reason, channel=touch.channel)
 
 

@@ -248,7 +248,7 @@ class PaymentActivities:
             row = session.get(schema.PaymentMilestone, (contract.id, request.seq))
             if row is not None and row.state == MilestoneState.scheduled.value:
                 row.state = MilestoneState.overdue.value
-            targets = [t for t in [manager, *finance] if t] or [None]
+            targets: list[str | None] = [t for t in [manager, *finance] if t] or [None]
             for n, target in enumerate(targets):
                 session.add(schema.Escalation(
                     key=key if n == 0 else f"{key}:{target}", journey=JOURNEY,
@@ -402,7 +402,10 @@ def _milestones(session: Session, contract: schema.Contract) -> list[Milestone]:
             seq=row.seq, name=row.name, percent=Decimal(row.percent),
             amount=from_minor(row.amount_minor, contract.currency),
             paid=from_minor(row.paid_minor, contract.currency),
-            relative_to=row.relative_to, due_days=row.due_days,  # type: ignore[arg-type]
+            # The column keeps one of the model's literals as text; the model
+            # checks it.
+            relative_to=row.relative_to,  # type: ignore[arg-type]
+            due_days=row.due_days,
             due_date=date.fromisoformat(row.due_date) if row.due_date else None,
             overdue_at=row.overdue_at, state=MilestoneState(row.state),
         )

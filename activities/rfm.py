@@ -20,13 +20,16 @@ from __future__ import annotations
 import time as clock
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Column,
+    CursorResult,
+    Executable,
     MetaData,
     Select,
     String,
+    Subquery,
     Table,
     and_,
     case,
@@ -48,8 +51,10 @@ from domain import schema
 from domain.lifecycle import RfmPolicy, Tier, local_midnight
 from domain.money import to_minor
 
-customers = schema.Customer.__table__
-orders = schema.Order.__table__
+# Both are Tables (declared models); the ORM types `__table__` as the
+# FromClause it may be for other mappings, which `update()` does not take.
+customers = cast(Table, schema.Customer.__table__)
+orders = cast(Table, schema.Order.__table__)
 
 # The sweep's own work_mem on PostgreSQL (SET LOCAL): enough to hash a day's
 # candidates and the customer join without spilling, not so much that the
@@ -201,7 +206,7 @@ def _candidate_changes_lateral(t: Thresholds, p: RfmPolicy, currency: str) -> Se
             .where(figures.c.tier.is_distinct_from(new_tier)))
 
 
-def _candidates(previous: Thresholds, current: Thresholds) -> Select[Any]:
+def _candidates(previous: Thresholds, current: Thresholds) -> Subquery:
     """Customers whose tier can differ between two consecutive sweeps."""
     crossing = [
         # recency crossed a threshold: last purchase between the two days' cut-offs
@@ -225,6 +230,14 @@ def _candidates(previous: Thresholds, current: Thresholds) -> Select[Any]:
                                      customers.c.first_purchase_at < current.new),
         *crossing,
     ).subquery()
+
+
+def _counted(session: Session, statement: Executable) -> int:
+    """Runs an INSERT or UPDATE and returns how many rows it wrote."""
+    result = session.execute(statement, execution_options=COUNTED)
+    # What a DML statement returns is a CursorResult, which has the count;
+    # Session.execute is typed with the Result every statement returns.
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def _set_local(session: Session, setting: str, value: str) -> None:
@@ -296,8 +309,8 @@ class RfmSweeper:
                 assert previous_day is not None
                 _fresh(session, rfm_candidates)
                 found = _candidates(Thresholds.for_day(previous_day, self.zone, self.policy), t)
-                candidates = session.execute(insert(rfm_candidates).from_select(
-                    ["customer_id"], select(found.c[0])), execution_options=COUNTED).rowcount
+                candidates = _counted(session, insert(rfm_candidates).from_select(
+                    ["customer_id"], select(found.c[0])))
                 if postgres:
                     session.execute(text(f"ANALYZE {rfm_candidates.name}"))
                 changes = (_candidate_changes_lateral if postgres else _candidate_changes)(
@@ -311,11 +324,11 @@ class RfmSweeper:
                 # the customers who have them (about half, at a million), and
                 # on that estimate the planner would hash them all instead,
                 # which takes twice as long (see bench/README.md).
-                hashagg = session.scalar(select(func.current_setting("enable_hashagg")))
+                hashagg = session.execute(
+                    select(func.current_setting("enable_hashagg"))).scalar_one()
                 _set_local(session, "enable_hashagg", "off")
-            changed_rows = session.execute(
-                insert(rfm_changes).from_select(["customer_id", "tier"], changes),
-                execution_options=COUNTED).rowcount
+            changed_rows = _counted(
+                session, insert(rfm_changes).from_select(["customer_id", "tier"], changes))
             if postgres and not incremental:
                 _set_local(session, "enable_hashagg", hashagg)
             outboxed = 0
@@ -327,7 +340,8 @@ class RfmSweeper:
                         # would rather read every customer once and hash the
                         # day's few thousand changes, which alone costs more
                         # than the rest of the incremental sweep.
-                        seqscan = session.scalar(select(func.current_setting("enable_seqscan")))
+                        seqscan = session.execute(
+                            select(func.current_setting("enable_seqscan"))).scalar_one()
                         _set_local(session, "enable_seqscan", "off")
                 session.execute(
                     update(customers)
@@ -337,7 +351,7 @@ class RfmSweeper:
                 )
                 if postgres and incremental:
                     _set_local(session, "enable_seqscan", seqscan)
-                outboxed = session.execute(insert(schema.TierOutbox).from_select(
+                outboxed = _counted(session, insert(schema.TierOutbox).from_select(
                     ["customer_id", "tier", "business_day", "created_at"],
                     select(rfm_changes.c.customer_id, rfm_changes.c.tier, literal(day),
                            literal(now))
@@ -347,7 +361,7 @@ class RfmSweeper:
                         schema.TierOutbox.customer_id == rfm_changes.c.customer_id,
                         schema.TierOutbox.business_day == day,
                         schema.TierOutbox.tier == rfm_changes.c.tier).exists())
-                ), execution_options=COUNTED).rowcount
+                ))
             for table in (rfm_changes, rfm_candidates) if incremental else (rfm_changes,):
                 session.execute(text(f"DROP TABLE {table.name}"))
             existing = session.get(schema.RfmSweep, day)

@@ -186,25 +186,28 @@ def store_limit(problem: Callable[[Any], str | None]) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _store_text(max_length: int) -> object:
-    """Text that fits a column of `max_length` characters, without NUL."""
-    return Annotated[str, store_limit(lambda v: text_problem(v, max_length))]
+def _fits(max_length: int) -> AfterValidator:
+    """The check for text that fits a column of `max_length` characters,
+    without NUL."""
+    return store_limit(lambda v: text_problem(v, max_length))
 
 
-Id = _store_text(ID)
-Name = _store_text(NAME)
-Email = _store_text(EMAIL)
-Phone = _store_text(PHONE)
-Region = _store_text(REGION)
-ProductLine = _store_text(PRODUCT_LINE)
-Source = _store_text(SOURCE)
-Channel = _store_text(CHANNEL)
-Locale = _store_text(LOCALE)
-Timezone = _store_text(TIMEZONE)
-Group = _store_text(GROUP)
-Subject = _store_text(SUBJECT)
-MilestoneName = _store_text(MILESTONE_NAME)
-FreeText = _store_text(TEXT)
+# Spelled as `Annotated[...]` at each name (not returned by a function) so
+# that type checkers read them as the `str` they are.
+Id = Annotated[str, _fits(ID)]
+Name = Annotated[str, _fits(NAME)]
+Email = Annotated[str, _fits(EMAIL)]
+Phone = Annotated[str, _fits(PHONE)]
+Region = Annotated[str, _fits(REGION)]
+ProductLine = Annotated[str, _fits(PRODUCT_LINE)]
+Source = Annotated[str, _fits(SOURCE)]
+Channel = Annotated[str, _fits(CHANNEL)]
+Locale = Annotated[str, _fits(LOCALE)]
+Timezone = Annotated[str, _fits(TIMEZONE)]
+Group = Annotated[str, _fits(GROUP)]
+Subject = Annotated[str, _fits(SUBJECT)]
+MilestoneName = Annotated[str, _fits(MILESTONE_NAME)]
+FreeText = Annotated[str, _fits(TEXT)]
 Currency = Annotated[str, store_limit(currency_problem)]
 Moment = Annotated[AwareDatetime, store_limit(moment_problem)]
 DayCount = Annotated[int, store_limit(lambda v: range_problem(v, 0, MAX_DAYS, unit=" days"))]

@@ -123,7 +123,7 @@ class Settings(BaseSettings):
             overrides["follow_up_interval"] = timedelta(days=self.lead_follow_up_days)
         if self.lead_max_missed_follow_ups is not None:
             overrides["max_missed_follow_ups"] = self.lead_max_missed_follow_ups
-        return LeadPolicy(**overrides).scaled(self.time_scale)
+        return LeadPolicy.model_validate(overrides).scaled(self.time_scale)
 
     @cached_property
     def course_policy(self) -> CoursePolicy:
@@ -138,7 +138,7 @@ class Settings(BaseSettings):
             overrides["learning_path_url"] = self.course_learning_path_url
         if self.course_community_url:
             overrides["community_url"] = self.course_community_url
-        return CoursePolicy(**overrides).scaled(self.time_scale)
+        return CoursePolicy.model_validate(overrides).scaled(self.time_scale)
 
     @cached_property
     def payment_policy(self) -> PaymentPolicy:
@@ -152,7 +152,7 @@ class Settings(BaseSettings):
         overrides: dict[str, object] = {}
         if self.lifecycle_dormant_days is not None:
             overrides["dormant_after"] = timedelta(days=self.lifecycle_dormant_days)
-        return LifecyclePolicy(**overrides).scaled(self.time_scale)
+        return LifecyclePolicy.model_validate(overrides).scaled(self.time_scale)
 
     @cached_property
     def ticket_policy(self) -> TicketPolicy:
@@ -175,4 +175,4 @@ class Settings(BaseSettings):
             overrides["senior_seniority"] = self.ticket_senior_seniority
         if self.ticket_reassign_to_supervisor is not None:
             overrides["reassign_to_supervisor"] = self.ticket_reassign_to_supervisor
-        return TicketPolicy(**overrides).scaled(self.time_scale)
+        return TicketPolicy.model_validate(overrides).scaled(self.time_scale)

@@ -156,7 +156,7 @@ def decode_signal(args: Sequence[RawValue], model: type[T]
         data: Any = {}
     else:
         try:
-            data = workflow.payload_converter().from_payload(args[0].payload, None)
+            data = workflow.payload_converter().from_payload(args[0].payload)
         except Exception as exc:  # noqa: BLE001 - any undecodable payload is a rejection
             return None, {}, f"payload is not JSON: {str(exc)[:200]}"
     if not isinstance(data, dict):

@@ -62,6 +62,7 @@ from workflows.common import (
     CRM_SLA_DEADLINE,
     CRM_STAGE,
     CRM_TIER,
+    STORE_RETRY,
     Inbound,
     Journey,
     call,
@@ -332,12 +333,12 @@ class RfmSweep:
         result: dict[str, object] = {"day": day, "mode": "continued"} if dispatch_only else \
             await workflow.execute_activity(
                 "sweep_rfm", day, start_to_close_timeout=timedelta(minutes=30),
-                retry_policy=_retry())
+                retry_policy=STORE_RETRY)
         told = 0
         while True:
             batch = await workflow.execute_activity(
                 "dispatch_tier_changes", 200, start_to_close_timeout=timedelta(minutes=5),
-                retry_policy=_retry(), result_type=int)
+                retry_policy=STORE_RETRY, result_type=int)
             told += batch
             if batch < 200:
                 break
@@ -348,9 +349,3 @@ class RfmSweep:
                 workflow.continue_as_new(day)
             await workflow.sleep(timedelta(seconds=1))  # at most 200 journeys a second
         return {**result, "told": told}
-
-
-def _retry():  # noqa: ANN202 - a RetryPolicy
-    from temporalio.common import RetryPolicy
-
-    return RetryPolicy(maximum_interval=timedelta(minutes=1))

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -233,7 +234,8 @@ class TicketJourney(Journey):
             time_paused=clock.paused_at(now) if clock else timedelta(0),
             pauses=clock.pauses if clock else 0,
             waiting_since=clock.paused_since if clock else None,
-            breaches=[Breach(sla=e.kind.value, due_at=e.due_at, at=e.at)
+            breaches=[Breach(sla="first_response" if e.kind == FIRST_RESPONSE else "resolution",
+                             due_at=e.due_at, at=e.at)
                       for e in s.escalations
                       if e.level == SUPERVISOR and e.kind in (FIRST_RESPONSE, RESOLUTION)],
             escalations=list(s.escalations),
@@ -744,8 +746,9 @@ class TicketJourney(Journey):
     def _publish(self) -> None:
         """Search attributes (upserted when they change) and current details."""
         s = self.state
-        values = {CRM_STAGE: s.stage.value, CRM_OWNER_ID: s.assignee_id,
-                  CRM_SLA_DEADLINE: self._sla_deadline()}
+        values: dict[SearchAttributeKey[Any], Any] = {
+            CRM_STAGE: s.stage.value, CRM_OWNER_ID: s.assignee_id,
+            CRM_SLA_DEADLINE: self._sla_deadline()}
         changed = {k: v for k, v in values.items() if self._published.get(k.name, ...) != v}
         if changed:
             upsert_search_attributes(changed)
