@@ -491,8 +491,11 @@ class Stack:
         self.log.note(f"{worker.name} restarted (pid {worker.pid})")
 
     async def terminate_worker(self, n: int) -> None:
-        worker = self.workers[n % len(self.workers)]
         async with self.lock:
+            # A worker that is running, so that the graceful shutdown is real
+            # even when a kill has just taken the one first in line.
+            order = [self.workers[(n + k) % len(self.workers)] for k in range(len(self.workers))]
+            worker = next((w for w in order if w.alive), order[0])
             pid = worker.pid
             self.log.note(f"SIGTERM {worker.name} (pid {pid})", "worker stopped (SIGTERM)")
             took = await asyncio.to_thread(worker.terminate, 60.0)
