@@ -158,7 +158,8 @@ def decode_signal(args: Sequence[RawValue], model: type[T]
         try:
             data = workflow.payload_converter().from_payload(args[0].payload)
         except Exception as exc:  # noqa: BLE001 - any undecodable payload is a rejection
-            return None, {}, f"payload is not JSON: {str(exc)[:200]}"
+            why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            return None, {}, f"payload is not JSON: {why[:200]}"
     if not isinstance(data, dict):
         return None, {"value": repr(data)[:200]}, (
             f"expected a JSON object, got {type(data).__name__}"
@@ -236,13 +237,10 @@ class Messenger:
 
     async def _deliver(self, request: SendRequest,
                        unwanted: Callable[[], str | None] | None) -> SendOutcome | None:
+        withdrawable = False
         while True:
             request = request.model_copy(update={"now": workflow.now()})
-            # A touch that waited out quiet hours may have lost its point
-            # meanwhile; older journeys sent it anyway, and replay so.
-            waited = self.outcomes.get(request.key) == "deferred"
-            if waited and unwanted is not None and (reason := unwanted()) is not None and \
-                    workflow.patched(WITHDRAW_UNWANTED_TOUCHES):
+            if withdrawable and unwanted is not None and (reason := unwanted()) is not None:
                 request = request.model_copy(update={"withdrawn": reason})
             try:
                 outcome = await send_message(request)
@@ -254,6 +252,10 @@ class Messenger:
             self.outcomes[request.key] = outcome.status
             if outcome.status != "deferred" or outcome.until is None:
                 return outcome
+            # A touch that waits out quiet hours may lose its point meanwhile;
+            # older journeys sent it anyway, and replay so.
+            withdrawable = withdrawable or (unwanted is not None
+                                            and workflow.patched(WITHDRAW_UNWANTED_TOUCHES))
             await workflow.sleep(max(outcome.until - workflow.now(), timedelta(seconds=1)))
 
     async def drain(self) -> None:
@@ -287,6 +289,7 @@ class Inbound:
     answered: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
+    update: bool = False  # an update, whose caller waits for the answer
 
 
 class Journey:
@@ -311,6 +314,8 @@ class Journey:
         self.rejections: list[Rejection] = []
         self.counters = counters
         self.messenger = Messenger(journey=self.journey, counters=counters)
+        self._in_time_order: bool | None = None
+        self._stalled = False
 
     def _signal_models(self) -> dict[str, type[BaseModel]]:
         # Every journey hands on the part of a staff member who leaves (`crm
@@ -342,7 +347,7 @@ class Journey:
     async def _answer(self, name: str, payload: Any) -> Decision:
         """An update's answer: the decision when accepted; refused, the one
         refusal shape (an update failure carrying the reason)."""
-        item = Inbound(name=name, payload=payload, received_at=workflow.now())
+        item = Inbound(name=name, payload=payload, received_at=workflow.now(), update=True)
         self.inbox.append(item)
         await workflow.wait_condition(lambda: item.answered)
         assert item.answer is not None
@@ -353,13 +358,19 @@ class Journey:
     async def _serve(self, ended: Callable[[], bool], wake: Callable[[], datetime | None],
                      on_clock: Callable[[], Awaitable[None]]) -> None:
         """The run loop: until `ended()`, the next signal or update, or the next
-        step of the agenda (due at `wake()`), whichever comes first in time."""
+        step of the agenda (due at `wake()`), whichever came first."""
         while not ended():
             item = await self._next_inbound(wake())
-            if item is None:
-                await on_clock()
-            else:
+            if item is not None:
                 await self._act_on(item)
+                continue
+            before = (wake(), self.inbox[0] if self.inbox else None)
+            await on_clock()
+            # A clock that found nothing to do while a signal waited would be
+            # asked again at once, for ever (older journeys' rule): the signal
+            # goes next. No journey ever got past that point, so none replays it.
+            self._stalled = before[1] is not None and before == (
+                wake(), self.inbox[0] if self.inbox else None)
 
     async def _next_inbound(self, wake: datetime | None) -> Inbound | None:
         """The next signal or update to act on, or None when the agenda's step
@@ -369,24 +380,39 @@ class Journey:
         before a signal was received goes first, even when a worker that was
         down or behind handles both late. A signal received at the very instant
         a step falls due goes first, so an answer given in time is never
-        escalated.
+        escalated. The choice is made from what the journey holds (the inbox,
+        the receive times, the agenda), never from which of a timer and a
+        signal that came in one workflow task woke the journey first, which a
+        replay need not repeat.
         """
+        if self._in_time_order is None:
+            # Decided once per run, at its first wait: journeys started on older
+            # code keep its rule, and replay as they ran.
+            self._in_time_order = workflow.patched(SIGNALS_IN_TIME_ORDER)
+        if not self._in_time_order:
+            return await self._next_inbound_as_before(wake)
+        while True:
+            if self.inbox:
+                if wake is not None and wake < self.inbox[0].received_at:
+                    return None
+                return self.inbox.pop(0)
+            try:
+                await workflow.wait_condition(lambda: bool(self.inbox), timeout=until(wake))
+            except TimeoutError:
+                if not self.inbox:
+                    return None
+
+    async def _next_inbound_as_before(self, wake: datetime | None) -> Inbound | None:
+        """The rule of journeys started before signals were taken in time order:
+        whatever woke the journey first."""
+        if self._stalled:
+            self._stalled = False
+            return self.inbox.pop(0)
         try:
-            # Returns at once when a signal is waiting, but still numbers a timer
-            # as it always did, so recorded histories replay.
             await workflow.wait_condition(lambda: bool(self.inbox), timeout=until(wake))
-            old_takes_signal = True
         except TimeoutError:
-            old_takes_signal = False
-        if not self.inbox:
             return None
-        # Older code let a step that was already due go before a signal received
-        # earlier (and a ticket could spin between the two): journeys that ran so
-        # replay so.
-        takes_signal = wake is None or self.inbox[0].received_at <= wake
-        if takes_signal != old_takes_signal and not workflow.patched(SIGNALS_IN_TIME_ORDER):
-            takes_signal = old_takes_signal
-        return self.inbox.pop(0) if takes_signal else None
+        return self.inbox.pop(0)
 
     async def _act_on(self, item: Inbound) -> None:
         if item.problem is not None:
@@ -464,16 +490,21 @@ class Journey:
         deferred by quiet hours, say). Until it completes the journey answers:
         a signal or update that arrives meanwhile is refused with the reason
         and recorded, never left waiting."""
-        while not self.messenger.settled():
+        if not workflow.patched(ANSWER_UNTIL_COMPLETE):
+            # Older journeys left signals in the inbox, and replay so; an update
+            # left there kept its caller and the journey waiting for ever, so
+            # no history goes past answering it.
+            await self.messenger.drain()
+            for item in [i for i in self.inbox if i.update]:
+                self.inbox.remove(item)
+                await self._refuse(item, self._ended_reason())
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return
+        while True:
             await workflow.wait_condition(
                 lambda: bool(self.inbox) or self.messenger.settled())
-            # Older code left them in the inbox; journeys that got one then
-            # replay as they ran.
-            if self.inbox and workflow.patched(ANSWER_UNTIL_COMPLETE):
-                await self._refuse(self.inbox.pop(0), self._ended_reason())
-            elif self.inbox:
-                await workflow.wait_condition(self.messenger.settled)
-        await self.messenger.drain()
-        while self.inbox and workflow.patched(ANSWER_UNTIL_COMPLETE):
+            if not self.inbox:
+                break
             await self._refuse(self.inbox.pop(0), self._ended_reason())
+        await self.messenger.drain()
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -105,7 +105,8 @@ class CustomerLifecycle(Journey):
                 # Finish what is on its way, acting meanwhile on what arrives: a
                 # purchase does not wait hours behind a win-back held by quiet
                 # hours. Older runs waited, and replay so.
-                while not self.messenger.settled() and workflow.patched(SERVE_DURING_HANDOVER):
+                serve = workflow.patched(SERVE_DURING_HANDOVER)
+                while serve and not self.messenger.settled():
                     await workflow.wait_condition(
                         lambda: bool(self.inbox) or self.messenger.settled())
                     if self.inbox:
