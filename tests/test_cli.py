@@ -36,8 +36,10 @@ from activities.staff import StaffMember, list_staff
 from activities.store import Store
 from domain import schema
 from domain.settings import TASK_QUEUE, Settings
-from starter import cli, devstack
+from starter import devstack
 from starter.cli import app
+from starter.cli import journey as cli_journey
+from starter.cli import up as cli_up
 from starter.client import data_converter
 from tests.harness import make_settings, running_worker, seed_staff
 from workflows.common import SEARCH_ATTRIBUTES
@@ -367,7 +369,7 @@ async def test_a_journey_without_a_worker_gets_a_clear_answer(
     time_skipping_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = time_skipping_env
-    monkeypatch.setattr(cli, "ANSWER_WITHIN_S", 1.0)
+    monkeypatch.setattr(cli_journey, "ANSWER_WITHIN_S", 1.0)
     monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
     monkeypatch.setenv("TEMPORAL_NAMESPACE", env.client.namespace)
     monkeypatch.setenv("CRM_TASK_QUEUE", "nobody-polls-this")
@@ -614,7 +616,7 @@ def test_dev_server_command_line_registers_every_search_attribute(tmp_path: Path
 
 def test_crm_up_suggests_the_readme_s_walkthrough_and_run_sh_the_path() -> None:
     readme = (REPO / "README.md").read_text().replace("\\\n    ", "")
-    for command in cli.WALKTHROUGH:
+    for command in cli_up.WALKTHROUGH:
         assert f".venv/bin/crm {command}\n" in readme, command
     run_sh = (REPO / "run.sh").read_text()
     assert 'export PATH=\\"$PWD/.venv/bin:\\$PATH\\"' in run_sh
@@ -752,7 +754,7 @@ async def test_crm_up_runs_the_stack_and_stops_it(crm_up: Stack) -> None:
     assert process.returncode == 0, stdout + crm_up.log.read_text()
     assert f"Temporal UI: http://127.0.0.1:{crm_up.ui_port}" in stdout
     # The README's walkthrough, with its ids, ready to paste.
-    for command in cli.WALKTHROUGH:
+    for command in cli_up.WALKTHROUGH:
         assert f"  crm {command}\n" in stdout
     assert stdout.rstrip().endswith("stopped")
     with pytest.raises(RuntimeError):  # the dev server went with it
