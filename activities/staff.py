@@ -28,8 +28,9 @@ from domain.limits import (
 )
 from domain.payments import contract_workflow_id
 from domain.tickets import TicketStage, ticket_workflow_id
+from domain.vocabulary import STAFF_ROLES
 
-ROLES = ("rep", "agent", "advisor", "supervisor", "manager", "finance")
+ROLES = STAFF_ROLES
 
 
 class StaffMember(BaseModel):

@@ -27,6 +27,7 @@ from domain.limits import (
     Timezone,
 )
 from domain.policy import LeadPolicy
+from domain.vocabulary import CONTACT_CHANNELS
 
 __all__ = [
     "JOURNEY",
@@ -114,16 +115,8 @@ class Claim(Lenient):
     owner_id: str = ""
 
 
-class ContactChannel(StrEnum):
-    """How a rep reached a lead."""
-
-    phone = "phone"
-    email = "email"
-    sms = "sms"
-    chat = "chat"
-    wechat = "wechat"
-    visit = "visit"
-    meeting = "meeting"
+ContactChannel = StrEnum("ContactChannel", {c: c for c in CONTACT_CHANNELS})  # type: ignore[misc]
+ContactChannel.__doc__ = "How a rep reached a lead."
 
 
 def contact_problem(contact: LogContact) -> str | None:

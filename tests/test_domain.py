@@ -596,3 +596,16 @@ def test_a_deadline_is_start_plus_duration_in_utc() -> None:
 def test_an_sla_start_without_a_utc_offset_is_refused() -> None:
     with pytest.raises(ValueError, match="UTC offset"):
         CalendarClock().due(datetime(2026, 1, 5, 9, 0), timedelta(hours=24))
+
+
+def test_the_word_lists_are_the_enums_the_journeys_check() -> None:
+    """The command line reads the word lists without loading the models; the
+    journeys and the store check the same values."""
+    from activities.staff import ROLES
+    from domain.courses import CallbackOutcome
+    from domain.leads import ContactChannel
+    from domain.vocabulary import CALLBACK_OUTCOMES, CONTACT_CHANNELS, STAFF_ROLES
+
+    assert [c.value for c in ContactChannel] == list(CONTACT_CHANNELS)
+    assert [o.value for o in CallbackOutcome] == list(CALLBACK_OUTCOMES)
+    assert ROLES == STAFF_ROLES

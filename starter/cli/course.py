@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from domain.vocabulary import CALLBACK_OUTCOMES
 from starter.cli.common import CliError, aware, console, load_settings, reports_errors, say, when
 from starter.cli.journey import Subject, journey_status, status_table, with_journeys
 
@@ -21,10 +22,7 @@ course_app = typer.Typer(
     no_args_is_help=True,
 )
 
-# The values of `domain.courses.CallbackOutcome`, for the help text only (the
-# command checks the outcome against the enum itself): spelled out so that
-# building the command tree does not import the domain models.
-OUTCOMES_HELP = "renewal_intent, no_interest, unreachable"
+OUTCOMES_HELP = ", ".join(CALLBACK_OUTCOMES)
 
 
 @course_app.command("enroll")

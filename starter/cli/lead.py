@@ -3,10 +3,12 @@ discard it, and show where it stands."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from domain.vocabulary import CONTACT_CHANNELS
 from starter.cli.common import (
     CliError,
     aware,
@@ -25,12 +27,9 @@ if TYPE_CHECKING:
     from domain.leads import LeadStatus
     from starter.client import Journeys
 
-# The values of `domain.leads.ContactChannel`, spelled out: every `crm` run builds
-# the whole command tree, and importing the domain models for this one choice
-# would nearly double the time `crm --help` takes. Keep the two in step: a
-# channel added there is refused here until added, and the journey refuses
-# (naming the valid ones) a channel it no longer knows.
-Channel = Literal["phone", "email", "sms", "chat", "wechat", "visit", "meeting"]
+# The channels a contact may name: an enum the command line checks `--channel`
+# against, from the word list the journeys read too.
+Channel = StrEnum("Channel", {c: c for c in CONTACT_CHANNELS})
 
 lead_app = typer.Typer(
     help="Lead journeys: start, claim, log contact, convert, discard, status.", no_args_is_help=True

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from domain.vocabulary import STAFF_ROLES
 from starter.cli.common import (
     CliError,
     console,
@@ -26,10 +27,7 @@ if TYPE_CHECKING:
 
 staff_app = typer.Typer(help="Staff in the CRM store: add, list, deactivate.", no_args_is_help=True)
 
-# The roles `activities.staff.ROLES` accepts, for the help text only (the store
-# service checks the role). Copied so that building the command tree does not
-# load the store and its models; keep the two in step.
-ROLES = ("rep", "agent", "advisor", "supervisor", "manager", "finance")
+ROLES = STAFF_ROLES
 
 
 @staff_app.command("add")
