@@ -90,6 +90,9 @@ class Settings(BaseSettings):
 
     templates_dir: Path = Path(__file__).resolve().parent.parent / "templates"
     log_level: str = "INFO"
+    # Journeys a worker keeps in memory between their workflow tasks (the SDK's
+    # sticky cache); 0 replays each task from its history.
+    workflow_cache_size: int | None = None
 
     def channel_url(self, channel: str) -> str:
         configured = {"email": self.email_url, "sms": self.sms_url, "chat": self.chat_url}
