@@ -189,8 +189,7 @@ def build_worker(
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         # An activity failure reaches history short, whatever raised it.
         interceptors=[ShortFailures()],
-        **({} if settings.workflow_cache_size is None
-           else {"max_cached_workflows": settings.workflow_cache_size}),
+        max_cached_workflows=settings.workflow_cache_size,
     )
 
 

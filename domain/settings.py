@@ -91,8 +91,13 @@ class Settings(BaseSettings):
     templates_dir: Path = Path(__file__).resolve().parent.parent / "templates"
     log_level: str = "INFO"
     # Journeys a worker keeps in memory between their workflow tasks (the SDK's
-    # sticky cache); 0 replays each task from its history.
-    workflow_cache_size: int | None = None
+    # sticky cache). 0: replay every task from its history. Under repeated
+    # worker kills, a journey kept in memory could be taken up again on a
+    # worker whose copy disagreed with its history, and then failed every task
+    # with a non-determinism error; replaying each task from the history
+    # cannot disagree with it. A deployment that never kills its workers can
+    # trade that for less CPU with a cache.
+    workflow_cache_size: int = 0
 
     def channel_url(self, channel: str) -> str:
         configured = {"email": self.email_url, "sms": self.sms_url, "chat": self.chat_url}
