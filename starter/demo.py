@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from rich.console import Console
+from temporalio.client import WorkflowUpdateFailedError
 
 from activities.staff import StaffMember, add_staff
 from activities.store import Store
@@ -110,14 +111,24 @@ async def run_demo(
         await action()
 
     async def contact(lead_id: str, note: str) -> None:
-        owner_id = await owner(lead_id)
-        if owner_id:
-            answer = await journeys.log_contact(
-                lead_id, LogContact(owner_id=owner_id, channel="phone", note=note)
-            )
-            outcome = (f"next follow-up due {answer.due_at}" if answer.accepted
-                       else answer.reason)
-            out.print(f"  {lead_id}: {owner_id} logged a contact ({outcome})")
+        # The owner read a moment ago may just have been replaced (a missed
+        # first touch reassigns the lead): the new owner makes the call.
+        for _ in range(3):
+            owner_id = await owner(lead_id)
+            if not owner_id:
+                return
+            try:
+                answer = await journeys.log_contact(
+                    lead_id, LogContact(owner_id=owner_id, channel="phone", note=note))
+            except WorkflowUpdateFailedError as refused:
+                reason = getattr(refused.cause, "message", str(refused))
+                if "does not own" in reason:
+                    continue
+                out.print(f"  {lead_id}: {owner_id}'s contact refused ({reason})")
+                return
+            out.print(f"  {lead_id}: {owner_id} logged a contact "
+                      f"(next follow-up due {answer.due_at})")
+            return
 
     converting = lead(1, "陈静", phone="+8613800138001", company="星辰制造有限公司")
     escalating = lead(2, "刘洋", phone="+8613800138002")
@@ -142,11 +153,12 @@ async def run_demo(
     out.print(f"  started lead-{pooled.lead_id}: no rep covers region north, goes to the pool")
 
     async def claim_pooled() -> None:
-        decision = await journeys.claim_lead(pooled.lead_id, "rep-zhao")
-        out.print(
-            f"  {pooled.lead_id}: claimed by rep-zhao -> "
-            f"{'accepted' if decision.accepted else decision.reason}"
-        )
+        try:
+            await journeys.claim_lead(pooled.lead_id, "rep-zhao")
+            outcome = "accepted"
+        except WorkflowUpdateFailedError as refused:
+            outcome = getattr(refused.cause, "message", str(refused))
+        out.print(f"  {pooled.lead_id}: claimed by rep-zhao -> {outcome}")
 
     async def discard_pooled() -> None:
         await journeys.discard_lead(pooled.lead_id, "今年没有预算")
