@@ -328,12 +328,29 @@ async def test_ticket_closed_while_its_survey_waits_answers_until_complete(
 
 
 async def idle_history_length(handle: WorkflowHandle) -> int:
-    """How many events a journey's history holds once it waits on its timer."""
+    """How many events a journey's history holds once it waits on its timer
+    with nothing else under way (every activity closed, no workflow task)."""
     async def events() -> list[Any]:
         return [event async for event in handle.fetch_history_events()]
-    idle = await status_when(events, lambda e: e[-1].event_type
-                             == EventType.EVENT_TYPE_TIMER_STARTED, "waiting on its timer")
-    return len(idle)
+
+    def idle(history: list[Any]) -> bool:
+        kinds = [e.event_type for e in history]
+        closed = sum(kinds.count(k) for k in (
+            EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED))
+        started = {e.timer_started_event_attributes.timer_id for e in history
+                   if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED}
+        ended = {e.timer_fired_event_attributes.timer_id for e in history
+                 if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED} | {
+                 e.timer_canceled_event_attributes.timer_id for e in history
+                 if e.event_type == EventType.EVENT_TYPE_TIMER_CANCELED}
+        return (kinds.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == closed
+                and bool(started - ended)
+                and kinds[-1] in (EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+                                  EventType.EVENT_TYPE_TIMER_STARTED))
+
+    return len(await status_when(events, idle, "waiting on its timer"))
 
 
 async def started_lifecycle(h: Harness, customer_id: str, policy: LifecyclePolicy,
