@@ -88,13 +88,13 @@ from bench.chaos_infra import (
     free_port,
     migrate_store,
     sink_process,
-    stdout_to_devnull,
     temporal_binary,
     worker_env,
     worker_process,
 )
 from bench.chaos_people import People, Play, make_plays, seed
 from bench.chaos_report import report
+from bench.quiet import stdout_to_devnull
 from starter.client import data_converter
 from workflows.common import SEARCH_ATTRIBUTES
 

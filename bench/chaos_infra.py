@@ -16,8 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,20 +30,6 @@ def temporal_binary() -> str:
     return found
 
 
-@contextmanager
-def stdout_to_devnull() -> Iterator[None]:
-    """The dev server inherits this process's stdout while it starts; its banner
-    would land in the middle of the report."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 def free_port() -> int:

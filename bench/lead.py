@@ -63,6 +63,7 @@ import workflows.lead
 from activities.delivery import AppriseDeliverer, Message
 from activities.staff import StaffMember, add_staff
 from activities.store import Store, migrate
+from bench.quiet import stdout_to_devnull
 from domain import schema
 from domain.journeys import Decision, RejectionRecord
 from domain.leads import (
@@ -281,19 +282,6 @@ def crm_database(server_url: str | None, workdir: Path) -> Iterator[str]:
         admin.dispose()
 
 
-@contextmanager
-def stdout_to_devnull() -> Iterator[None]:
-    """The dev server inherits this process's stdout while it starts."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 @contextmanager

@@ -74,6 +74,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.store import Store, migrate
+from bench.quiet import stdout_to_devnull
 from bench.rfm import throwaway_database
 from domain import schema
 from domain.lifecycle import Purchase
@@ -171,19 +172,6 @@ def temporal_binary() -> str:
     return found
 
 
-@contextmanager
-def stdout_to_devnull() -> Iterator[None]:
-    """The dev server inherits this process's stdout while it starts."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 @contextmanager

@@ -78,9 +78,9 @@ from bench.lead import (
     crm_database,
     running_sinks,
     server_cpu_seconds,
-    stdout_to_devnull,
     temporal_binary,
 )
+from bench.quiet import stdout_to_devnull
 from domain import schema
 from domain.policy import MessagingPolicy, QuietHours
 from domain.settings import Settings
