@@ -4,7 +4,7 @@ cut to a few hundred characters before it leaves the worker.
 A failure is stored in workflow history, where Temporal limits its size and
 where customer data does not belong; an exception's text can carry a whole
 statement, a rendered message or a value someone sent. The store's own errors
-are already short (activities/store.py); this catches whatever else an
+are already short (activities/store/errors.py); this catches whatever else an
 activity raises.
 """
 

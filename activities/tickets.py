@@ -20,8 +20,8 @@ from temporalio.exceptions import ApplicationError
 from activities.journal import record_event
 from activities.logs import activity_logger
 from activities.messaging import entity_loader
-from activities.staff import active_manager_above
 from activities.store import Store, refuse_invalid
+from activities.store.staff import active_manager_above
 from domain import limits, schema
 from domain.journeys import Decision
 from domain.sla import CalendarClock

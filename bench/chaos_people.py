@@ -29,9 +29,9 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from activities.customers import CustomerRecord, add_customer
-from activities.staff import StaffMember, add_staff
 from activities.store import Store
+from activities.store.customers import CustomerRecord, add_customer
+from activities.store.staff import StaffMember, add_staff
 from domain.courses import CoursePolicy, CourseStatus, EndCourse, EnrollmentInput, LogCallback
 from domain.journeys import Decision
 from domain.leads import Claim, Convert, LeadInput, LeadStatus, LogContact

@@ -61,8 +61,8 @@ from temporalio.worker import Worker
 import workflows.common
 import workflows.lead
 from activities.delivery import AppriseDeliverer, Message
-from activities.staff import StaffMember, add_staff
 from activities.store import Store, migrate
+from activities.store.staff import StaffMember, add_staff
 from bench.quiet import stdout_to_devnull
 from domain import schema
 from domain.journeys import Decision, RejectionRecord

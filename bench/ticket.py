@@ -70,9 +70,9 @@ from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.customers import CustomerRecord, add_customer
-from activities.staff import StaffMember, add_staff
 from activities.store import Store
+from activities.store.customers import CustomerRecord, add_customer
+from activities.store.staff import StaffMember, add_staff
 from bench.lead import (
     bench_settings,
     crm_database,

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from rich.console import Console
 from temporalio.client import WorkflowUpdateFailedError
 
-from activities.staff import StaffMember, add_staff
 from activities.store import Store
+from activities.store.staff import StaffMember, add_staff
 from domain.leads import Convert, LeadInput, LeadStage, LogContact
 from starter.client import Journeys
 

@@ -34,9 +34,9 @@ from sqlalchemy import or_, select
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from activities.customers import CustomerRecord
-from activities.staff import StaffMember
 from activities.store import Store
+from activities.store.customers import CustomerRecord
+from activities.store.staff import StaffMember
 from domain import schema
 from domain.contact import InvalidContact, company_key, normalise_email, normalise_phone
 from domain.leads import LeadInput, lead_workflow_id

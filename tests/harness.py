@@ -18,9 +18,9 @@ from sqlalchemy import select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from activities.customers import CustomerRecord, add_customer
-from activities.staff import StaffMember, add_staff
 from activities.store import Store
+from activities.store.customers import CustomerRecord, add_customer
+from activities.store.staff import StaffMember, add_staff
 from domain import schema
 from domain.policy import LeadPolicy, MessagingPolicy, QuietHours
 from domain.settings import Settings

@@ -16,8 +16,8 @@ import pytest_asyncio
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.staff import StaffMember, add_staff, deactivate_staff
 from activities.store import Store
+from activities.store.staff import StaffMember, add_staff, deactivate_staff
 from domain import schema
 from domain.courses import CourseStage, EndCourse, EnrollmentInput, LogCallback
 from tests.harness import Harness, eventually, make_settings, running_worker, seed_staff

@@ -601,7 +601,7 @@ def test_an_sla_start_without_a_utc_offset_is_refused() -> None:
 def test_the_word_lists_are_the_enums_the_journeys_check() -> None:
     """The command line reads the word lists without loading the models; the
     journeys and the store check the same values."""
-    from activities.staff import ROLES
+    from activities.store.staff import ROLES
     from domain.courses import CallbackOutcome
     from domain.leads import ContactChannel
     from domain.vocabulary import CALLBACK_OUTCOMES, CONTACT_CHANNELS, STAFF_ROLES

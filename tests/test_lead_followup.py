@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from activities.staff import deactivate_staff
 from activities.store import Store
+from activities.store.staff import deactivate_staff
 from domain import schema
 from domain.leads import Convert, LeadStage, LogContact
 from tests.harness import Harness, eventually, make_settings, running_worker, seed_staff

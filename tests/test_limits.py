@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from activities.customers import CustomerRecord
-from activities.staff import StaffMember
+from activities.store.customers import CustomerRecord
+from activities.store.staff import StaffMember
 from domain import limits, schema
 from domain.courses import CoursePolicy, EnrollmentInput, LogCallback
 from domain.leads import Convert, Discard, LeadInput, LogContact

@@ -20,8 +20,8 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.payments import PaymentActivities
-from activities.staff import StaffMember, deactivate_staff
 from activities.store import Store
+from activities.store.staff import StaffMember, deactivate_staff
 from domain import schema
 from domain.payments import (
     Accept,

@@ -33,9 +33,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.customers import CustomerRecord, add_customer
 from activities.lifecycle import LifecycleActivities
 from activities.store import Store
+from activities.store.customers import CustomerRecord, add_customer
 from domain import schema
 from domain.lifecycle import LifecyclePolicy, LifecycleStatus, business_day, customer_workflow_id
 from tests.harness import Harness, eventually, make_settings, running_worker, seed_staff

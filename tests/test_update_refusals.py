@@ -16,8 +16,8 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from activities.staff import deactivate_staff
 from activities.store import Store
+from activities.store.staff import deactivate_staff
 from domain import schema
 from domain.courses import EnrollmentInput, LogCallback
 from domain.leads import LeadInput, LogContact

@@ -59,8 +59,8 @@ def customer_add(
     """Add a customer, or replace the one with this id (options not given: defaults)."""
     from pydantic import ValidationError
 
-    from activities.customers import CustomerRecord, add_customer
-    from activities.staff import list_staff
+    from activities.store.customers import CustomerRecord, add_customer
+    from activities.store.staff import list_staff
 
     settings = load_settings()
     given: dict[str, Any] = {
@@ -92,7 +92,7 @@ def customer_list() -> None:
     from rich import box
     from rich.table import Table
 
-    from activities.customers import list_customers
+    from activities.store.customers import list_customers
 
     settings = load_settings()
     with open_store(settings) as store:

@@ -56,7 +56,7 @@ def staff_add(
     """Add a staff member, or update the one with this id."""
     from pydantic import ValidationError
 
-    from activities.staff import StaffError, StaffMember, add_staff
+    from activities.store.staff import StaffError, StaffMember, add_staff
 
     settings = load_settings()
     given: dict[str, Any] = {
@@ -106,7 +106,7 @@ def staff_list(
     from rich import box
     from rich.table import Table
 
-    from activities.staff import list_staff
+    from activities.store.staff import list_staff
 
     settings = load_settings()
     with open_store(settings) as store:
@@ -190,7 +190,7 @@ def staff_deactivate(
 ) -> None:
     """Deactivate a staff member and tell their open journeys (leads, tickets, courses,
     contracts, exclusive customers) to hand their part on."""
-    from activities.staff import StaffError, deactivate_staff
+    from activities.store.staff import StaffError, deactivate_staff
 
     settings = load_settings()
     with open_store(settings) as store:
