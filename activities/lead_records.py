@@ -104,7 +104,7 @@ def get_lead(session: Session, lead_id: str) -> schema.Lead:
 
 
 def recorded_assignment(session: Session, done: schema.JourneyEvent, lead: schema.Lead,
-                         workflow_id: str, n: int) -> AssignResult:
+                        workflow_id: str, n: int) -> AssignResult:
     """What the committed assignment or claim `done` answered: its kept result,
     else (recorded before results were kept) its owner and first-touch deadline
     from the task it opened, which later steps do not change as they change
@@ -123,7 +123,7 @@ def recorded_assignment(session: Session, done: schema.JourneyEvent, lead: schem
 
 
 def recorded_contact(session: Session, done: schema.Interaction, workflow_id: str,
-                      n: int) -> Decision:
+                     n: int) -> Decision:
     """What the committed contact `done` answered: its kept result, else (recorded
     before results were kept) this contact's time and the follow-up it set."""
     detail = session.scalar(select(schema.JourneyEvent.detail)

@@ -1,14 +1,13 @@
 """Lifecycle activities: purchases, the dormancy check, coupons, consent,
-the core tier's advisor, and telling journeys of tier changes."""
+the core tier's advisor, and telling journeys of tier changes (their reads and
+writes of the store are in `activities.lifecycle_records`)."""
 
 from __future__ import annotations
 
-import base64
-import secrets
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio import activity
@@ -16,8 +15,19 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.journal import record_event
+from activities.lifecycle_records import (
+    coupon_by_key,
+    favourite_category,
+    is_active_staff,
+    least_loaded_advisor,
+    lifecycle_input,
+    new_coupon_code,
+    redeem_coupon,
+    refuse_invalid_purchase,
+    reject_coupon,
+    this_call,
+)
 from activities.logs import activity_logger
-from activities.messaging import entity_loader
 from activities.rfm import RfmSweeper
 from activities.store import Store, refuse_invalid
 from domain import limits, schema
@@ -46,6 +56,11 @@ from domain.messaging import ALL_CHANNELS, ConsentScope
 from domain.money import from_minor, to_minor
 
 log = activity_logger("crm.lifecycle")
+
+# Columns a lifecycle signal's value lands in beyond those `domain.limits`
+# names: consent.channel and customers.tier.
+CONSENT_CHANNEL = 16
+TIER = 16
 
 
 class LifecycleActivities:
@@ -87,8 +102,8 @@ class LifecycleActivities:
         before reporting it): that retry answers what the attempt did, or the
         journey would ignore its own purchase."""
         p = request.purchase
-        _refuse_invalid_purchase(request)
-        attempt = _this_call()
+        refuse_invalid_purchase(request)
+        attempt = this_call()
         event_key = f"{request.workflow_id}:order:{p.order_id}"
         with self.store.unit_of_work() as session:
             customer = session.get(schema.Customer, request.customer_id)
@@ -110,15 +125,15 @@ class LifecycleActivities:
             at = p.at or request.now
             credited: schema.CouponRecord | None = None
             if p.coupon_code:
-                credited, refusal = _redeem(session, p.coupon_code, customer_id=customer.id,
-                                            order_id=p.order_id, at=at)
+                credited, refusal = redeem_coupon(session, p.coupon_code, customer_id=customer.id,
+                                                  order_id=p.order_id, at=at)
                 if refusal:
-                    _reject_coupon(session, request, refusal)
+                    reject_coupon(session, request, refusal)
             if credited is None and request.campaign:
                 # The campaign is credited to the order that revives the customer,
                 # coupon or not, once.
-                credited, _ = _redeem(session, request.campaign[-1], customer_id=customer.id,
-                                      order_id=p.order_id, at=at, check_expiry=False)
+                credited, _ = redeem_coupon(session, request.campaign[-1], customer_id=customer.id,
+                                            order_id=p.order_id, at=at, check_expiry=False)
             credited_coupon = credited.code if credited else None
             credited_touch = credited.key if credited else None
             order = schema.Order(
@@ -140,7 +155,7 @@ class LifecycleActivities:
                 customer.last_purchase_at = at
             if customer.first_purchase_at is None or at < customer.first_purchase_at:
                 customer.first_purchase_at = at
-            customer.favourite_category = _favourite_category(session, customer.id)
+            customer.favourite_category = favourite_category(session, customer.id)
             result = self._result(session, customer, duplicate=False)
             result.credited_coupon, result.credited_touch = credited_coupon, credited_touch
             # The answer is kept with the step, under the name of the call that
@@ -182,10 +197,10 @@ class LifecycleActivities:
         carries it is sent: nobody can compute a customer's code, and a retry
         finds the code already issued rather than deriving it again."""
         with self.store.unit_of_work() as session:
-            existing = _coupon_by_key(session, request.key)
+            existing = coupon_by_key(session, request.key)
             if existing is None:
                 coupon = schema.CouponRecord(
-                    code=_new_coupon_code(), key=request.key, customer_id=request.customer_id,
+                    code=new_coupon_code(), key=request.key, customer_id=request.customer_id,
                     campaign=request.campaign, discount_percent=request.percent,
                     issued_at=request.now, expires_at=request.now + request.valid_for)
                 try:
@@ -194,7 +209,7 @@ class LifecycleActivities:
                     existing = coupon
                 except IntegrityError:
                     # A concurrent attempt issued it first: that code stands.
-                    existing = _coupon_by_key(session, request.key)
+                    existing = coupon_by_key(session, request.key)
                     if existing is None:
                         raise
             return Coupon(code=existing.code, percent=existing.discount_percent,
@@ -236,9 +251,9 @@ class LifecycleActivities:
             customer = session.get(schema.Customer, request.customer_id)
             if customer is None:
                 return AdvisorResult(advisor_id=None)
-            if customer.advisor_id and _is_active(session, customer.advisor_id):
+            if customer.advisor_id and is_active_staff(session, customer.advisor_id):
                 return AdvisorResult(advisor_id=customer.advisor_id)
-            advisor = _least_loaded_advisor(session, excluding=customer.advisor_id)
+            advisor = least_loaded_advisor(session, excluding=customer.advisor_id)
             customer.advisor_id = advisor
             record_event(session, key=f"{request.workflow_id}:advisor:{advisor}",
                          journey=JOURNEY, entity_id=customer.id, step="advisor_assigned",
@@ -268,13 +283,13 @@ class LifecycleActivities:
             # only the one the journey was told.
             tier = customer.tier or request.tier
             core = tier == Tier.core
-            advisor = _least_loaded_advisor(session, excluding=request.staff_id) \
+            advisor = least_loaded_advisor(session, excluding=request.staff_id) \
                 if core else None
             manager = None
             if core and advisor is None:
                 leaving = session.get(schema.Staff, request.staff_id)
                 if leaving is not None and leaving.manager_id \
-                        and _is_active(session, leaving.manager_id):
+                        and is_active_staff(session, leaving.manager_id):
                     manager = leaving.manager_id
             customer.advisor_id = advisor
             result = AdvisorHandover(held=True, core=core, advisor_id=advisor, manager_id=manager)
@@ -302,7 +317,7 @@ class LifecycleActivities:
         rows = await asyncio.to_thread(self._unsent, limit)
         for row_id, customer_id, tier in rows:
             await self.client.start_workflow(
-                "CustomerLifecycle", _lifecycle_input(customer_id),
+                "CustomerLifecycle", lifecycle_input(customer_id),
                 id=customer_workflow_id(customer_id), task_queue=self.task_queue,
                 start_signal="tier_changed",
                 start_signal_args=[TierChanged(tier=tier, change=row_id)])
@@ -331,7 +346,7 @@ class LifecycleActivities:
         # Named by the call, so a retry after the sweep committed reports what
         # it did (its day among it) rather than a rerun's "0 changed".
         result = RfmSweeper(store=self.store, policy=self.policy.rfm, zone=self.zone,
-                            currency=self.currency).sweep(when, call=_this_call())
+                            currency=self.currency).sweep(when, call=this_call())
         when = result.business_day
         log.info("RFM sweep %s (%s): %d tiers changed, %d to tell", when, result.mode,
                  result.changed, result.outboxed)
@@ -355,151 +370,3 @@ class LifecycleActivities:
         return PurchaseResult(duplicate=duplicate, last_purchase_at=customer.last_purchase_at,
                               orders=customer.order_count or 0,
                               favourite_category=customer.favourite_category)
-
-
-# Columns a lifecycle signal's value lands in beyond those `domain.limits`
-# names: consent.channel and customers.tier.
-CONSENT_CHANNEL = 16
-TIER = 16
-
-
-def _this_call() -> str | None:
-    """What names this call across its retries: the workflow run and the
-    activity's id in it (the same for every attempt, different for every other
-    call). None outside an activity."""
-    try:
-        info = activity.info()
-    except RuntimeError:
-        return None
-    return f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
-
-
-def _refuse_invalid_purchase(request: PurchaseRequest) -> None:
-    """A purchase signal's values the store could never keep: refused before
-    any write, rather than retried for ever."""
-    p = request.purchase
-    currency = limits.currency_problem(request.currency)
-    refuse_invalid({
-        "order_id": limits.text_problem(p.order_id, limits.ID),
-        "currency": currency or limits.currency_problem(p.currency),
-        "amount": None if currency else limits.amount_problem(p.amount, request.currency),
-        "category": limits.text_problem(p.category, limits.CATEGORY),
-        "coupon_code": limits.text_problem(p.coupon_code, limits.COUPON),
-        "at": limits.moment_problem(p.at),
-    })
-
-
-def _lifecycle_input(customer_id: str) -> Any:
-    from domain.lifecycle import LifecycleInput
-
-    return LifecycleInput(customer_id=customer_id)
-
-
-COUPON_CODE_BYTES = 10  # 80 random bits: 16 base32 characters after the "C"
-
-
-def _new_coupon_code() -> str:
-    return "C" + base64.b32encode(secrets.token_bytes(COUPON_CODE_BYTES)).decode().rstrip("=")
-
-
-def _coupon_by_key(session: Session, key: str) -> schema.CouponRecord | None:
-    return session.scalar(select(schema.CouponRecord).where(schema.CouponRecord.key == key))
-
-
-def _redeem(session: Session, code: str, *, customer_id: str, order_id: str, at: datetime,
-            check_expiry: bool = True) -> tuple[schema.CouponRecord | None, str | None]:
-    """Claims coupon `code` for the order: the coupon, or why it cannot credit it.
-
-    The claim is one conditional UPDATE, so of two orders presenting the same
-    coupon at once only one claims it (the unique index on
-    `orders.credited_coupon` stands behind it)."""
-    coupon = session.get(schema.CouponRecord, code)
-    if coupon is None:
-        return None, f"coupon {code} does not exist"
-    if coupon.customer_id != customer_id:
-        return None, f"coupon {code} was issued to another customer"
-    if check_expiry and _aware_utc(coupon.expires_at) < _aware_utc(at):
-        return None, f"coupon {code} expired at {_aware_utc(coupon.expires_at).isoformat()}"
-    if coupon.redeemed_order_id is not None and coupon.redeemed_order_id != order_id:
-        return None, f"coupon {code} was already redeemed on order {coupon.redeemed_order_id}"
-    claimed = session.execute(
-        update(schema.CouponRecord)
-        .where(schema.CouponRecord.code == code,
-               schema.CouponRecord.redeemed_order_id.is_(None))
-        .values(redeemed_order_id=order_id, redeemed_at=at)
-        .execution_options(synchronize_session=False))
-    # What an UPDATE returns is a CursorResult, which has the count;
-    # Session.execute is typed with the Result every statement returns.
-    if cast("CursorResult[Any]", claimed).rowcount != 1:
-        session.refresh(coupon)
-        return None, f"coupon {code} was already redeemed on order {coupon.redeemed_order_id}"
-    session.refresh(coupon)
-    return coupon, None
-
-
-def _reject_coupon(session: Session, request: PurchaseRequest, reason: str) -> None:
-    """Kept beside the journeys' signal rejections: the purchase signal's coupon
-    was refused, with the reason."""
-    key = f"{request.workflow_id}:coupon:{request.purchase.order_id}"
-    if session.scalar(select(schema.SignalRejection.id)
-                      .where(schema.SignalRejection.key == key)) is None:
-        session.add(schema.SignalRejection(
-            key=key, workflow_id=request.workflow_id, journey=JOURNEY,
-            entity_id=request.customer_id, signal="purchase",
-            payload=request.purchase.model_dump(mode="json"), reason=reason,
-            at=request.now))
-    log.warning("customer %s: order %s: %s", request.customer_id,
-                request.purchase.order_id, reason)
-
-
-def _aware_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _is_active(session: Session, staff_id: str) -> bool:
-    return bool(session.scalar(select(schema.Staff.active).where(schema.Staff.id == staff_id)))
-
-
-def _least_loaded_advisor(session: Session, *, excluding: str | None = None) -> str | None:
-    """The active advisor holding the fewest customers (ties: the lowest id);
-    never `excluding` (an advisor being replaced)."""
-    load = (select(schema.Customer.advisor_id, func.count().label("n"))
-            .where(schema.Customer.advisor_id.is_not(None))
-            .group_by(schema.Customer.advisor_id).subquery())
-    query = (select(schema.Staff.id)
-             .outerjoin(load, load.c.advisor_id == schema.Staff.id)
-             .where(schema.Staff.role == "advisor", schema.Staff.active.is_(True)))
-    if excluding:
-        query = query.where(schema.Staff.id != excluding)
-    return session.execute(
-        query.order_by(func.coalesce(load.c.n, 0), schema.Staff.id).limit(1)).scalar()
-
-
-def _favourite_category(session: Session, customer_id: str) -> str | None:
-    """The category the customer spent most on (ties: the most recent)."""
-    row = session.execute(
-        select(schema.Order.category)
-        .where(schema.Order.customer_id == customer_id, schema.Order.category.is_not(None))
-        .group_by(schema.Order.category)
-        .order_by(func.sum(schema.Order.amount_minor).desc(), func.max(schema.Order.at).desc())
-        .limit(1)).first()
-    return row[0] if row else None
-
-
-@entity_loader("customer")
-def _customer_for_message(session: Session, customer_id: str) -> dict[str, Any] | None:
-    customer = session.get(schema.Customer, customer_id)
-    if customer is None:
-        return None
-    advisor = session.get(schema.Staff, customer.advisor_id) if customer.advisor_id else None
-    return {
-        "id": customer.id,
-        "name": customer.name,
-        "tier": customer.tier,
-        "favourite_category": customer.favourite_category,
-        "order_count": customer.order_count,
-        "last_purchase_at": customer.last_purchase_at,
-        "advisor": {"id": advisor.id, "name": advisor.name} if advisor else None,
-    }
-
-
