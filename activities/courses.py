@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.journal import record_event
 from activities.logs import activity_logger
-from activities.messaging import entity_loader
+from activities.message_records import entity_loader
 from activities.store import Store, refuse_invalid
 from activities.store.staff import active_manager_above
 from domain import limits, schema

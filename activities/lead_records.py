@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 from temporalio.exceptions import ApplicationError
 
-from activities.messaging import entity_loader
+from activities.message_records import entity_loader
 from domain import schema
 from domain.assignment import RepLoad
 from domain.contact import InvalidContact, company_key, normalise_email, normalise_phone

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 
 from activities.logs import activity_logger
-from activities.messaging import entity_loader
+from activities.message_records import entity_loader
 from activities.store import refuse_invalid
 from domain import limits, schema
 from domain.lifecycle import JOURNEY, PurchaseRequest

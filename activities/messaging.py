@@ -13,15 +13,16 @@ on a channel whose receiver drops a repeat by the touch key (e-mail by its
 Message-ID, webhooks by `X-Crm-Touch-Key`, the outbox) it is sent again under
 the same key; on any other channel it is recorded `unconfirmed` and raised to
 staff as an open `delivery_check` task, never recorded as sent.
+
+The record loaders, recipient details, frozen copies and touch outcomes it
+uses are in `activities.message_records`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -32,12 +33,23 @@ from temporalio.exceptions import ApplicationError
 from activities.delivery import DeliveryFailed, Message, RenderError, TemplateRenderer
 from activities.journal import record_event
 from activities.logs import activity_logger
+from activities.message_records import (
+    ENTITY_LOADERS,
+    BrokenRecord,
+    RecipientInfo,
+    consents,
+    endpoints,
+    freeze,
+    outcome_of,
+    responsible_staff,
+    settle,
+    thaw,
+    utc,
+)
 from activities.metrics import count_touch
 from activities.store import Store
 from domain import schema
 from domain.messaging import (
-    Consent,
-    ConsentScope,
     FrequencyCap,
     MessageClass,
     SendOutcome,
@@ -48,32 +60,6 @@ from domain.messaging import (
 from domain.policy import MessagingPolicy
 
 log = activity_logger("crm.messaging")
-
-# Loaders of the record a message is about, by entity kind; journeys add theirs.
-EntityLoader = Callable[[Session, str], dict[str, Any] | None]
-ENTITY_LOADERS: dict[str, EntityLoader] = {}
-
-
-def entity_loader(kind: str) -> Callable[[EntityLoader], EntityLoader]:
-    def register(fn: EntityLoader) -> EntityLoader:
-        ENTITY_LOADERS[kind] = fn
-        return fn
-
-    return register
-
-
-@dataclass
-class RecipientInfo:
-    name: str
-    locale: str
-    timezone: str
-    endpoints: dict[str, str]
-    consents: list[Consent] = field(default_factory=list)
-    inactive: bool = False
-
-    def as_context(self) -> dict[str, Any]:
-        return {"name": self.name, "locale": self.locale, "timezone": self.timezone}
-
 
 class Deliverer:
     """What `MessagingActivities` needs of delivery (apprise in production)."""
@@ -129,10 +115,10 @@ class MessagingActivities:
             touch = session.scalar(select(schema.Touch).where(schema.Touch.key == request.key))
             if touch is not None and touch.status in ("sent", "suppressed", "failed",
                                                        "unconfirmed"):
-                return _outcome_of(touch)
+                return outcome_of(touch)
             if request.withdrawn is not None and touch is not None and touch.status != "sending":
                 log.info("touch %s withdrawn: %s", request.key, request.withdrawn)
-                return _settle(touch, now, "suppressed", f"withdrawn: {request.withdrawn}")
+                return settle(touch, now, "suppressed", f"withdrawn: {request.withdrawn}")
             if touch is not None and touch.status == "sending":
                 # An earlier attempt was cut short between recording the touch
                 # as sending and hearing back from the channel.
@@ -151,14 +137,14 @@ class MessagingActivities:
 
             recipient = self._recipient(session, request)
             if recipient is None:
-                return _settle(touch, now, "suppressed", f"unknown {request.recipient.kind} "
-                               f"{request.recipient.id!r}")
+                return settle(touch, now, "suppressed", f"unknown {request.recipient.kind} "
+                              f"{request.recipient.id!r}")
             if recipient.inactive:
-                return _settle(touch, now, "suppressed", f"{request.recipient.kind} "
-                               f"{request.recipient.id} is inactive")
+                return settle(touch, now, "suppressed", f"{request.recipient.kind} "
+                              f"{request.recipient.id} is inactive")
             channel = self._channel(request, recipient)
             if channel is None:
-                return _settle(touch, now, "suppressed", "no contact endpoint on any channel")
+                return settle(touch, now, "suppressed", "no contact endpoint on any channel")
             touch.channel = channel
             decided = decide_send(
                 message_class=request.message_class,
@@ -213,7 +199,7 @@ class MessagingActivities:
         with self.store.unit_of_work() as session:
             touch = session.scalar(select(schema.Touch).where(schema.Touch.key == request.key))
             assert touch is not None
-            outcome = _settle(touch, now, "sent", None)
+            outcome = settle(touch, now, "sent", None)
             touch.sent_at = now
         log.info("touch %s sent on %s", request.key, channel)
         return outcome
@@ -229,12 +215,12 @@ class MessagingActivities:
         now = request.now
         reason = (f"unconfirmed: an attempt was interrupted while handing the message to "
                   f"{touch.channel}, which cannot drop a repeat; not sent again")
-        outcome = _settle(touch, now, "unconfirmed", reason)
+        outcome = settle(touch, now, "unconfirmed", reason)
         session.add(schema.Task(
             key=f"{touch.key}:delivery_check", kind="delivery_check",
             entity_kind=request.entity_kind or touch.recipient_kind,
             entity_id=request.entity_id or touch.recipient_id,
-            assignee_id=_responsible_staff(session, touch), due_at=now, status="open",
+            assignee_id=responsible_staff(session, touch), due_at=now, status="open",
             created_at=now))
         record_event(session, key=f"touch:{touch.key}:unconfirmed", journey=touch.journey,
                      entity_id=request.entity_id or touch.recipient_id,
@@ -276,7 +262,7 @@ class MessagingActivities:
         ).all()
         cap = FrequencyCap(per_day=self.policy.marketing_per_day,
                            per_week=self.policy.marketing_per_week)
-        return cap_allows_at([_utc(t) for t in recent], now=now, cap=cap)
+        return cap_allows_at([utc(t) for t in recent], now=now, cap=cap)
 
     # -- helpers -----------------------------------------------------------
 
@@ -315,7 +301,7 @@ class MessagingActivities:
                 name=staff.name,
                 locale=staff.locale or default_locale,
                 timezone=staff.timezone or default_tz,
-                endpoints=_endpoints(chat=staff.chat, email=staff.email, sms=staff.phone),
+                endpoints=endpoints(chat=staff.chat, email=staff.email, sms=staff.phone),
                 inactive=not staff.active,
             )
         if kind == "customer":
@@ -326,8 +312,8 @@ class MessagingActivities:
                 name=customer.name,
                 locale=customer.locale or default_locale,
                 timezone=customer.timezone or default_tz,
-                endpoints=_endpoints(email=customer.email, sms=customer.phone),
-                consents=_consents(session, [("customer", customer.id)]),
+                endpoints=endpoints(email=customer.email, sms=customer.phone),
+                consents=consents(session, [("customer", customer.id)]),
             )
         lead = session.get(schema.Lead, rid)
         if lead is None:
@@ -340,8 +326,8 @@ class MessagingActivities:
             name=lead.name,
             locale=lead.locale or (customer.locale if customer else None) or default_locale,
             timezone=lead.timezone or (customer.timezone if customer else None) or default_tz,
-            endpoints=_endpoints(email=lead.email, sms=lead.phone),
-            consents=_consents(session, subjects),
+            endpoints=endpoints(email=lead.email, sms=lead.phone),
+            consents=consents(session, subjects),
         )
 
     def _channel(self, request: SendRequest, recipient: RecipientInfo) -> str | None:
@@ -363,14 +349,14 @@ class MessagingActivities:
         try:
             return loader(session, request.entity_id)
         except _BROKEN_RECORD as exc:
-            raise _BrokenRecord(f"{request.entity_kind} {request.entity_id} cannot be read "
-                                f"for a message: {exc!r}") from exc
+            raise BrokenRecord(f"{request.entity_kind} {request.entity_id} cannot be read "
+                               f"for a message: {exc!r}") from exc
 
     def _snapshot(self, session: Session, touch: schema.Touch, request: SendRequest) -> Any:
         """Reads the record for a new touch and keeps it with the touch."""
         try:
             entity = self._load_entity(session, request)
-        except _BrokenRecord as exc:
+        except BrokenRecord as exc:
             touch.status, touch.reason, touch.updated_at = "failed", str(exc), request.now
             session.commit()
             raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
@@ -383,7 +369,7 @@ class MessagingActivities:
             # reports that count steps never count a message's copy.
             step="touch_recorded",
             at=request.now,
-            detail={"entity": _freeze(entity)} if request.entity_kind else None,
+            detail={"entity": freeze(entity)} if request.entity_kind else None,
         )
         return entity
 
@@ -393,10 +379,10 @@ class MessagingActivities:
         detail = session.scalar(select(schema.JourneyEvent.detail)
                                 .where(schema.JourneyEvent.key == f"touch:{request.key}"))
         if isinstance(detail, dict) and "entity" in detail:
-            return _thaw(detail["entity"])
+            return thaw(detail["entity"])
         try:
             return self._load_entity(session, request)
-        except _BrokenRecord as exc:
+        except BrokenRecord as exc:
             raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
 
     def _context(self, request: SendRequest, recipient: RecipientInfo,
@@ -407,92 +393,3 @@ class MessagingActivities:
         if request.entity_kind and request.entity_id and request.entity_kind in ENTITY_LOADERS:
             context[request.entity_kind] = entity
         return context
-
-
-class _BrokenRecord(Exception):
-    pass
-
-
-def _responsible_staff(session: Session, touch: schema.Touch) -> str | None:
-    """Who checks a touch that may not have arrived: a staff recipient's
-    manager, a lead's or customer's owner."""
-    if touch.recipient_kind == "staff":
-        staff = session.get(schema.Staff, touch.recipient_id)
-        return staff.manager_id if staff else None
-    model = {"lead": schema.Lead, "customer": schema.Customer}.get(touch.recipient_kind)
-    row = session.get(model, touch.recipient_id) if model is not None else None
-    return getattr(row, "owner_id", None)
-
-
-def _freeze(value: Any) -> Any:
-    """JSON for the store that `_thaw` turns back into the same values."""
-    if isinstance(value, datetime):
-        return {"$datetime": value.isoformat()}
-    if isinstance(value, date):
-        return {"$date": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {"$decimal": str(value)}
-    if isinstance(value, dict):
-        return {str(k): _freeze(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_freeze(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, dict):
-        if len(value) == 1:
-            [(tag, text)] = value.items()
-            if tag == "$datetime":
-                return datetime.fromisoformat(text)
-            if tag == "$date":
-                return date.fromisoformat(text)
-            if tag == "$decimal":
-                return Decimal(text)
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_thaw(v) for v in value]
-    return value
-
-
-def _endpoints(**channels: str | None) -> dict[str, str]:
-    return {channel: address for channel, address in channels.items() if address}
-
-
-def _consents(session: Session, subjects: list[tuple[str, str]]) -> list[Consent]:
-    rows: list[Consent] = []
-    for kind, sid in subjects:
-        for row in session.scalars(
-            select(schema.Consent).where(
-                schema.Consent.subject_kind == kind, schema.Consent.subject_id == sid
-            )
-        ):
-            rows.append(Consent(channel=row.channel, scope=ConsentScope(row.scope)))
-    return rows
-
-
-def _settle(touch: schema.Touch, now: datetime, status: str, reason: str | None) -> SendOutcome:
-    touch.status = status
-    touch.reason = reason
-    touch.updated_at = now
-    if status != "sent":
-        log.info("touch %s %s: %s", touch.key, status, reason)
-    return _outcome_of(touch)
-
-
-def _outcome_of(touch: schema.Touch) -> SendOutcome:
-    if touch.status == "failed":
-        # A touch that failed for good (a template error) stays failed.
-        raise ApplicationError(
-            f"touch {touch.key} failed: {touch.reason}", type="TemplateError", non_retryable=True
-        )
-    status: Literal["suppressed", "unconfirmed", "sent"] = (
-        "suppressed" if touch.status == "suppressed"
-        else "unconfirmed" if touch.status == "unconfirmed" else "sent")
-    return SendOutcome(status=status, reason=touch.reason, channel=touch.channel)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from temporalio.exceptions import ApplicationError
 
 from activities.journal import record_event
-from activities.messaging import entity_loader
+from activities.message_records import entity_loader
 from domain import schema
 from domain.tickets import (
     JOURNEY,
