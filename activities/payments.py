@@ -1,35 +1,41 @@
 """Payment activities: signing, acceptance, payments and their allocation,
-overdue escalation. Time zones are looked up here, never in the journey."""
+overdue escalation. Time zones are looked up here, never in the journey. Their
+reads and writes of the store are in `activities.payment_records`."""
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.journal import record_event
 from activities.logs import activity_logger
-from activities.message_records import entity_loader
+from activities.payment_records import (
+    active_finance,
+    add_value,
+    attempt_key,
+    contract_schedule,
+    get_contract,
+    milestone_rows,
+    milestone_states,
+    owner_candidates,
+    recorded_payment,
+)
 from activities.store import Store, refuse_invalid
 from activities.store.staff import active_manager_above
 from domain import limits, schema
-from domain.money import from_minor, minor_digits, to_minor
+from domain.money import minor_digits, to_minor
 from domain.payments import (
     JOURNEY,
     AcceptRequest,
     ContractClosed,
     EscalationTargets,
-    Milestone,
     MilestoneState,
     NewOwner,
     OverdueEscalation,
-    OwnerCandidate,
     OwnerHandover,
     PaymentPolicy,
     PaymentRequest,
@@ -40,7 +46,6 @@ from domain.payments import (
     allocate,
     choose_contract_owner,
     due_date,
-    milestone_actions,
     overdue_from,
     split_amounts,
 )
@@ -65,7 +70,7 @@ class PaymentActivities:
         with self.store.unit_of_work() as session:
             existing = session.get(schema.Contract, c.contract_id)
             if existing is not None:  # a retry of a signing that committed
-                return _schedule(session, existing, request.policy, request.now)
+                return contract_schedule(session, existing, request.policy, request.now)
             problems = []
             customer = session.get(schema.Customer, c.customer_id)
             if customer is None:
@@ -120,17 +125,17 @@ class PaymentActivities:
                          detail={"amount": str(c.amount), "currency": currency})
             log.info("contract %s signed: %s %s in %d milestones", contract.id, c.amount,
                      currency, len(amounts))
-            return _schedule(session, contract, request.policy, request.now)
+            return contract_schedule(session, contract, request.policy, request.now)
 
     @activity.defn
     def accept_contract(self, request: AcceptRequest) -> Schedule:
         """Acceptance dates the milestones that wait for it."""
         refuse_invalid({"accepted_at": limits.moment_problem(request.accepted_at)})
         with self.store.unit_of_work() as session:
-            contract = _contract(session, request.contract_id)
+            contract = get_contract(session, request.contract_id)
             if contract.accepted_at is None:
                 contract.accepted_at = request.accepted_at
-                for row in _milestone_rows(session, contract.id):
+                for row in milestone_rows(session, contract.id):
                     if row.relative_to == "acceptance" and row.due_date is None:
                         due = due_date(request.accepted_at, row.due_days, contract.timezone)
                         row.due_date = due.isoformat()
@@ -140,7 +145,7 @@ class PaymentActivities:
                 record_event(session, key=f"{request.workflow_id}:accepted", journey=JOURNEY,
                              entity_id=contract.id, step="accepted", at=request.accepted_at)
             session.flush()
-            schedule = _schedule(session, contract, request.policy, request.now)
+            schedule = contract_schedule(session, contract, request.policy, request.now)
             # Only the milestones that acceptance dated get new actions.
             newly = {m.seq for m in request.milestones
                      if m.state is MilestoneState.awaiting_acceptance}
@@ -164,22 +169,22 @@ class PaymentActivities:
                                                                   request.currency),
             "paid_at": limits.moment_problem(request.paid_at),
         })
-        attempt = _attempt_key(request)
+        attempt = attempt_key(request)
         event_key = f"{request.workflow_id}:payment:{request.reference}"
         with self.store.unit_of_work() as session:
-            contract = _contract(session, request.contract_id)
+            contract = get_contract(session, request.contract_id)
             duplicate = session.scalar(select(schema.Payment).where(
                 schema.Payment.contract_id == contract.id,
                 schema.Payment.reference == request.reference))
             if duplicate is not None:
-                return _recorded_payment(session, contract, event_key, attempt)
+                return recorded_payment(session, contract, event_key, attempt)
             currency = contract.currency
             try:
                 amount_minor = to_minor(request.amount, currency)
             except (ValueError, ArithmeticError) as exc:
                 raise ApplicationError(f"payment {request.reference}: {exc}",
                                        type="InvalidAmount", non_retryable=True) from exc
-            milestones = _milestones(session, contract)
+            milestones = milestone_states(session, contract)
             allocation = allocate(request.amount, milestones)
             payment = schema.Payment(
                 contract_id=contract.id, reference=request.reference,
@@ -193,8 +198,8 @@ class PaymentActivities:
             except IntegrityError:
                 # Recorded meanwhile: by another call, or by an earlier attempt
                 # of this one still running after it timed out.
-                return _recorded_payment(session, contract, event_key, attempt)
-            rows = {row.seq: row for row in _milestone_rows(session, contract.id)}
+                return recorded_payment(session, contract, event_key, attempt)
+            rows = {row.seq: row for row in milestone_rows(session, contract.id)}
             for seq, applied in allocation.applied.items():
                 row = rows[seq]
                 row.paid_minor += to_minor(applied, currency)
@@ -208,12 +213,12 @@ class PaymentActivities:
             contract.finance_status = (
                 "paid" if contract.paid_minor >= contract.amount_minor
                 else "partially_paid" if contract.paid_minor > 0 else "unpaid")
-            _add_value(session, schema.CustomerValue, {"customer_id": contract.customer_id},
-                       currency, amount_minor, request.now, "lifetime_value_minor")
-            _add_value(session, schema.SalesFigure, {"staff_id": contract.owner_id},
-                       currency, amount_minor, request.now, "collected_minor")
+            add_value(session, schema.CustomerValue, {"customer_id": contract.customer_id},
+                      currency, amount_minor, request.now, "lifetime_value_minor")
+            add_value(session, schema.SalesFigure, {"staff_id": contract.owner_id},
+                      currency, amount_minor, request.now, "collected_minor")
             session.flush()
-            result = PaymentResult(milestones=_milestones(session, contract),
+            result = PaymentResult(milestones=milestone_states(session, contract),
                                    applied=allocation.applied, credit=allocation.credit)
             # The answer is kept with the step, under the key of the call that
             # recorded it, for that call's retry to give again.
@@ -233,10 +238,10 @@ class PaymentActivities:
         """An overdue milestone goes to the owner's manager and to finance."""
         key = f"{request.workflow_id}:escalation:{request.seq}:{request.level}"
         with self.store.unit_of_work() as session:
-            contract = _contract(session, request.contract_id)
+            contract = get_contract(session, request.contract_id)
             owner = session.get(schema.Staff, contract.owner_id)
             manager = owner.manager_id if owner else None
-            finance = _active_finance(session)
+            finance = active_finance(session)
             if session.scalar(select(schema.Escalation.id).where(schema.Escalation.key == key)):
                 # A retry: the people the first attempt escalated to, not
                 # whoever holds those roles now.
@@ -273,14 +278,14 @@ class PaymentActivities:
         new owner."""
         key = f"{request.workflow_id}:owner_changed:{request.n}"
         with self.store.unit_of_work() as session:
-            contract = _contract(session, request.contract_id)
+            contract = get_contract(session, request.contract_id)
             done = session.scalar(
                 select(schema.JourneyEvent).where(schema.JourneyEvent.key == key))
             if done is not None:  # a retry of a handover that committed
                 return NewOwner.model_validate(done.detail)
             previous = session.get(schema.Staff, request.previous_owner_id)
             owner = choose_contract_owner(
-                _owner_candidates(session),
+                owner_candidates(session),
                 regions=previous.regions if previous else (),
                 product_lines=previous.product_lines if previous else (),
                 exclude=[request.previous_owner_id],
@@ -292,7 +297,7 @@ class PaymentActivities:
             finance_ids: list[str] = []
             if owner is None:
                 how = "unassigned"
-                finance_ids = _active_finance(session)
+                finance_ids = active_finance(session)
             else:
                 contract.owner_id = owner
             result = NewOwner(owner_id=owner, previous_owner_id=request.previous_owner_id,
@@ -318,146 +323,14 @@ class PaymentActivities:
     def close_contract(self, request: ContractClosed) -> None:
         refuse_invalid({"reason": limits.text_problem(request.reason, limits.TEXT)})
         with self.store.unit_of_work() as session:
-            contract = _contract(session, request.contract_id)
+            contract = get_contract(session, request.contract_id)
             contract.closed_at = contract.closed_at or request.now
             contract.close_reason = request.reason
             if request.status == "cancelled":
                 contract.finance_status = "cancelled"
-                for row in _milestone_rows(session, contract.id):
+                for row in milestone_rows(session, contract.id):
                     if row.state != MilestoneState.paid.value:
                         row.state = MilestoneState.cancelled.value
             record_event(session, key=f"{request.workflow_id}:{request.status}",
                          journey=JOURNEY, entity_id=contract.id, step=request.status,
                          at=request.now, detail={"reason": request.reason})
-
-
-# -- helpers -------------------------------------------------------------------------
-
-
-def _contract(session: Session, contract_id: str) -> schema.Contract:
-    contract = session.get(schema.Contract, contract_id)
-    if contract is None:
-        raise ApplicationError(f"unknown contract {contract_id!r}", type="UnknownContract",
-                               non_retryable=True)
-    return contract
-
-
-def _attempt_key(request: PaymentRequest) -> str | None:
-    """What names this call across its retries: the request's own key when the
-    journey gives one, else the workflow run and the activity's id in it (the
-    same for every attempt, different for every other call). None outside an
-    activity."""
-    if request.key:
-        return request.key
-    try:
-        info = activity.info()
-    except RuntimeError:
-        return None
-    return f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
-
-
-def _recorded_payment(session: Session, contract: schema.Contract, event_key: str,
-                      attempt: str | None) -> PaymentResult:
-    """The answer for a reference already recorded: this call's own earlier
-    attempt gets that attempt's result again, anything else is a duplicate."""
-    detail = session.scalar(select(schema.JourneyEvent.detail)
-                            .where(schema.JourneyEvent.key == event_key)) or {}
-    if attempt is not None and detail.get("recorded_by") == attempt and "result" in detail:
-        log.info("contract %s: payment %s was recorded by an earlier attempt of this call",
-                 contract.id, detail.get("reference"))
-        return PaymentResult.model_validate(detail["result"])
-    return PaymentResult(duplicate=True, milestones=_milestones(session, contract))
-
-
-def _active_finance(session: Session) -> list[str]:
-    return list(session.scalars(
-        select(schema.Staff.id).where(schema.Staff.role == "finance",
-                                      schema.Staff.active.is_(True))
-        .order_by(schema.Staff.id)))
-
-
-def _owner_candidates(session: Session) -> list[OwnerCandidate]:
-    """Active reps with their load: the contracts they own that are still open."""
-    load: dict[str, int] = {owner_id: n for owner_id, n in session.execute(
-        select(schema.Contract.owner_id, func.count())
-        .where(schema.Contract.finance_status.not_in(["paid", "cancelled"]))
-        .group_by(schema.Contract.owner_id))}
-    reps = session.scalars(select(schema.Staff).where(schema.Staff.role == "rep",
-                                                      schema.Staff.active.is_(True)))
-    return [OwnerCandidate(staff_id=rep.id, regions=frozenset(rep.regions or ()),
-                           product_lines=frozenset(rep.product_lines or ()),
-                           open_contracts=load.get(rep.id, 0), active=rep.active)
-            for rep in reps]
-
-
-def _milestone_rows(session: Session, contract_id: str) -> list[schema.PaymentMilestone]:
-    return list(session.scalars(
-        select(schema.PaymentMilestone).where(schema.PaymentMilestone.contract_id == contract_id)
-        .order_by(schema.PaymentMilestone.seq)))
-
-
-def _milestones(session: Session, contract: schema.Contract) -> list[Milestone]:
-    return [
-        Milestone(
-            seq=row.seq, name=row.name, percent=Decimal(row.percent),
-            amount=from_minor(row.amount_minor, contract.currency),
-            paid=from_minor(row.paid_minor, contract.currency),
-            # The column keeps one of the model's literals as text; the model
-            # checks it.
-            relative_to=row.relative_to,  # type: ignore[arg-type]
-            due_days=row.due_days,
-            due_date=date.fromisoformat(row.due_date) if row.due_date else None,
-            overdue_at=row.overdue_at, state=MilestoneState(row.state),
-        )
-        for row in _milestone_rows(session, contract.id)
-    ]
-
-
-def _schedule(session: Session, contract: schema.Contract, policy: PaymentPolicy,
-              now: Any) -> Schedule:
-    milestones = _milestones(session, contract)
-    actions = [
-        action
-        for m in milestones
-        if m.due_date is not None and m.state is not MilestoneState.paid
-        for action in milestone_actions(m, zone=contract.timezone, policy=policy, now=now)
-    ]
-    return Schedule(milestones=milestones, actions=sorted(actions, key=lambda a: a.at),
-                    timezone=contract.timezone)
-
-
-def _add_value(session: Session, model: Any, key: dict[str, str], currency: str,
-               amount_minor: int, now: Any, column: str) -> None:
-    row = session.get(model, (*key.values(), currency))
-    if row is None:
-        row = model(**key, currency=currency, updated_at=now, **{column: 0})
-        session.add(row)
-        session.flush()
-    setattr(row, column, getattr(row, column) + amount_minor)
-    row.updated_at = now
-
-
-@entity_loader("contract")
-def _contract_for_message(session: Session, contract_id: str) -> dict[str, Any] | None:
-    contract = session.get(schema.Contract, contract_id)
-    if contract is None:
-        return None
-    owner = session.get(schema.Staff, contract.owner_id)
-    customer = session.get(schema.Customer, contract.customer_id)
-    return {
-        "id": contract.id,
-        "currency": contract.currency,
-        "amount": from_minor(contract.amount_minor, contract.currency),
-        "paid": from_minor(contract.paid_minor, contract.currency),
-        "outstanding": from_minor(max(contract.amount_minor - contract.paid_minor, 0),
-                                  contract.currency),
-        "credit": from_minor(contract.credit_minor, contract.currency),
-        "finance_status": contract.finance_status,
-        "owner": {"id": owner.id, "name": owner.name} if owner else None,
-        "customer": {"id": customer.id, "name": customer.name} if customer else None,
-        "milestones": [
-            {"seq": m.seq, "name": m.name, "amount": m.amount, "paid": m.paid,
-             "outstanding": m.outstanding, "due_date": m.due_date, "state": m.state.value}
-            for m in _milestones(session, contract)
-        ],
-    }
