@@ -96,7 +96,7 @@ from bench.chaos_people import People, Play, make_plays, seed
 from bench.chaos_report import report
 from bench.quiet import stdout_to_devnull
 from starter.client import data_converter
-from workflows.common import SEARCH_ATTRIBUTES
+from workflows.kit import SEARCH_ATTRIBUTES
 
 
 async def main(args: argparse.Namespace) -> int:

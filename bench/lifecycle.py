@@ -81,7 +81,7 @@ from domain.lifecycle import Purchase
 from domain.settings import Settings
 from starter.client import Journeys, data_converter
 from worker import ACTIVITY_THREADS, WORKFLOWS, build_activities, build_worker
-from workflows.common import SEARCH_ATTRIBUTES
+from workflows.kit import SEARCH_ATTRIBUTES
 
 CATEGORIES = ["tea", "coffee", "snacks", "beauty", "baby", "home", "books", "sports"]
 POLL_S = 0.005

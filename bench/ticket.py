@@ -87,7 +87,7 @@ from domain.settings import Settings
 from domain.tickets import TicketInput, TicketPolicy, ticket_workflow_id
 from starter.client import Journeys, data_converter
 from worker import ACTIVITY_THREADS, build_worker
-from workflows.common import SEARCH_ATTRIBUTES
+from workflows.kit import SEARCH_ATTRIBUTES
 
 NO_QUIET_HOURS = MessagingPolicy(quiet_hours=QuietHours(enabled=False))
 GROUP = "technical"

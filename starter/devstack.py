@@ -38,7 +38,7 @@ from temporalio.client import Client
 from activities.store import migrate
 from domain.settings import Settings
 from starter.client import data_converter
-from workflows.common import SEARCH_ATTRIBUTES
+from workflows.kit import SEARCH_ATTRIBUTES
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 60.0

@@ -11,7 +11,7 @@ import yaml
 from pydantic import AliasChoices
 
 from domain.settings import Settings
-from workflows.common import SEARCH_ATTRIBUTES
+from workflows.kit import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 

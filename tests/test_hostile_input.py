@@ -37,7 +37,7 @@ from domain.tickets import TicketInput
 from starter.client import data_converter
 from tests.conftest import _binary
 from tests.harness import Harness, make_settings, running_worker, seed_staff
-from workflows.common import SEARCH_ATTRIBUTES
+from workflows.kit import SEARCH_ATTRIBUTES
 
 pytestmark = pytest.mark.devserver
 

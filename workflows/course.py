@@ -44,21 +44,58 @@ with workflow.unsafe.imports_passed_through():
     from domain.journeys import Decision
     from domain.messaging import MessageClass, Recipient
 
-from workflows.common import (
+from workflows.kit import (
     CRM_CUSTOMER_ID,
     CRM_JOURNEY,
     CRM_OWNER_ID,
     CRM_SLA_DEADLINE,
     CRM_STAGE,
+    Agenda,
+    Deadline,
+    Due,
     Inbound,
     Journey,
+    Plan,
+    WaitUntil,
     call,
+    moves,
     refusal,
     start_input,
     upsert_search_attributes,
 )
 
 CALLBACK_DUE = (CourseStage.awaiting_callback, CourseStage.escalated)
+COURSE_END = WaitUntil("course_ended", "course over", fact="the course end")
+
+
+def callback(policy: CoursePolicy) -> WaitUntil:
+    return WaitUntil("callback_due", "callback task", fact="the course end",
+                     offset=policy.callback_after)
+
+
+def callback_window(policy: CoursePolicy) -> Deadline:
+    return Deadline("callback_missed", "callback", within=policy.callback_window,
+                    on_miss="escalate to the advisor's supervisor")
+
+
+def plan(policy: CoursePolicy | None = None) -> Plan:
+    """The course ends; 72 hours later a callback task, due within 24 hours,
+    then the advisor's supervisor."""
+    policy = policy or CoursePolicy()
+    stage = CourseStage
+    return Plan(
+        journey=JOURNEY,
+        parts=(COURSE_END, callback(policy), callback_window(policy)),
+        start=stage.enrolled,
+        transitions=moves(
+            (stage.enrolled, "course_ended", stage.course_ended),
+            (stage.course_ended, "end_course", stage.enrolled),
+            (stage.course_ended, "callback_due", stage.awaiting_callback),
+            (stage.awaiting_callback, "callback_missed", stage.escalated),
+            (CALLBACK_DUE, "log_callback", stage.completed),
+        ),
+        ends=(stage.completed,),
+    )
 
 
 @dataclass
@@ -81,6 +118,7 @@ class CourseJourney(Journey):
     journey = JOURNEY
     entity_kind = "enrollment"
     signals = {"end_course": EndCourse, "log_callback": LogCallback}
+    planned = staticmethod(plan)
 
     @workflow.init
     def __init__(self, *args: Any) -> None:
@@ -92,8 +130,8 @@ class CourseJourney(Journey):
             advisor_id=enrollment.advisor_id,
             ends_at=enrollment.ends_at,
         )
-        self._setup_journey(enrollment.enrollment_id, self.state.counters)
         self.policy: CoursePolicy = enrollment.policy or CoursePolicy()
+        self._setup_journey(enrollment.enrollment_id, self.state.counters, plan(self.policy))
 
     @workflow.run
     async def run(self, *args: Any) -> CourseStatus:
@@ -101,6 +139,7 @@ class CourseJourney(Journey):
         s, enrollment = self.state, self.enrollment
         if enrollment.policy is None:
             self.policy = await call("load_course_policy", result_type=CoursePolicy)
+            self.plan = plan(self.policy)
         upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id})
         await self._enroll(enrollment)
         self._send_student("welcome", MessageClass.reminder, {
@@ -109,8 +148,7 @@ class CourseJourney(Journey):
         })
         self._publish()
 
-        await self._serve(lambda: s.stage is CourseStage.completed, self._next_deadline,
-                          self._on_clock)
+        await self._serve(lambda: s.stage is CourseStage.completed)
         await self._drain()
         return self.status()
 
@@ -142,41 +180,32 @@ class CourseJourney(Journey):
             previous_advisors=list(s.previous_advisors),
             outcome=s.outcome,
             waiting_for=self._waiting_for(),
-            deadline=self._next_deadline(),
+            deadline=self._agenda().next_at(),
             rejections=list(self.rejections),
             policy=self.policy,
         )
-
-    def _handlers(self) -> dict[str, Any]:
-        return {"end_course": self._on_end_course, "log_callback": self._on_log_callback,
-                "staff_deactivated": self._on_staff_deactivated}
 
     def _ended_reason(self) -> str:
         return f"the enrollment is {self.state.stage.value}"
 
     # -- the clock -------------------------------------------------------------------
 
-    def _next_deadline(self) -> datetime | None:
+    def _agenda(self) -> Agenda:
         s = self.state
         if s.stage is CourseStage.enrolled:
-            return s.ends_at
+            return Agenda.of(COURSE_END.entries(s.ends_at))
         if s.stage is CourseStage.course_ended:
-            return s.ends_at + self.policy.callback_after
+            return Agenda.of(callback(self.policy).entries(s.ends_at))
         if s.stage is CourseStage.awaiting_callback:
-            return s.callback_due_at
-        return None
+            return Agenda.of(callback_window(self.policy).entries(s.callback_due_at))
+        return Agenda()
 
-    async def _on_clock(self) -> None:
+    async def _step_course_ended(self, entry: Due) -> None:
         s = self.state
-        if s.stage is CourseStage.enrolled:
-            await call("mark_course_ended", self._end_moved(s.ends_at, "course_ended"))
-            self._set_stage(CourseStage.course_ended)
-        elif s.stage is CourseStage.course_ended:
-            await self._callback_due()
-        elif s.stage is CourseStage.awaiting_callback:
-            await self._escalate()
+        await call("mark_course_ended", self._end_moved(s.ends_at, "course_ended"))
+        self._set_stage(CourseStage.course_ended)
 
-    async def _callback_due(self) -> None:
+    async def _step_callback_due(self, entry: Due) -> None:
         s = self.state
         task: Decision = await call(
             "create_callback_task",
@@ -194,7 +223,7 @@ class CourseJourney(Journey):
         self._send_student("feedback_request", MessageClass.reminder, {})
         self._set_stage(CourseStage.awaiting_callback)
 
-    async def _escalate(self) -> None:
+    async def _step_callback_missed(self, entry: Due) -> None:
         s = self.state
         result: EscalationResult = await call(
             "escalate_callback",
@@ -350,7 +379,7 @@ class CourseJourney(Journey):
 
     def _publish(self) -> None:
         s = self.state
-        deadline = self._next_deadline()
+        deadline = self._agenda().next_at()
         upsert_search_attributes({
             CRM_STAGE: s.stage.value,
             CRM_OWNER_ID: s.advisor_id,

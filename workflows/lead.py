@@ -49,14 +49,20 @@ with workflow.unsafe.imports_passed_through():
     from domain.messaging import MessageClass, Recipient
     from domain.policy import LeadPolicy
 
-from workflows.common import (
+from workflows.kit import (
     CRM_JOURNEY,
     CRM_OWNER_ID,
     CRM_SLA_DEADLINE,
     CRM_STAGE,
+    Agenda,
+    Cadence,
+    Deadline,
+    Due,
     Inbound,
     Journey,
+    Plan,
     call,
+    moves,
     refusal,
     start_input,
     upsert_search_attributes,
@@ -65,6 +71,46 @@ from workflows.common import (
 CONTACT_CHECKED = "contact-checked"
 OWNED = (LeadStage.assigned, LeadStage.escalated, LeadStage.following_up)
 ENDED = (LeadStage.converted, LeadStage.discarded, LeadStage.stale, LeadStage.merged)
+OPEN = (LeadStage.new, LeadStage.pooled, *OWNED)
+
+
+def first_touch(policy: LeadPolicy) -> Deadline:
+    return Deadline("first_touch_missed", "first touch", within=policy.first_touch,
+                    reminder_before=policy.reminder_before, reminder_step="first_touch_reminder",
+                    on_miss="escalate to the owner's manager and reassign, "
+                            f"{policy.max_reassignments} times; then the pool")
+
+
+def follow_up(policy: LeadPolicy) -> Cadence:
+    return Cadence("follow_up_missed", "follow-up", every=policy.follow_up_interval,
+                   until_misses=policy.max_missed_follow_ups, then="stale")
+
+
+def plan(policy: LeadPolicy | None = None) -> Plan:
+    """A 24-hour first touch with a reminder 4 hours before, escalation and
+    reassignment twice, then the pool; a 3-day re-follow until 5 misses."""
+    policy = policy or LeadPolicy()
+    stage = LeadStage
+    return Plan(
+        journey=JOURNEY,
+        parts=(first_touch(policy), follow_up(policy)),
+        start=stage.new,
+        transitions=moves(
+            (stage.new, "intake", stage.assigned),
+            (stage.new, "intake", stage.pooled),
+            (stage.new, "intake", stage.merged),
+            ((stage.assigned, stage.escalated), "first_touch_missed", stage.escalated),
+            ((stage.assigned, stage.escalated), "first_touch_missed", stage.pooled),
+            (OWNED, "staff_deactivated", stage.escalated),
+            (OWNED, "staff_deactivated", stage.pooled),
+            (stage.pooled, "claim", stage.assigned),
+            (OWNED, "log_contact", stage.following_up),
+            (stage.following_up, "follow_up_missed", stage.stale),
+            (OPEN, "convert", stage.converted),
+            (OPEN, "discard", stage.discarded),
+        ),
+        ends=ENDED,
+    )
 
 
 @dataclass
@@ -91,13 +137,14 @@ class LeadJourney(Journey):
     entity_kind = "lead"
     signals = {"claim": Claim, "log_contact": LogContact, "convert": Convert,
                "discard": Discard, "merge": Merge}
+    planned = staticmethod(plan)
 
     @workflow.init
     def __init__(self, *args: Any) -> None:
         self.lead = lead = start_input(args, LeadInput)
         self.state = LeadState(lead_id=lead.lead_id)
-        self._setup_journey(lead.lead_id, self.state.counters)
         self.policy: LeadPolicy = lead.policy or LeadPolicy()
+        self._setup_journey(lead.lead_id, self.state.counters, plan(self.policy))
         self.intake_done = False
 
     @workflow.run
@@ -106,6 +153,7 @@ class LeadJourney(Journey):
         s, lead = self.state, self.lead
         if lead.policy is None:
             self.policy = await call("load_lead_policy", result_type=LeadPolicy)
+            self.plan = plan(self.policy)
         upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_STAGE: s.stage.value})
         intake = await self._intake(lead)
         s.score = intake.score
@@ -121,7 +169,7 @@ class LeadJourney(Journey):
         )
         await self._assign(reason="intake")
 
-        await self._serve(lambda: s.stage in ENDED, self._next_wake, self._on_clock)
+        await self._serve(lambda: s.stage in ENDED)
         return await self._finish()
 
     # -- signals, updates and the query ------------------------------------------
@@ -243,29 +291,20 @@ class LeadJourney(Journey):
 
     # -- the clock ---------------------------------------------------------------
 
-    def _next_wake(self) -> datetime | None:
+    def _agenda(self) -> Agenda:
         s = self.state
-        if s.deadline is None:
-            return None
-        if s.stage in (LeadStage.assigned, LeadStage.escalated) and not s.reminded:
-            return s.deadline - self.policy.reminder_before
-        return s.deadline
-
-    async def _on_clock(self) -> None:
-        s = self.state
-        assert s.deadline is not None
-        now = workflow.now()
         if s.stage in (LeadStage.assigned, LeadStage.escalated):
-            if not s.reminded and now < s.deadline:
-                s.reminded = True
-                self._notify_staff(s.owner_id, "first_touch_reminder", {"due_at": s.deadline})
-                return
-            if now >= s.deadline:
-                await self._first_touch_missed()
-        elif s.stage is LeadStage.following_up and now >= s.deadline:
-            await self._follow_up_missed()
+            return Agenda.of(first_touch(self.policy).entries(s.deadline, reminded=s.reminded))
+        if s.stage is LeadStage.following_up:
+            return Agenda.of(follow_up(self.policy).entries(s.deadline))
+        return Agenda()
 
-    async def _first_touch_missed(self) -> None:
+    async def _step_first_touch_reminder(self, entry: Due) -> None:
+        s = self.state
+        s.reminded = True
+        self._notify_staff(s.owner_id, "first_touch_reminder", {"due_at": s.deadline})
+
+    async def _step_first_touch_missed(self, entry: Due) -> None:
         s = self.state
         owner = s.owner_id
         assert owner is not None
@@ -294,7 +333,7 @@ class LeadJourney(Journey):
         s.reassignments += 1
         await self._assign(reason="first_touch_missed")
 
-    async def _follow_up_missed(self) -> None:
+    async def _step_follow_up_missed(self, entry: Due) -> None:
         s = self.state
         s.missed_follow_ups += 1
         if s.missed_follow_ups >= self.policy.max_missed_follow_ups:
@@ -326,16 +365,6 @@ class LeadJourney(Journey):
         self._publish()
 
     # -- acting on signals ---------------------------------------------------------
-
-    def _handlers(self) -> dict[str, Any]:
-        return {
-            "claim": self._on_claim,
-            "log_contact": self._on_log_contact,
-            "convert": self._on_convert,
-            "discard": self._on_discard,
-            "merge": self._on_merge,
-            "staff_deactivated": self._on_staff_deactivated,
-        }
 
     async def _on_claim(self, item: Inbound) -> Decision:
         s, claim = self.state, item.payload

@@ -56,16 +56,21 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.messaging import MessageClass, Recipient
 
-from workflows.common import (
+from workflows.kit import (
     CRM_CUSTOMER_ID,
     CRM_JOURNEY,
     CRM_SLA_DEADLINE,
     CRM_STAGE,
     CRM_TIER,
     STORE_RETRY,
+    Agenda,
+    Due,
     Inbound,
     Journey,
+    Plan,
+    WaitUntil,
     call,
+    moves,
     start_input,
     upsert_search_attributes,
 )
@@ -75,20 +80,56 @@ SERVE_DURING_HANDOVER = "serve-during-handover"
 IN_CAMPAIGN = (LifecycleStage.winback_first, LifecycleStage.winback_second, LifecycleStage.lost)
 
 
+def steps(policy: LifecyclePolicy) -> dict[LifecycleStage, WaitUntil]:
+    """The step each waiting stage ends in."""
+    return {
+        LifecycleStage.active: WaitUntil("dormancy_check", "dormancy check",
+                                         fact="the last purchase", offset=policy.dormant_after),
+        LifecycleStage.winback_first: WaitUntil("second_offer", "second win-back offer",
+                                                fact="the first offer",
+                                                offset=policy.second_touch_after),
+        LifecycleStage.winback_second: WaitUntil("mark_lost", "marked lost",
+                                                 fact="the second offer",
+                                                 offset=policy.lost_after),
+    }
+
+
+def plan(policy: LifecyclePolicy | None = None) -> Plan:
+    """180 days without a purchase: a win-back offer (or lost, if the customer
+    does not meet the dormant rule); 14 days on a stronger one; 30 days on, lost."""
+    policy = policy or LifecyclePolicy()
+    stage = LifecycleStage
+    return Plan(
+        journey=JOURNEY,
+        parts=tuple(steps(policy).values()),
+        start=stage.prospect,
+        transitions=moves(
+            ((stage.prospect, stage.active, stage.winback_first, stage.winback_second,
+              stage.lost), "purchase", stage.active),
+            (stage.active, "dormancy_check", stage.winback_first),
+            (stage.active, "dormancy_check", stage.lost),
+            (stage.winback_first, "second_offer", stage.winback_second),
+            (stage.winback_second, "mark_lost", stage.lost),
+        ),
+        notes=("runs for the customer's lifetime, continuing as new",),
+    )
+
+
 @workflow.defn(name="CustomerLifecycle", failure_exception_types=[pydantic.ValidationError])
 class CustomerLifecycle(Journey):
     journey = JOURNEY
     entity_kind = "customer"
     signals = {"purchase": Purchase, "opt_out": OptOut, "tier_changed": TierChanged}
+    planned = staticmethod(plan)
 
     @workflow.init
     def __init__(self, *args: Any) -> None:
         self.start = start = start_input(args, LifecycleInput)
         self.customer_id = start.customer_id
         self.carry = start.carry or LifecycleCarry(stage=LifecycleStage.prospect)
-        self._setup_journey(start.customer_id, self.carry.counters)
-        self.rejections = list(self.carry.rejections)
         self.policy: LifecyclePolicy = start.policy or LifecyclePolicy()
+        self._setup_journey(start.customer_id, self.carry.counters, plan(self.policy))
+        self.rejections = list(self.carry.rejections)
 
     @workflow.run
     async def run(self, *args: Any) -> None:
@@ -96,6 +137,7 @@ class CustomerLifecycle(Journey):
         start = self.start
         if start.policy is None:
             self.policy = await call("load_lifecycle_policy", result_type=LifecyclePolicy)
+            self.plan = plan(self.policy)
         if start.carry is None:
             await call("ensure_customer", self._about())
         upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: self.customer_id})
@@ -118,7 +160,7 @@ class CustomerLifecycle(Journey):
                     self.carry.runs += 1
                     workflow.continue_as_new(LifecycleInput(
                         customer_id=self.customer_id, policy=self.policy, carry=self.carry))
-            item = await self._next_inbound(self.carry.next_step_at)
+            item = await self._next_inbound(self._agenda().next())
             if item is None:
                 await self._on_clock()
             else:
@@ -136,33 +178,32 @@ class CustomerLifecycle(Journey):
             credited=c.credited, runs=c.runs, rejections=list(self.rejections),
             policy=self.policy)
 
-    def _handlers(self) -> dict[str, Any]:
-        return {"purchase": self._on_purchase, "opt_out": self._on_opt_out,
-                "tier_changed": self._on_tier_changed,
-                "staff_deactivated": self._on_staff_deactivated}
-
     # -- the clock ---------------------------------------------------------------------
 
-    async def _on_clock(self) -> None:
+    def _agenda(self) -> Agenda:
         c = self.carry
-        if c.stage is LifecycleStage.active:
-            check: DormancyResult = await call("check_dormancy", DormancyCheck(
-                customer_id=self.customer_id, workflow_id=workflow.info().workflow_id,
-                now=workflow.now(), rfm=self.policy.rfm), DormancyResult)
-            if not check.meets_rule:
-                await self._lost(f"dormant without meeting the rule (F={check.frequency}, "
-                                 f"M={check.monetary})")
-                return
-            await self._win_back("winback_first", self.policy.first_offer_percent,
-                                 check.favourite_category)
-            await self._mark("dormant", "dormant")
-            self._enter(LifecycleStage.winback_first,
-                        workflow.now() + self.policy.second_touch_after)
-        elif c.stage is LifecycleStage.winback_first:
-            await self._win_back("winback_second", self.policy.second_offer_percent, None)
-            self._enter(LifecycleStage.winback_second, workflow.now() + self.policy.lost_after)
-        elif c.stage is LifecycleStage.winback_second:
-            await self._lost("no purchase after two win-back offers")
+        step = steps(self.policy).get(c.stage)
+        return Agenda.of(step.entries_at(c.next_step_at)) if step else Agenda()
+
+    async def _step_dormancy_check(self, entry: Due) -> None:
+        check: DormancyResult = await call("check_dormancy", DormancyCheck(
+            customer_id=self.customer_id, workflow_id=workflow.info().workflow_id,
+            now=workflow.now(), rfm=self.policy.rfm), DormancyResult)
+        if not check.meets_rule:
+            await self._lost(f"dormant without meeting the rule (F={check.frequency}, "
+                             f"M={check.monetary})")
+            return
+        await self._win_back("winback_first", self.policy.first_offer_percent,
+                             check.favourite_category)
+        await self._mark("dormant", "dormant")
+        self._enter(LifecycleStage.winback_first, workflow.now() + self.policy.second_touch_after)
+
+    async def _step_second_offer(self, entry: Due) -> None:
+        await self._win_back("winback_second", self.policy.second_offer_percent, None)
+        self._enter(LifecycleStage.winback_second, workflow.now() + self.policy.lost_after)
+
+    async def _step_mark_lost(self, entry: Due) -> None:
+        await self._lost("no purchase after two win-back offers")
 
     async def _win_back(self, step: str, percent: int, category: str | None) -> None:
         coupon: Coupon = await call("issue_coupon", CouponRequest(
@@ -314,11 +355,8 @@ class CustomerLifecycle(Journey):
                                   CRM_SLA_DEADLINE: c.next_step_at})
         lines = [f"**Customer {self.customer_id}** — `{c.stage.value}`"
                  + (f", tier {c.tier}" if c.tier else ""), f"orders: {c.orders}"]
-        if c.next_step_at:
-            step = {LifecycleStage.active: "dormancy check",
-                    LifecycleStage.winback_first: "second win-back offer",
-                    LifecycleStage.winback_second: "marked lost"}.get(c.stage, "next step")
-            lines.append(f"waiting for a purchase; {step} at {c.next_step_at.isoformat()}")
+        if nxt := self._agenda().next():
+            lines.append(f"waiting for a purchase; next: {nxt.summary}, at {nxt.at.isoformat()}")
         workflow.set_current_details("\n\n".join(lines))
 
 

@@ -51,15 +51,22 @@ with workflow.unsafe.imports_passed_through():
         SignRequest,
     )
 
-from workflows.common import (
+from workflows.kit import (
     CRM_CUSTOMER_ID,
     CRM_JOURNEY,
     CRM_OWNER_ID,
     CRM_SLA_DEADLINE,
     CRM_STAGE,
+    Agenda,
+    Cadence,
+    Due,
     Inbound,
     Journey,
+    Plan,
+    StepsPerWake,
+    WaitUntil,
     call,
+    moves,
     refusal,
     start_input,
     upsert_search_attributes,
@@ -67,6 +74,46 @@ from workflows.common import (
 
 ENDED = (ContractStage.paid, ContractStage.cancelled)
 ADOPT_RECORDED_PAYMENT = "adopt-recorded-payment"
+STEP_WORDS = {ActionKind.reminder: "payment reminder", ActionKind.overdue: "overdue",
+              ActionKind.overdue_reminder: "overdue reminder",
+              ActionKind.escalation: "escalation to the manager and finance"}
+
+
+def plan(policy: PaymentPolicy | None = None) -> Plan:
+    """Per milestone: reminders before and on the due date, overdue from the
+    local midnight after it, an overdue reminder, then weekly escalations."""
+    policy = policy or PaymentPolicy()
+    at = f"at {policy.notice_time:%H:%M}"
+    days = ", ".join(f"{d} days" if d != 1 else "1 day" for d in policy.reminder_days_before)
+    stage = ContractStage
+    return Plan(
+        journey=JOURNEY,
+        parts=(
+            WaitUntil("reminder", STEP_WORDS[ActionKind.reminder],
+                      fact=f"{days} before a milestone's due date, {at}", local_time=True),
+            WaitUntil("overdue", STEP_WORDS[ActionKind.overdue],
+                      fact="the midnight after the due date", local_time=True),
+            WaitUntil("overdue_reminder", STEP_WORDS[ActionKind.overdue_reminder],
+                      fact="the due date",
+                      offset=timedelta(days=policy.overdue_reminder_days_after),
+                      local_time=True),
+            Cadence("escalation", STEP_WORDS[ActionKind.escalation],
+                    every=timedelta(days=policy.escalation_repeat_days), until_misses=None,
+                    then="paid", sla=False),
+        ),
+        start=stage.awaiting_payment,
+        transitions=moves(
+            ((stage.awaiting_payment, stage.partially_paid), "overdue", stage.overdue),
+            ((stage.awaiting_payment, stage.overdue), "record_payment", stage.partially_paid),
+            ((stage.awaiting_payment, stage.partially_paid, stage.overdue), "record_payment",
+             stage.paid),
+            ((stage.awaiting_payment, stage.partially_paid, stage.overdue), "cancel",
+             stage.cancelled),
+        ),
+        ends=ENDED,
+        # Every step due at a wake is taken before the signals that came meanwhile.
+        steps_per_wake=StepsPerWake.all_due,
+    )
 
 
 @dataclass
@@ -93,6 +140,7 @@ class PaymentJourney(Journey):
     journey = JOURNEY
     entity_kind = "contract"
     signals = {"accept": Accept, "record_payment": RecordPayment, "cancel": Cancel}
+    planned = staticmethod(plan)
 
     @workflow.init
     def __init__(self, *args: Any) -> None:
@@ -105,8 +153,8 @@ class PaymentJourney(Journey):
             currency=contract.currency.upper(),
             signed_at=contract.signed_at,
         )
-        self._setup_journey(contract.contract_id, self.state.counters)
         self.policy: PaymentPolicy = contract.policy or PaymentPolicy()
+        self._setup_journey(contract.contract_id, self.state.counters, plan(self.policy))
 
     @workflow.run
     async def run(self, *args: Any) -> ContractStatus:
@@ -114,11 +162,12 @@ class PaymentJourney(Journey):
         s, contract = self.state, self.contract
         if contract.policy is None:
             self.policy = await call("load_payment_policy", result_type=PaymentPolicy)
+            self.plan = plan(self.policy)
         upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id,
                                   CRM_OWNER_ID: s.owner_id})
         self._apply(await self._sign(contract))
 
-        await self._serve(lambda: s.stage in ENDED, self._next_action_at, self._on_clock)
+        await self._serve(lambda: s.stage in ENDED)
         await self._drain()
         return self.status()
 
@@ -162,10 +211,6 @@ class PaymentJourney(Journey):
             previous_owners=list(s.previous_owners),
         )
 
-    def _handlers(self) -> dict[str, Any]:
-        return {"accept": self._on_accept, "record_payment": self._on_payment,
-                "cancel": self._on_cancel, "staff_deactivated": self._on_staff_deactivated}
-
     def _ended_reason(self) -> str:
         return f"the contract is {self.state.stage.value}"
 
@@ -176,48 +221,58 @@ class PaymentJourney(Journey):
         return milestone is not None and milestone.state not in (MilestoneState.paid,
                                                                  MilestoneState.cancelled)
 
-    def _next_action_at(self) -> datetime | None:
-        return min((a.at for a in self.state.agenda), default=None)
+    def _agenda(self) -> Agenda:
+        return Agenda.of(Due(a.kind.value, a.at, f"{STEP_WORDS[a.kind]} · milestone {a.seq}",
+                             data=a, rank=a.seq) for a in self.state.agenda)
 
-    async def _on_clock(self) -> None:
-        s = self.state
-        now = workflow.now()
-        due = sorted((a for a in s.agenda if a.at <= now), key=lambda a: (a.at, a.seq))
-        s.agenda = [a for a in s.agenda if a.at > now]
-        for action in due:
-            milestone = self._milestone(action.seq)
-            if milestone is None or not self._is_open(action.seq):
-                continue
-            await self._perform(action, milestone)
+    def _take(self, entry: Due) -> Milestone | None:
+        """Takes an action off the agenda: the milestone it is about, or None
+        when that milestone is settled (its reminders and escalations lapse)."""
+        action: Action = entry.data
+        self.state.agenda.remove(action)
+        milestone = self._milestone(action.seq)
+        return milestone if milestone is not None and self._is_open(action.seq) else None
+
+    def _facts(self, milestone: Milestone) -> dict[str, Any]:
+        return {"seq": milestone.seq, "milestone": milestone.name,
+                "amount": str(milestone.outstanding), "due_date": str(milestone.due_date)}
+
+    async def _step_reminder(self, entry: Due) -> None:
+        if (milestone := self._take(entry)) is None:
+            return
+        facts = {**self._facts(milestone), "days_before": entry.data.days_before}
+        self._send_customer("payment_reminder", MessageClass.reminder, facts, milestone.seq)
+        self._notify_staff(self.state.owner_id, "payment_due_notice", facts)
+
+    async def _step_overdue(self, entry: Due) -> None:
+        if (milestone := self._take(entry)) is None:
+            return
+        await call("mark_milestone_overdue", self._escalation(milestone.seq, 0))
+        milestone.state = MilestoneState.overdue
+
+    async def _step_overdue_reminder(self, entry: Due) -> None:
+        if (milestone := self._take(entry)) is None:
+            return
+        self._send_customer("payment_overdue", MessageClass.reminder, self._facts(milestone),
+                            milestone.seq)
+
+    async def _step_escalation(self, entry: Due) -> None:
+        if (milestone := self._take(entry)) is None:
+            return
+        action: Action = entry.data
+        targets: EscalationTargets = await call(
+            "escalate_overdue", self._escalation(milestone.seq, action.level), EscalationTargets)
+        facts = {**self._facts(milestone), "level": action.level}
+        for staff_id in [targets.manager_id, *targets.finance_ids]:
+            self._notify_staff(staff_id, "payment_escalated", facts)
+        # Weekly while unpaid: the same local time, computed with the
+        # customer's zone when the schedule was made, 7 days on.
+        self.state.agenda.append(Action(
+            at=action.at + timedelta(days=self.policy.escalation_repeat_days),
+            kind=ActionKind.escalation, seq=action.seq, level=action.level + 1))
+
+    def _after_clock(self) -> None:
         self._publish()
-
-    async def _perform(self, action: Action, milestone: Milestone) -> None:
-        s = self.state
-        facts = {"seq": milestone.seq, "milestone": milestone.name,
-                 "amount": str(milestone.outstanding), "due_date": str(milestone.due_date)}
-        if action.kind is ActionKind.reminder:
-            facts["days_before"] = action.days_before
-            self._send_customer("payment_reminder", MessageClass.reminder, facts,
-                                milestone.seq)
-            self._notify_staff(s.owner_id, "payment_due_notice", facts)
-        elif action.kind is ActionKind.overdue:
-            await call("mark_milestone_overdue", self._escalation(milestone.seq, 0))
-            milestone.state = MilestoneState.overdue
-        elif action.kind is ActionKind.overdue_reminder:
-            self._send_customer("payment_overdue", MessageClass.reminder, facts,
-                                milestone.seq)
-        elif action.kind is ActionKind.escalation:
-            targets: EscalationTargets = await call(
-                "escalate_overdue", self._escalation(milestone.seq, action.level),
-                EscalationTargets)
-            facts["level"] = action.level
-            for staff_id in [targets.manager_id, *targets.finance_ids]:
-                self._notify_staff(staff_id, "payment_escalated", facts)
-            # Weekly while unpaid: the same local time, computed with the
-            # customer's zone when the schedule was made, 7 days on.
-            s.agenda.append(Action(
-                at=action.at + timedelta(days=self.policy.escalation_repeat_days),
-                kind=ActionKind.escalation, seq=action.seq, level=action.level + 1))
 
     # -- acting on signals -------------------------------------------------------------
 
@@ -242,7 +297,7 @@ class PaymentJourney(Journey):
         self._apply(schedule)
         return Decision(accepted=True, at=accepted_at)
 
-    async def _on_payment(self, item: Inbound) -> Decision | None:
+    async def _on_record_payment(self, item: Inbound) -> Decision | None:
         s, payment = self.state, item.payload
         problem = self._payment_problem(payment)
         if problem:
@@ -415,8 +470,7 @@ class PaymentJourney(Journey):
         for m in s.milestones:
             lines.append(f"{m.name}: {m.paid}/{m.amount} {s.currency}, due "
                          f"{m.due_date or 'after acceptance'} ({m.state.value})")
-        nxt = self._next_action_at()
+        nxt = self._agenda().next()
         if nxt and s.stage not in ENDED:
-            lines.append(f"next: {min(s.agenda, key=lambda a: a.at).kind.value} at "
-                         f"{nxt.isoformat()}")
+            lines.append(f"next: {nxt.step} at {nxt.at.isoformat()}")
         workflow.set_current_details("\n\n".join(lines))

@@ -21,7 +21,7 @@ the journey keeps the SLA clock's accounting and waits for the next deadline.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,17 +68,27 @@ with workflow.unsafe.imports_passed_through():
         WaitOnCustomer,
     )
 
-from workflows.common import (
+from workflows.kit import (
     CRM_CUSTOMER_ID,
     CRM_JOURNEY,
     CRM_OWNER_ID,
     CRM_SLA_DEADLINE,
     CRM_STAGE,
+    Agenda,
+    Deadline,
+    Due,
     Inbound,
     Journey,
+    Ladder,
+    Level,
+    Plan,
+    StepsPerWake,
+    WaitUntil,
     call,
     call_local,
+    moves,
     refusal,
+    span,
     start_input,
     upsert_search_attributes,
 )
@@ -86,9 +96,77 @@ from workflows.common import (
 FIRST_RESPONSE, RESOLUTION, LOW_RATING = (EscalationKind.first_response,
                                           EscalationKind.resolution, EscalationKind.low_rating)
 LOW_RATING_NOTICE = "low-rating-notice"
-# Agenda actions that are escalations: the next one is the ticket's CrmSlaDeadline.
-SLA_ACTIONS = ("first_response_supervisor", "first_response_manager",
-               "resolution_supervisor", "resolution_manager")
+OPEN = (TicketStage.awaiting_response, TicketStage.escalated_supervisor,
+        TicketStage.escalated_manager, TicketStage.in_progress, TicketStage.waiting_on_customer)
+
+
+@dataclass(frozen=True)
+class TicketClock:
+    """The ticket's timed steps; the times themselves come from the store."""
+
+    first_response: Deadline
+    first_response_ladder: Ladder
+    resolution_ladder: Ladder
+    survey: WaitUntil
+    close: WaitUntil
+
+    @classmethod
+    def of(cls, policy: TicketPolicy) -> TicketClock:
+        def ladder(what: str, prefix: str) -> Ladder:
+            return Ladder(what, (Level(f"{prefix}_supervisor", timedelta(0), "group's supervisor"),
+                                 Level(f"{prefix}_manager", policy.manager_after, "manager")))
+        return cls(
+            first_response=Deadline("first_response_supervisor", "first response",
+                                    within=policy.first_response,
+                                    reminder_before=policy.warning_before,
+                                    reminder_step="warning"),
+            first_response_ladder=ladder("first response", "first_response"),
+            resolution_ladder=ladder("resolution target (by priority, on the SLA clock)",
+                                     "resolution"),
+            survey=WaitUntil("survey", "satisfaction survey", fact="the resolution",
+                             offset=policy.survey_after),
+            close=WaitUntil("close", "closed without a rating", fact="the survey",
+                            offset=policy.close_after_survey),
+        )
+
+
+def plan(policy: TicketPolicy | None = None) -> Plan:
+    """A 15-minute first response with a warning 5 minutes before, then the
+    supervisor and 15 minutes later the manager; the resolution target by
+    priority on an SLA clock that pauses while waiting on the customer, with
+    the same ladder; a survey 7 days after resolution, closed 3 days later."""
+    clock = TicketClock.of(policy or TicketPolicy())
+    stage = TicketStage
+    return Plan(
+        journey=JOURNEY,
+        parts=(clock.first_response, clock.first_response_ladder, clock.resolution_ladder,
+               clock.survey, clock.close),
+        start=stage.new,
+        transitions=moves(
+            (stage.new, "intake", stage.awaiting_response),
+            ((stage.awaiting_response, stage.in_progress), "first_response_supervisor",
+             stage.escalated_supervisor),
+            ((stage.awaiting_response, stage.in_progress), "resolution_supervisor",
+             stage.escalated_supervisor),
+            (stage.escalated_supervisor, "first_response_manager", stage.escalated_manager),
+            (stage.escalated_supervisor, "resolution_manager", stage.escalated_manager),
+            ((stage.awaiting_response, stage.escalated_supervisor, stage.escalated_manager),
+             "respond", stage.in_progress),
+            ((stage.in_progress, stage.escalated_supervisor, stage.escalated_manager),
+             "wait_on_customer", stage.waiting_on_customer),
+            (stage.waiting_on_customer, "customer_replied", stage.in_progress),
+            (OPEN, "resolve", stage.resolved),
+            (stage.resolved, "reopen", stage.in_progress),
+            (stage.resolved, "rate", stage.closed),
+            (stage.resolved, "rate", stage.escalated_supervisor),
+            (stage.resolved, "close", stage.closed),
+        ),
+        ends=(stage.closed,),
+        # An escalation two levels late is done in one go, a signal received
+        # before the next level was due going first.
+        steps_per_wake=StepsPerWake.in_order,
+        notes=("a closed ticket answers late signals for a day, then completes",),
+    )
 
 
 @dataclass
@@ -136,6 +214,7 @@ class TicketJourney(Journey):
     signals = {"respond": Respond, "wait_on_customer": WaitOnCustomer,
                "customer_replied": CustomerReplied, "resolve": Resolve, "reopen": Reopen,
                "rate": Rate}
+    planned = staticmethod(plan)
 
     @workflow.init
     def __init__(self, *args: Any) -> None:
@@ -148,8 +227,8 @@ class TicketJourney(Journey):
             subject=ticket.subject,
             channel=ticket.channel,
         )
-        self._setup_journey(ticket.ticket_id, self.state.counters)
         self.policy: TicketPolicy = ticket.policy or TicketPolicy()
+        self._setup_journey(ticket.ticket_id, self.state.counters, plan(self.policy))
         self._published: dict[str, Any] = {}
 
     @workflow.run
@@ -158,12 +237,12 @@ class TicketJourney(Journey):
         s, ticket = self.state, self.ticket
         if ticket.policy is None:
             self.policy = await call("load_ticket_policy", result_type=TicketPolicy)
+            self.plan = plan(self.policy)
         upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id,
                                   CRM_STAGE: s.stage.value})
         await self._open(ticket)
 
-        await self._serve(lambda: s.stage is TicketStage.closed, self._next_wake,
-                          self._on_clock)
+        await self._serve(lambda: s.stage is TicketStage.closed)
         await self._linger()
         await self._drain()
         return self.status()
@@ -250,7 +329,7 @@ class TicketJourney(Journey):
             closed_at=s.closed_at,
             close_reason=s.close_reason,
             waiting_for=self._waiting_for(),
-            deadline=self._next_wake(),
+            deadline=self._agenda().next_at(),
             rejections=list(self.rejections),
             policy=self.policy,
         )
@@ -296,78 +375,78 @@ class TicketJourney(Journey):
 
     # -- the clock --------------------------------------------------------------------
 
-    def _agenda(self) -> list[tuple[datetime, str]]:
+    def _agenda(self) -> Agenda:
         """What the journey does on its own next, and when."""
         s = self.state
+        clock = TicketClock.of(self.policy)
         if s.stage in (TicketStage.new, TicketStage.closed):
-            return []
+            return Agenda()
         if s.stage is TicketStage.resolved:
             if not s.survey_sent and s.survey_due is not None:
-                return [(s.survey_due, "survey")]
-            closes_at = self._closes_at()
-            return [(closes_at, "close")] if closes_at else []
-        items: list[tuple[datetime, str]] = []
+                return Agenda.of(clock.survey.entries_at(s.survey_due))
+            return Agenda.of(clock.close.entries_at(self._closes_at()))
+        items: list[Due] = []
         if s.first_response_at is None:
             assert s.first_response_due and s.warning_at and s.first_response_manager_due
             if not s.warned and s.opened_at and s.warning_at > s.opened_at:
-                items.append((s.warning_at, "warning"))
-            if not self._escalated(FIRST_RESPONSE, SUPERVISOR):
-                items.append((s.first_response_due, "first_response_supervisor"))
-            elif not self._escalated(FIRST_RESPONSE, MANAGER):
-                items.append((s.first_response_manager_due, "first_response_manager"))
+                reminder = clock.first_response.entries(s.first_response_due)[0]
+                items.append(replace(reminder, at=s.warning_at, void_after=None))
+            items += clock.first_response_ladder.entries(
+                s.opened_at, done=self._levels_done(FIRST_RESPONSE),
+                at=(s.first_response_due, s.first_response_manager_due))
         d = s.deadlines
-        if not self._escalated(RESOLUTION, SUPERVISOR):
-            if d.resolution_due is not None:
-                items.append((d.resolution_due, "resolution_supervisor"))
-        elif not self._escalated(RESOLUTION, MANAGER) and d.manager_due is not None:
-            items.append((d.manager_due, "resolution_manager"))
-        return items
+        items += clock.resolution_ladder.entries(
+            s.opened_at, done=self._levels_done(RESOLUTION),
+            at=(d.resolution_due, d.manager_due))
+        return Agenda.of(replace(item, rank=item.step) for item in items)
 
-    def _next_wake(self) -> datetime | None:
-        return min((at for at, _ in self._agenda()), default=None)
+    def _levels_done(self, kind: EscalationKind) -> int:
+        if not self._escalated(kind, SUPERVISOR):
+            return 0
+        return 2 if self._escalated(kind, MANAGER) else 1
 
-    def _sla_deadline(self) -> datetime | None:
-        return min((at for at, action in self._agenda() if action in SLA_ACTIONS), default=None)
-
-    async def _on_clock(self) -> None:
-        now = workflow.now()
-        # One action at a time, in time order, the agenda recomputed after each:
-        # an action changes what is due (a ticket two levels late escalates
-        # twice). A signal that came in meanwhile, before the next action was
-        # due, is acted on first (an answer before the manager level stops it).
-        # A signal and a deadline in the same workflow task cannot be told
-        # apart in time: the signal goes first, so an answer is never escalated.
-        while due := sorted(item for item in self._agenda() if item[0] <= now):
-            at, action = due[0]
-            if self.inbox and self.inbox[0].received_at <= at:
-                break
-            await self._perform(action, at)
-        self._publish()
-
-    async def _perform(self, action: str, at: datetime) -> None:
+    async def _step_warning(self, entry: Due) -> None:
         s = self.state
-        if action == "warning":
-            s.warned = True
-            if s.first_response_due and workflow.now() < s.first_response_due:
-                self._notify_staff(s.assignee_id or s.supervisor_id, "first_response_warning",
-                                   {"due_at": s.first_response_due})
-        elif action in ("first_response_supervisor", "first_response_manager"):
-            s.warned = True
-            level = SUPERVISOR if action == "first_response_supervisor" else MANAGER
-            await self._escalate(FIRST_RESPONSE, level, n=level, due_at=at,
-                                 reason=f"no first response by {s.first_response_due}",
-                                 step="first_response_escalated")
-        elif action in ("resolution_supervisor", "resolution_manager"):
-            level = SUPERVISOR if action == "resolution_supervisor" else MANAGER
-            await self._escalate(RESOLUTION, level, n=level, due_at=at,
-                                 reason=f"not resolved within {s.clock.target if s.clock else '?'}"
-                                 " on the SLA clock", step="resolution_breached")
-        elif action == "survey":
-            s.survey_sent = True
-            self._send_customer("satisfaction_survey", MessageClass.reminder,
-                                {"rating_url": self._rating_url()})
-        elif action == "close":
-            await self._close("no_rating")
+        s.warned = True
+        if s.first_response_due and workflow.now() < s.first_response_due:
+            self._notify_staff(s.assignee_id or s.supervisor_id, "first_response_warning",
+                               {"due_at": s.first_response_due})
+
+    async def _step_first_response_supervisor(self, entry: Due) -> None:
+        await self._first_response_missed(SUPERVISOR, entry.at)
+
+    async def _step_first_response_manager(self, entry: Due) -> None:
+        await self._first_response_missed(MANAGER, entry.at)
+
+    async def _first_response_missed(self, level: int, at: datetime) -> None:
+        s = self.state
+        s.warned = True
+        await self._escalate(FIRST_RESPONSE, level, n=level, due_at=at,
+                             reason=f"no first response by {s.first_response_due}",
+                             step="first_response_escalated")
+
+    async def _step_resolution_supervisor(self, entry: Due) -> None:
+        await self._resolution_breached(SUPERVISOR, entry.at)
+
+    async def _step_resolution_manager(self, entry: Due) -> None:
+        await self._resolution_breached(MANAGER, entry.at)
+
+    async def _resolution_breached(self, level: int, at: datetime) -> None:
+        s = self.state
+        await self._escalate(RESOLUTION, level, n=level, due_at=at,
+                             reason=f"not resolved within {s.clock.target if s.clock else '?'}"
+                             " on the SLA clock", step="resolution_breached")
+
+    async def _step_survey(self, entry: Due) -> None:
+        self.state.survey_sent = True
+        self._send_customer("satisfaction_survey", MessageClass.reminder,
+                            {"rating_url": self._rating_url()})
+
+    async def _step_close(self, entry: Due) -> None:
+        await self._close("no_rating")
+
+    def _after_clock(self) -> None:
+        self._publish()
 
     async def _escalate(self, kind: EscalationKind, level: int, *, n: int,
                         due_at: datetime | None, reason: str, step: str,
@@ -406,17 +485,6 @@ class TicketJourney(Journey):
             "reassigned": bool(result.reassigned_to), "comment": comment})
 
     # -- acting on signals ------------------------------------------------------------
-
-    def _handlers(self) -> dict[str, Any]:
-        return {
-            "respond": self._on_respond,
-            "wait_on_customer": self._on_wait_on_customer,
-            "customer_replied": self._on_customer_replied,
-            "resolve": self._on_resolve,
-            "reopen": self._on_reopen,
-            "rate": self._on_rate,
-            "staff_deactivated": self._on_staff_deactivated,
-        }
 
     async def _on_respond(self, item: Inbound) -> Decision:
         s, respond = self.state, item.payload
@@ -664,7 +732,8 @@ class TicketJourney(Journey):
         rating): each is rejected with its reason and recorded."""
         s = self.state
         assert s.closed_at is not None
-        end = s.closed_at + self.policy.linger_after_close
+        end = Due("complete", s.closed_at + self.policy.linger_after_close,
+                  f"journey completes ({span(self.policy.linger_after_close)} after closing)")
         while (item := await self._next_inbound(end)) is not None:
             await self._act_on(item)
 
@@ -748,7 +817,7 @@ class TicketJourney(Journey):
         s = self.state
         values: dict[SearchAttributeKey[Any], Any] = {
             CRM_STAGE: s.stage.value, CRM_OWNER_ID: s.assignee_id,
-            CRM_SLA_DEADLINE: self._sla_deadline()}
+            CRM_SLA_DEADLINE: self._agenda().sla_deadline()}
         changed = {k: v for k, v in values.items() if self._published.get(k.name, ...) != v}
         if changed:
             upsert_search_attributes(changed)
@@ -757,7 +826,7 @@ class TicketJourney(Journey):
                  + (", complaint" if s.complaint_words else "") + f") — stage `{s.stage.value}`",
                  f"group: {s.group or '?'}, assignee: {s.assignee_id or 'none'}"]
         waiting = self._waiting_for()
-        nxt = self._next_wake()
+        nxt = self._agenda().next_at()
         if waiting:
             lines.append(f"waiting for {waiting}" + (f"; next: {nxt.isoformat()}" if nxt else ""))
         if s.clock is not None:

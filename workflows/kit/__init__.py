@@ -1,0 +1,47 @@
+"""The journey kit: what every journey is built from.
+
+- `agenda`: a journey's timed steps as typed data (its `Plan`, the `Due`
+  entries of its `Agenda`);
+- `journey`: the `Journey` base, with the inbox, the one run loop and the finish;
+- `calls`: search attributes, the store and send activities, refusals and the
+  decoding of inputs and signals;
+- `messenger`: the one send path of every touch.
+"""
+
+from workflows.kit.agenda import (
+    Agenda,
+    Cadence,
+    Deadline,
+    Due,
+    Ladder,
+    Level,
+    Plan,
+    StepsPerWake,
+    Transition,
+    WaitUntil,
+    moves,
+    span,
+)
+from workflows.kit.calls import (
+    CRM_CUSTOMER_ID,
+    CRM_JOURNEY,
+    CRM_OWNER_ID,
+    CRM_SLA_DEADLINE,
+    CRM_STAGE,
+    CRM_TIER,
+    SEARCH_ATTRIBUTES,
+    STORE_RETRY,
+    call,
+    call_local,
+    refusal,
+    start_input,
+    upsert_search_attributes,
+)
+from workflows.kit.journey import Inbound, Journey
+
+__all__ = [
+    "CRM_CUSTOMER_ID", "CRM_JOURNEY", "CRM_OWNER_ID", "CRM_SLA_DEADLINE", "CRM_STAGE",
+    "CRM_TIER", "SEARCH_ATTRIBUTES", "STORE_RETRY", "Agenda", "Cadence", "Deadline", "Due",
+    "Inbound", "Journey", "Ladder", "Level", "Plan", "StepsPerWake", "Transition", "WaitUntil",
+    "call", "call_local", "moves", "refusal", "span", "start_input", "upsert_search_attributes",
+]

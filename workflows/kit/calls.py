@@ -1,0 +1,193 @@
+"""How a journey talks to the rest of the engine: its search attributes, the
+store and send activities (by name, with their timeouts and retries), the one
+shape of a refusal, and the decoding of start inputs and signals that turns a
+bad payload into a clear reason instead of a failing workflow task.
+
+The patch names of every change to what a running journey does live here,
+each asked where the change is made, so that journeys started on older code
+replay as they ran."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, overload
+
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ValidationError
+
+    from domain.limits import WITHOUT_LIMITS
+    from domain.messaging import SendOutcome, SendRequest
+
+CRM_JOURNEY = SearchAttributeKey.for_keyword("CrmJourney")
+CRM_STAGE = SearchAttributeKey.for_keyword("CrmStage")
+CRM_CUSTOMER_ID = SearchAttributeKey.for_keyword("CrmCustomerId")
+CRM_OWNER_ID = SearchAttributeKey.for_keyword("CrmOwnerId")
+CRM_TIER = SearchAttributeKey.for_keyword("CrmTier")
+CRM_SLA_DEADLINE = SearchAttributeKey.for_datetime("CrmSlaDeadline")
+SEARCH_ATTRIBUTES = (CRM_JOURNEY, CRM_STAGE, CRM_CUSTOMER_ID, CRM_OWNER_ID, CRM_TIER,
+                     CRM_SLA_DEADLINE)
+
+# Store writes retry until the store is back: a journey waits rather than
+# losing a fact. Business rule failures are raised non-retryable.
+STORE_TIMEOUT = timedelta(seconds=30)
+STORE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
+# A channel outage is retried for about a day, then the touch is given up
+# (recorded) and the journey goes on.
+SEND_TIMEOUT = timedelta(minutes=2)
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    maximum_interval=timedelta(minutes=30),
+    maximum_attempts=60,
+)
+
+T = TypeVar("T", bound=BaseModel)
+
+# Changes to what a running journey does, each behind its patch so that
+# journeys started on older code replay as they ran.
+SIGNALS_IN_TIME_ORDER = "signals-in-time-order"
+UNKNOWN_SIGNALS_REFUSED = "unknown-signals-refused"
+STORE_REFUSAL_REJECTS = "store-refusal-rejects"
+ANSWER_UNTIL_COMPLETE = "answer-until-complete"
+REFUSED_UPDATES_FAIL = "refused-updates-fail"
+STAFF_ID_REQUIRED = "staff-id-required"
+WITHDRAW_UNWANTED_TOUCHES = "withdraw-unwanted-touches"
+STORE_LIMITS = "store-limits"
+
+
+def refusal(reason: str) -> ApplicationError:
+    """The one shape of a refused update: an update failure whose message is
+    the reason. A validator raises it before the update is accepted (no trace
+    in history); a handler raises it when acting finds the rule broken (then
+    recorded as a rejection, like a refused signal's)."""
+    return ApplicationError(reason, type="Refused", non_retryable=True)
+
+
+def start_input(args: Sequence[Any], model: type[T]) -> T:
+    """A journey's start input as its model, or a workflow failure saying what
+    was wrong: a start with no input, several inputs, null or a payload that is
+    not a JSON object fails at once instead of retrying its first task."""
+    if len(args) != 1:
+        raise ApplicationError(
+            f"expected one input, a JSON object of {model.__name__}; got {len(args)}",
+            type="InvalidInput", non_retryable=True)
+    value = args[0]
+    if isinstance(value, model):
+        return value
+    if not isinstance(value, dict):
+        kind = "null" if value is None else type(value).__name__
+        raise ApplicationError(f"expected a JSON object of {model.__name__}; got {kind}",
+                               type="InvalidInput", non_retryable=True)
+    # A ValidationError fails the workflow (each journey lists it among its
+    # failure exception types) with the fields that were wrong. The store's
+    # limits hold for journeys started since they came: one started before
+    # with a value the store happened to keep replays, and a run continued as
+    # new was checked when its first run started.
+    checked = (workflow.info().continued_run_id is None
+               and workflow.patched(STORE_LIMITS))
+    return model.model_validate(value, context=None if checked else WITHOUT_LIMITS)
+
+
+def store_refusal(err: ActivityError) -> str | None:
+    """The reason an activity refused for good (a non-retryable failure: a value
+    the store cannot hold, a business rule), or None for any other failure."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.non_retryable:
+        return cause.message
+    return None
+
+
+@overload
+async def call(activity: str, arg: Any = None) -> Any: ...
+
+
+@overload
+async def call(activity: str, arg: Any, result_type: type[T]) -> T: ...
+
+
+@overload
+async def call(activity: str, *, result_type: type[T]) -> T: ...
+
+
+async def call(activity: str, arg: Any = None, result_type: type[T] | None = None) -> Any:
+    """Runs a store activity by name (workflows never import activity code)."""
+    args = [] if arg is None else [arg]
+    # The options are spelled out, not spread from a dict, so that the
+    # SDK's typed overloads check them.
+    if result_type is None:
+        return await workflow.execute_activity(
+            activity, args=args, start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY)
+    return await workflow.execute_activity(
+        activity, args=args, result_type=result_type,
+        start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY)
+
+
+async def call_local(activity: str, arg: Any, result_type: type[T]) -> T:
+    """Runs a store activity by name as a local activity, with a store call's
+    timeout and retries: for a write that must be on time even when the task
+    queue is backed up (a ticket's SLA escalation)."""
+    result: T = await workflow.execute_local_activity(
+        activity, arg, result_type=result_type,
+        start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY)
+    return result
+
+
+async def send_message(request: SendRequest) -> SendOutcome:
+    """Runs the send activity for one touch, retried through a channel outage."""
+    outcome: SendOutcome = await workflow.execute_activity(
+        "send_message", request, result_type=SendOutcome,
+        start_to_close_timeout=SEND_TIMEOUT, retry_policy=SEND_RETRY)
+    return outcome
+
+
+def decode_signal(args: Sequence[RawValue], model: type[T]
+                  ) -> tuple[T | None, dict[str, Any], str | None]:
+    """A signal's arguments as its model, or the reason they are malformed.
+
+    Signals arrive raw, however many arguments they carry, so that a malformed
+    one is recorded as a rejection with its reason; the SDK would otherwise
+    drop it with a log line, or fail the workflow task on every retry when the
+    number of arguments is wrong. No argument reads as an empty object.
+    """
+    if len(args) > 1:
+        return None, {}, f"expected one argument, a JSON object; got {len(args)}"
+    if not args:
+        data: Any = {}
+    else:
+        try:
+            data = workflow.payload_converter().from_payload(args[0].payload)
+        except Exception as exc:  # noqa: BLE001 - any undecodable payload is a rejection
+            why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            return None, {}, f"payload is not JSON: {why[:200]}"
+    if not isinstance(data, dict):
+        return None, {"value": repr(data)[:200]}, (
+            f"expected a JSON object, got {type(data).__name__}"
+        )
+    try:
+        return model.model_validate(data), data, None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'payload'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        return None, data, f"malformed: {problems}"
+
+
+def upsert_search_attributes(values: dict[SearchAttributeKey[Any], Any]) -> None:
+    updates: list[SearchAttributeUpdate[Any]] = []
+    for key, value in values.items():
+        if value is None:
+            updates.append(key.value_unset())
+        else:
+            updates.append(key.value_set(value))
+    workflow.upsert_search_attributes(updates)
+
+
+def until(deadline: datetime | None) -> timedelta | None:
+    if deadline is None:
+        return None
+    return max(deadline - workflow.now(), timedelta(0))
