@@ -195,7 +195,7 @@ class LeadActivities:
                 select(schema.JourneyEvent).where(schema.JourneyEvent.key == key))
             if done is not None:  # retry of a committed claim
                 recorded = recorded_assignment(session, done, lead, request.workflow_id,
-                                                request.n)
+                                               request.n)
                 return Decision(accepted=True, due_at=recorded.due_at)
             staff = session.get(schema.Staff, request.owner_id)
             if staff is None:
@@ -210,7 +210,7 @@ class LeadActivities:
                                 reason=f"lead {lead.id} is {lead.stage}, not pooled")
             due = self.clock.due(request.now, request.first_touch)
             take_ownership(session, lead, staff.id, request.now, due, request.workflow_id,
-                            request.n)
+                           request.n)
             lead.stage = LeadStage.assigned.value
             record_event(session, key=key, journey=JOURNEY, entity_id=lead.id, step="claimed",
                          at=request.now, detail={
