@@ -6,27 +6,23 @@ query and the store), and the workflow completes once the touch has gone.
 Each journey meets this in its own way: a lead converted while its welcome
 waits for the morning, a contract paid in full while a payment reminder
 waits, an enrolment completed while the feedback request and renewal offer
-wait, a ticket closed (and past its linger) while the survey waits. The
-customer lifecycle has no such moment: its run never ends; it continues as
-new once its touches have gone, and what arrives meanwhile is not lost."""
+wait, a ticket closed (and past its linger) while the survey waits. (The
+customer lifecycle, whose run never ends, is in test_lifecycle_deferred_touches.py.)
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
-from temporalio.client import (
-    WorkflowExecutionStatus,
-    WorkflowHandle,
-)
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -34,42 +30,26 @@ from activities.store import Store
 from domain import schema
 from domain.courses import CourseStage, EndCourse, EnrollmentInput, LogCallback
 from domain.leads import Discard, LeadInput, LeadStage, LogContact
-from domain.lifecycle import LifecycleInput, LifecyclePolicy, LifecycleStage, Purchase
 from domain.payments import Cancel, ContractInput, ContractStage, MilestoneRule, RecordPayment
 from domain.policy import MessagingPolicy, QuietHours
 from domain.tickets import Resolve, TicketInput, TicketPolicy, TicketStage
-from tests.harness import (
-    Harness,
-    eventually,
-    local_window_around,
-    make_settings,
-    refused,
-    running_worker,
-    seed_staff,
+from tests import answer_support
+from tests.answer_support import (
+    MINUTE,
+    ZONE,
+    deferred,
+    quiet_around,
+    rejected_in_store,
+    status_when,
 )
+from tests.harness import Harness, eventually, make_settings, refused, running_worker
 
-MINUTE = timedelta(minutes=1)
+# Fixtures shared with the other modules split from the same subject.
+env = answer_support.env
+seeded = answer_support.seeded
+
+
 HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
-ZONE = "Asia/Shanghai"  # every seeded customer's zone, and the leads' here
-
-
-@pytest.fixture
-def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
-    return time_skipping_env
-
-
-@pytest.fixture
-def seeded(sqlite_store: Store) -> Store:
-    seed_staff(sqlite_store)
-    return sqlite_store
-
-
-def quiet_around(moment: datetime) -> MessagingPolicy:
-    """Quiet hours from a little before `moment` to two hours after it, in the
-    customers' zone: a reminder or marketing touch due then is deferred."""
-    return MessagingPolicy(quiet_hours=local_window_around(moment, ZONE, before_min=10,
-                                                           after_min=120))
 
 
 async def described(handle: WorkflowHandle) -> Any:
@@ -87,31 +67,6 @@ async def running(handle: WorkflowHandle) -> bool:
     return status == WorkflowExecutionStatus.RUNNING.value
 
 
-async def deferred(h: Harness, step: str) -> schema.Touch:
-    """The touch of `step` once the send path has deferred it."""
-    touches = await eventually(lambda: h.touches(step=step, status="deferred"),
-                               what=f"{step} deferred")
-    return touches[0]
-
-
-async def rejected_in_store(h: Harness, workflow_id: str, signal: str) -> list[Any]:
-    return await eventually(
-        lambda: h.rows(schema.SignalRejection, workflow_id=workflow_id, signal=signal),
-        what=f"{signal} rejection stored for {workflow_id}")
-
-
-async def status_when(query: Any, predicate: Any, what: str) -> Any:
-    """The status once `predicate` holds (activities run in real time)."""
-    latest = None
-    deadline = asyncio.get_running_loop().time() + 20
-    while asyncio.get_running_loop().time() < deadline:
-        latest = await query()
-        if predicate(latest):
-            return latest
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} never held; last {latest}")
-
-
 async def completes_after(h: Harness, handle: WorkflowHandle, touch: schema.Touch) -> None:
     """The journey completes, and only once the deferred touch has gone."""
     await handle.result()
@@ -119,9 +74,6 @@ async def completes_after(h: Harness, handle: WorkflowHandle, touch: schema.Touc
     assert gone.status in ("sent", "suppressed"), gone.status
     closed = (await described(handle)).close_time.ToDatetime(tzinfo=UTC)
     assert closed >= touch.deferred_until
-
-
-# -- lead ---------------------------------------------------------------------------
 
 
 def a_lead(lead_id: str) -> LeadInput:
@@ -185,9 +137,6 @@ async def test_an_update_after_the_journey_completed_is_answered_at_once(
         assert "completed" in str(failure.value)
 
 
-# -- payment --------------------------------------------------------------------------
-
-
 async def test_contract_paid_while_a_reminder_waits_answers_until_complete(
     env: WorkflowEnvironment, seeded: Store, tmp_path: Path
 ) -> None:
@@ -230,9 +179,6 @@ async def test_contract_paid_while_a_reminder_waits_answers_until_complete(
         assert (gone.status, gone.reason) == ("suppressed", "withdrawn: milestone 1 is settled")
 
 
-# -- course ---------------------------------------------------------------------------
-
-
 async def test_enrolment_completed_while_its_touches_wait_answers_until_complete(
     env: WorkflowEnvironment, seeded: Store, tmp_path: Path
 ) -> None:
@@ -272,9 +218,6 @@ async def test_enrolment_completed_while_its_touches_wait_answers_until_complete
 
         await completes_after(h, handle, feedback)
         assert h.touches(step="renewal_offer")[0].status in ("sent", "suppressed")
-
-
-# -- ticket ---------------------------------------------------------------------------
 
 
 async def test_ticket_closed_while_its_survey_waits_answers_until_complete(
@@ -322,96 +265,3 @@ async def test_ticket_closed_while_its_survey_waits_answers_until_complete(
         # the customer who has rated is not asked to rate again
         gone = h.touches(key=survey.key)[0]
         assert (gone.status, gone.reason) == ("suppressed", "withdrawn: the ticket is closed")
-
-
-# -- customer lifecycle -------------------------------------------------------------
-
-
-async def idle_history_length(handle: WorkflowHandle) -> int:
-    """How many events a journey's history holds once it waits on its timer
-    with nothing else under way (every activity closed, no workflow task)."""
-    async def events() -> list[Any]:
-        return [event async for event in handle.fetch_history_events()]
-
-    def idle(history: list[Any]) -> bool:
-        kinds = [e.event_type for e in history]
-        closed = sum(kinds.count(k) for k in (
-            EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
-            EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
-            EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED))
-        started = {e.timer_started_event_attributes.timer_id for e in history
-                   if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED}
-        ended = {e.timer_fired_event_attributes.timer_id for e in history
-                 if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED} | {
-                 e.timer_canceled_event_attributes.timer_id for e in history
-                 if e.event_type == EventType.EVENT_TYPE_TIMER_CANCELED}
-        return (kinds.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == closed
-                and bool(started - ended)
-                and kinds[-1] in (EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
-                                  EventType.EVENT_TYPE_TIMER_STARTED))
-
-    return len(await status_when(events, idle, "waiting on its timer"))
-
-
-async def started_lifecycle(h: Harness, customer_id: str, policy: LifecyclePolicy,
-                            purchase: Purchase) -> WorkflowHandle:
-    """Signal-with-start, as every purchase does, with the policy in the input."""
-    handle = await h.client.start_workflow(
-        "CustomerLifecycle", LifecycleInput(customer_id=customer_id, policy=policy),
-        id=f"customer-{customer_id}", task_queue=h.task_queue,
-        start_signal="purchase", start_signal_args=[purchase])
-    h.journeys.started.append(handle.id)
-    await status_when(lambda: h.journeys.customer_status(customer_id),
-                      lambda s: s.orders == 1, f"{customer_id}'s first order")
-    return handle
-
-
-async def test_lifecycle_handing_over_while_its_win_back_waits_loses_nothing(
-    env: WorkflowEnvironment, seeded: Store, tmp_path: Path
-) -> None:
-    """The lifecycle's run never ends: when its history is long it continues as
-    new, once its touches have gone. What arrives while a win-back waits out
-    quiet hours then (a purchase with the coupon, a malformed one) is acted on
-    before the hand-over or carried over, never lost in it."""
-    now = await env.get_current_time()
-    first = Purchase(order_id="Q6-1", amount=Decimal("260"), category="tea", at=now)
-    probes = first.model_copy(update={"order_id": "Q6-0"})
-    async with running_worker(env.client, seeded, make_settings(tmp_path),
-                              messaging_policy=quiet_around(now + 180 * DAY)) as h:
-        # How long a customer's history is while it waits for dormancy (give or
-        # take the order in which its first tasks ran): the journey below hands
-        # over at its next step after that, the win-back, which adds some twenty
-        # events.
-        probe = await started_lifecycle(h, "probe", LifecyclePolicy(), probes)
-        bound = await idle_history_length(probe) + 8
-        await probe.terminate("measured")
-        handle = await started_lifecycle(
-            h, "cust-1", LifecyclePolicy(max_history_events=bound), first)
-        assert await idle_history_length(handle) < bound
-
-        await env.sleep(180 * DAY + MINUTE)
-        winback = await deferred(h, "winback_first")
-        waiting = await status_when(lambda: h.journeys.customer_status("cust-1"),
-                                    lambda s: s.stage is LifecycleStage.winback_first,
-                                    "win-back")
-        assert waiting.runs == 1  # the hand-over waits for the win-back to go
-        await handle.signal("purchase", Purchase(order_id="Q6-2", amount=Decimal("120"),
-                                                 category="tea",
-                                                 coupon_code=waiting.campaign[0]))
-        await handle.signal("purchase", args=[{"order_id": "Q6-3", "amount": "lots"}])
-        # acted on at once, while the win-back still waits: not hours later
-        acted = await status_when(lambda: h.journeys.customer_status("cust-1"),
-                                  lambda s: s.orders == 2 and s.rejections, "purchase taken")
-        assert acted.runs == 1 and h.rows(schema.Order, id="Q6-2")
-        assert h.touches(key=winback.key)[0].status == "deferred"
-
-        await env.sleep(winback.deferred_until - await env.get_current_time() + MINUTE)
-        after = await status_when(lambda: h.journeys.customer_status("cust-1"),
-                                  lambda s: s.runs == 2, "continued as new")
-        assert h.touches(key=winback.key)[0].status in ("sent", "suppressed")
-        assert (after.orders, after.credited, after.stage) == (2, 1, LifecycleStage.active)
-        [order] = h.rows(schema.Order, id="Q6-2")
-        assert order.credited_coupon == waiting.campaign[0]
-        assert [r.signal for r in after.rejections] == ["purchase"]
-        assert "lots" in str(after.rejections[0].payload)
-        assert await rejected_in_store(h, "customer-cust-1", "purchase")

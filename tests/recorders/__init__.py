@@ -1,0 +1,1 @@
+"""The recorders of tests/record_histories.py, one module per journey."""

@@ -1,0 +1,175 @@
+"""Recordings of the ticket journey: a full run (ticket-R3) and every signal
+(ticket-R9).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+
+from activities.store import Store, migrate
+from domain import schema
+from domain.policy import MessagingPolicy
+from domain.tickets import (
+    CustomerReplied,
+    Rate,
+    TicketInput,
+    TicketPolicy,
+    TicketReassigned,
+    TicketReassignment,
+    TicketStage,
+    TicketStatus,
+    WaitOnCustomer,
+)
+from starter.client import Journeys
+from tests.harness import (
+    eventually,
+    local_window_around,
+    make_settings,
+    refused,
+    running_worker,
+    seed_staff,
+)
+from tests.recorders.common import (
+    ZONE,
+    _malformed,
+    _rejected,
+    _touches,
+    _when,
+    _worker,
+    activity_name,
+    fresh,
+    signal_all,
+)
+from worker import build_activities
+
+
+async def record_ticket_full(env: WorkflowEnvironment, workdir: Path) -> str:
+    """A complaint raised to high and routed to a senior agent, the warning, the
+    supervisor escalation, a late answer, a pause, a rejected rating, the
+    resolution, a low rating that reopens and escalates, a second resolution,
+    the survey on day 7, the auto-close 3 days later."""
+    url = f"sqlite:///{workdir / 'crm-ticket.db'}"
+    migrate(url)
+    store = Store.from_url(url)
+    seed_staff(store)
+    async with running_worker(env.client, store, make_settings(workdir)) as h:
+        handle = await h.journeys.open_ticket(TicketInput(
+            ticket_id="R3", customer_id="cust-1", type="technical", priority="normal",
+            subject="打印机三天没修好，我要投诉", channel="email"))
+        await env.sleep(timedelta(minutes=16))
+        await eventually(lambda: h.rows(schema.Escalation, entity_id="R3"))
+        assert (await h.journeys.respond("R3", "tech-2")).accepted
+        await handle.signal("wait_on_customer", WaitOnCustomer())
+        await handle.signal("rate", Rate(score=9))
+        await env.sleep(timedelta(hours=1))
+        await handle.signal("customer_replied", CustomerReplied())
+        assert (await h.journeys.resolve("R3", "tech-2", "更换了定影器")).accepted
+        assert (await h.journeys.rate("R3", 2, "还是卡纸")).accepted
+        await eventually(lambda: len(h.rows(schema.Escalation, entity_id="R3")) == 2)
+        assert (await h.journeys.resolve("R3", "tech-2", "更换了进纸轮")).accepted
+        await env.sleep(timedelta(days=7, minutes=1))
+        await eventually(lambda: h.touches(step="satisfaction_survey", status="sent"))
+        await handle.result()
+        history = await handle.fetch_history()
+    store.dispose()
+    return history.to_json()
+
+
+async def record_ticket_every_signal(env: WorkflowEnvironment, workdir: Path) -> str:
+    """Every ticket signal refused in every shape; the assignee deactivated
+    while the store is down, an answer received before the first-response
+    deadline and handled after it (taken first: no escalation); a pause and a
+    reply, a resolution by update, a reopen, a second resolution, the rating
+    while the survey waits out quiet hours, a late signal while the closed
+    ticket lingers, then an update and a signal refused while the survey waits."""
+    store, settings = fresh(workdir, "crm-ticket-every.db")
+    task_queue = "record-ticket-r9"
+    # A closed ticket lingers a short while here, so that the survey (held by
+    # quiet hours around the seventh day after the resolution, about 80
+    # minutes from now) still waits when the linger is over.
+    policy = TicketPolicy(linger_after_close=timedelta(minutes=30))
+    now = await env.get_current_time()
+    quiet = MessagingPolicy(quiet_hours=local_window_around(
+        now + policy.survey_after + timedelta(minutes=80), ZONE, before_min=60, after_min=180))
+    outage = threading.Event()
+    stand_in = build_activities(settings, store, env.client, task_queue)
+    reassign = next(fn for fn in stand_in if activity_name(fn) == "reassign_ticket")
+
+    @activity.defn(name="reassign_ticket")
+    def reassign_ticket(request: TicketReassignment) -> TicketReassigned:
+        if outage.is_set():
+            raise RuntimeError("the store is unavailable")
+        return reassign(request)
+
+    async with _worker(env, store, settings, task_queue, messaging_policy=quiet,
+                       ticket_policy=policy, replace=(reassign_ticket,)):
+        journeys = Journeys(env.client, task_queue=task_queue)
+        handle = await journeys.open_ticket(TicketInput(
+            ticket_id="R9", customer_id="cust-1", type="technical", priority="normal",
+            subject="扫描仪无法连接", channel="email"))
+        status = lambda: journeys.ticket_status("R9")  # noqa: E731
+        opened = await _when(status, lambda s: s.stage is TicketStage.awaiting_response,
+                             "opened")
+        await signal_all(handle, [
+            ("wait_on_customer", [{}]),                          # no first response yet
+            ("customer_replied", [{}]),                          # not waiting
+            ("resolve", [{"agent_id": "tech-2", "resolution": " "}]),  # no resolution
+            ("reopen", [{"reason": "x"}]),                       # not resolved
+            ("rate", [{"score": 9}]),                            # out of range
+            ("rate", [{"score": "five"}]),                       # malformed
+            ("respond", [{"agent_id": ""}]),                     # nobody
+            *_malformed("respond", not_an_object="on it"),
+        ])
+        await _rejected(handle, TicketStatus, 13)
+        # The store goes down while the assignee's tickets are handed on; the
+        # answer arrives a minute later, and the store is back only after the
+        # first-response deadline.
+        outage.set()
+        await handle.signal("staff_deactivated", args=[{"staff_id": opened.assignee_id}])
+        await env.sleep(timedelta(minutes=1))
+        await handle.signal("respond", args=[{"agent_id": "tech-3", "note": "rebooted"}])
+        await env.sleep(timedelta(minutes=16))
+        outage.clear()
+        await env.sleep(timedelta(minutes=2))
+        answered = await _when(status, lambda s: s.first_response_at is not None, "answered")
+        assert answered.first_response_at < opened.first_response_due
+        assert not answered.escalations, answered.escalations
+        await signal_all(handle, [
+            ("wait_on_customer", [{}]),
+            ("wait_on_customer", [{}]),                          # already waiting
+        ])
+        await _rejected(handle, TicketStatus, 14)
+        await env.sleep(timedelta(hours=1))
+        await journeys.customer_replied("R9")
+        assert (await journeys.resolve("R9", "tech-3", "重装了驱动")).accepted
+        await signal_all(handle, [
+            ("respond", [{"agent_id": "tech-3"}]),               # resolved: reopen first
+            ("reopen", [{"reason": " "}]),                       # no reason
+            ("reopen", [{"reason": "still offline"}]),
+            ("resolve", [{"agent_id": "tech-3", "resolution": "换了网卡"}]),
+        ])
+        resolved = await _when(status, lambda s: s.stage is TicketStage.resolved
+                               and s.reopens == 1, "resolved again")
+        assert resolved.survey_due is not None
+        await env.sleep(resolved.survey_due - await env.get_current_time()
+                        + timedelta(minutes=1))
+        await eventually(lambda: _touches(store, "satisfaction_survey", "deferred"))
+        assert (await journeys.rate("R9", 5, "好了")).accepted
+        await handle.signal("reopen", args=[{"reason": "again"}])  # closed: lingering
+        closed = await _rejected(handle, TicketStatus, 17)
+        assert closed.closed_at is not None
+        await env.sleep(closed.closed_at + policy.linger_after_close
+                        - await env.get_current_time() + timedelta(minutes=1))
+        # The survey still waits: the journey answers until it completes.
+        await refused(journeys.respond("R9", "tech-3"))
+        await handle.signal("rate", args=[{"score": 1}])
+        await _rejected(handle, TicketStatus, 18)
+        await handle.result()
+        history = await handle.fetch_history()
+    store.dispose()
+    return history.to_json()
