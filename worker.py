@@ -18,26 +18,20 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from activities.courses import CourseActivities
 from activities.delivery import AppriseDeliverer, TemplateRenderer
 from activities.failures import ShortFailures
 from activities.journal import JournalActivities
-from activities.leads import LeadActivities
-from activities.lifecycle import LifecycleActivities
 from activities.messaging import MessagingActivities
-from activities.payments import PaymentActivities
+from activities.parts import ActivityParts, build_journey_activities, defined
 from activities.store import Store
-from activities.tickets import TicketActivities
+from domain.registry import JOURNEYS, load
 from domain.settings import Settings
 from starter.client import connect
-from workflows.course import CourseJourney
-from workflows.lead import LeadJourney
-from workflows.lifecycle import CustomerLifecycle, RfmSweep
-from workflows.payment import PaymentJourney
-from workflows.ticket import TicketJourney
 
-WORKFLOWS: list[type] = [LeadJourney, CourseJourney, PaymentJourney, CustomerLifecycle,
-                          RfmSweep, TicketJourney]
+# Every journey's workflow, and the workflows its activities start, as the
+# registry lists them.
+WORKFLOWS: list[type] = [load(path) for entry in JOURNEYS
+                          for path in (entry.workflow, *entry.more_workflows)]
 # Activities are synchronous (SQLAlchemy, apprise) and run on this many threads.
 ACTIVITY_THREADS = 32
 # On SIGTERM running activities get this long to finish before their tasks are
@@ -89,7 +83,11 @@ def configure_logging(level: str) -> None:
 
 def build_activities(settings: Settings, store: Store, client: Client | None = None,
                      task_queue: str | None = None, **overrides: Any) -> list[Any]:
-    """Every activity, as bound methods of classes that receive their dependencies."""
+    """Every activity, as bound methods of classes that receive their
+    dependencies: the send path, the journal, and each journey's (the
+    registry's), with its policy from the settings unless `overrides` give
+    one (`lead_policy=…`); `deliverer`, `messaging_policy`, `after_delivery`
+    and `before_delivery` override the send path's."""
     messaging = MessagingActivities(
         store=store,
         renderer=TemplateRenderer(settings.templates_dir, default_locale=settings.default_locale),
@@ -98,76 +96,16 @@ def build_activities(settings: Settings, store: Store, client: Client | None = N
         after_delivery=overrides.get("after_delivery"),
         before_delivery=overrides.get("before_delivery"),
     )
-    journal = JournalActivities(store=store)
-    leads = LeadActivities(store=store, policy=overrides.get("lead_policy") or settings.lead_policy)
-    courses = CourseActivities(
-        store=store, policy=overrides.get("course_policy") or settings.course_policy
-    )
-    payments = PaymentActivities(
-        store=store,
-        policy=overrides.get("payment_policy") or settings.payment_policy,
-        default_timezone=settings.default_timezone,
-    )
-    tickets = TicketActivities(
-        store=store, policy=overrides.get("ticket_policy") or settings.ticket_policy
-    )
-    lifecycle = LifecycleActivities(
-        store=store,
-        policy=overrides.get("lifecycle_policy") or settings.lifecycle_policy,
-        zone=settings.default_timezone,
-        client=client,
-        task_queue=task_queue or settings.task_queue,
-    )
-    return [
-        messaging.send_message,
-        leads.load_lead_policy,
-        leads.intake_lead,
-        leads.undo_merge,
-        leads.assign_lead,
-        leads.claim_lead,
-        leads.escalate_lead,
-        leads.record_contact,
-        leads.miss_follow_up,
-        leads.change_lead_stage,
-        leads.convert_lead,
-        journal.record_rejection,
-        courses.load_course_policy,
-        courses.enroll_student,
-        courses.move_course_end,
-        courses.mark_course_ended,
-        courses.create_callback_task,
-        courses.escalate_callback,
-        courses.record_callback,
-        courses.reassign_advisor,
-        payments.load_payment_policy,
-        payments.sign_contract,
-        payments.accept_contract,
-        payments.record_payment,
-        payments.escalate_overdue,
-        payments.hand_over_contract,
-        payments.mark_milestone_overdue,
-        payments.close_contract,
-        lifecycle.load_lifecycle_policy,
-        lifecycle.ensure_customer,
-        lifecycle.record_purchase,
-        lifecycle.check_dormancy,
-        lifecycle.issue_coupon,
-        lifecycle.mark_lifecycle,
-        lifecycle.record_opt_out,
-        lifecycle.assign_exclusive_advisor,
-        lifecycle.hand_over_exclusive_advisor,
-        lifecycle.dispatch_tier_changes,
-        lifecycle.sweep_rfm,
-        tickets.load_ticket_policy,
-        tickets.open_ticket,
-        tickets.record_response,
-        tickets.move_sla_clock,
-        tickets.resolve_ticket,
-        tickets.escalate_ticket,
-        tickets.reassign_ticket,
-        tickets.rate_ticket,
-        tickets.close_ticket,
+    parts = ActivityParts(store=store, settings=settings, client=client,
+                          task_queue=task_queue or settings.task_queue)
+    journeys = [
+        build_journey_activities(
+            load(entry.activities), parts,
+            overrides.get(f"{entry.name}_policy")
+            or settings.policy_for(entry.name, load(entry.policy)))
+        for entry in JOURNEYS
     ]
+    return defined(messaging, JournalActivities(store=store), *journeys)
 
 
 def build_worker(

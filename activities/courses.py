@@ -283,3 +283,10 @@ def _enrollment_for_message(session: Session, enrollment_id: str) -> dict[str, A
         "advisor": {"id": advisor.id, "name": advisor.name} if advisor else None,
         "student": {"id": customer.id, "name": customer.name} if customer else None,
     }
+
+
+def open_roles(session: Session, staff_id: str) -> list[str]:
+    """The enrolments not yet completed whose advisor the staff member is."""
+    return sorted(session.scalars(select(schema.Enrollment.id).where(
+        schema.Enrollment.advisor_id == staff_id,
+        schema.Enrollment.status != CourseStage.completed.value)))

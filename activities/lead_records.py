@@ -244,3 +244,10 @@ def _lead_for_message(session: Session, lead_id: str) -> dict[str, Any] | None:
         "first_touch_due": lead.first_touch_due,
         "follow_up_due": lead.follow_up_due,
     }
+
+
+def open_roles(session: Session, staff_id: str) -> list[str]:
+    """The open leads the staff member owns."""
+    return sorted(session.scalars(select(schema.Lead.id).where(
+        schema.Lead.owner_id == staff_id,
+        schema.Lead.stage.in_([s.value for s in OPEN_STAGES]))))

@@ -28,6 +28,7 @@ from activities.lifecycle_records import (
     this_call,
 )
 from activities.logs import activity_logger
+from activities.parts import ActivityParts
 from activities.rfm import RfmSweeper
 from activities.store import Store, refuse_invalid
 from domain import limits, schema
@@ -64,6 +65,11 @@ TIER = 16
 
 
 class LifecycleActivities:
+    @classmethod
+    def from_parts(cls, parts: ActivityParts, policy: LifecyclePolicy) -> LifecycleActivities:
+        return cls(store=parts.store, policy=policy, zone=parts.settings.default_timezone,
+                   client=parts.client, task_queue=parts.task_queue)
+
     def __init__(self, *, store: Store, policy: LifecyclePolicy, zone: str,
                  currency: str = "CNY", client: Client | None = None,
                  task_queue: str = "crm-journeys") -> None:

@@ -162,3 +162,9 @@ def _customer_for_message(session: Session, customer_id: str) -> dict[str, Any] 
     }
 
 
+
+
+def open_roles(session: Session, staff_id: str) -> list[str]:
+    """The customers whose exclusive advisor the staff member is."""
+    return sorted(session.scalars(select(schema.Customer.id).where(
+        schema.Customer.advisor_id == staff_id)))

@@ -159,3 +159,10 @@ def _contract_for_message(session: Session, contract_id: str) -> dict[str, Any] 
             for m in milestone_states(session, contract)
         ],
     }
+
+
+def open_roles(session: Session, staff_id: str) -> list[str]:
+    """The contracts neither paid nor cancelled that the staff member owns."""
+    return sorted(session.scalars(select(schema.Contract.id).where(
+        schema.Contract.owner_id == staff_id,
+        schema.Contract.finance_status.not_in(["paid", "cancelled"]))))

@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.journal import record_event
 from activities.logs import activity_logger
+from activities.parts import ActivityParts
 from activities.payment_records import (
     active_finance,
     add_value,
@@ -54,6 +55,11 @@ log = activity_logger("crm.payments")
 
 
 class PaymentActivities:
+    @classmethod
+    def from_parts(cls, parts: ActivityParts, policy: PaymentPolicy) -> PaymentActivities:
+        return cls(store=parts.store, policy=policy,
+                   default_timezone=parts.settings.default_timezone)
+
     def __init__(self, *, store: Store, policy: PaymentPolicy, default_timezone: str) -> None:
         self.store = store
         self.policy = policy

@@ -21,6 +21,7 @@ from domain.tickets import (
     AgentLoad,
     SlaClock,
     TicketEscalated,
+    TicketStage,
 )
 
 # Who may answer or resolve a ticket of their group.
@@ -190,3 +191,10 @@ def _ticket_for_message(session: Session, ticket_id: str) -> dict[str, Any] | No
         "assignee": {"id": assignee.id, "name": assignee.name} if assignee else None,
         "resolved_by": {"id": resolver.id, "name": resolver.name} if resolver else None,
     }
+
+
+def open_roles(session: Session, staff_id: str) -> list[str]:
+    """The tickets not yet closed that the staff member is assigned."""
+    return sorted(session.scalars(select(schema.Ticket.id).where(
+        schema.Ticket.assignee_id == staff_id,
+        schema.Ticket.status != TicketStage.closed.value)))

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import time
 from functools import cached_property
 from pathlib import Path
+from typing import Any, TypeVar
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.courses import CoursePolicy
@@ -20,6 +21,7 @@ from domain.policy import LeadPolicy, MessagingPolicy, QuietHours
 from domain.tickets import TicketPolicy
 
 TASK_QUEUE = "crm-journeys"
+P = TypeVar("P", bound=BaseModel)
 
 
 class Settings(BaseSettings):
@@ -98,6 +100,21 @@ class Settings(BaseSettings):
     # cannot disagree with it. A deployment that never kills its workers can
     # trade that for less CPU with a cache.
     workflow_cache_size: int = 0
+
+    # Any journey's policy as JSON, by journey name: `{"lead": {"first_touch":
+    # "PT12H"}}`. A journey with settings of its own (above) reads those; a
+    # journey without reads only this, so a new journey needs no new setting.
+    journey_policies: dict[str, dict[str, Any]] = {}
+
+    def policy_for(self, journey: str, model: type[P]) -> P:
+        """A journey's policy: its own settings where it has them, else its
+        entry in `journey_policies` over the domain's defaults."""
+        own = getattr(self, f"{journey}_policy", None)
+        if isinstance(own, model):
+            return own
+        policy = model.model_validate(self.journey_policies.get(journey, {}))
+        scaled = getattr(policy, "scaled", None)
+        return scaled(self.time_scale) if callable(scaled) else policy
 
     def channel_url(self, channel: str) -> str:
         configured = {"email": self.email_url, "sms": self.sms_url, "chat": self.chat_url}

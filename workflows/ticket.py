@@ -144,8 +144,7 @@ def plan(policy: TicketPolicy | None = None) -> Plan:
         start=stage.new,
         transitions=moves(
             (stage.new, "intake", stage.awaiting_response),
-            ((stage.awaiting_response, stage.in_progress), "first_response_supervisor",
-             stage.escalated_supervisor),
+            (stage.awaiting_response, "first_response_supervisor", stage.escalated_supervisor),
             ((stage.awaiting_response, stage.in_progress), "resolution_supervisor",
              stage.escalated_supervisor),
             (stage.escalated_supervisor, "first_response_manager", stage.escalated_manager),

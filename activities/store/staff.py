@@ -11,9 +11,6 @@ from sqlalchemy.orm import Session
 from activities.store import Store
 from domain import schema
 from domain.contact import normalise_email, normalise_phone
-from domain.courses import CourseStage, enrollment_workflow_id
-from domain.leads import OPEN_STAGES, lead_workflow_id
-from domain.lifecycle import customer_workflow_id
 from domain.limits import (
     Email,
     Group,
@@ -26,8 +23,6 @@ from domain.limits import (
     StoreInt,
     Timezone,
 )
-from domain.payments import contract_workflow_id
-from domain.tickets import TicketStage, ticket_workflow_id
 from domain.vocabulary import STAFF_ROLES
 
 ROLES = STAFF_ROLES
@@ -121,30 +116,17 @@ def active_manager_above(session: Session, staff: schema.Staff | None, *,
 def deactivate_staff(store: Store, staff_id: str, *, now: datetime) -> list[str]:
     """Marks a staff member inactive; returns the workflow ids of the open
     journeys in which they hold a role (a lead's owner, a ticket's assignee, a
-    course's advisor, a contract's owner, a customer's exclusive advisor). Each
-    must be told (`staff_deactivated`) so that it hands their part on."""
+    course's advisor, a contract's owner, a customer's exclusive advisor: each
+    journey's `open_roles` in the registry). Each must be told
+    (`staff_deactivated`) so that it hands their part on."""
+    from domain.registry import JOURNEYS, load
+
     with store.unit_of_work() as session:
         row = session.get(schema.Staff, staff_id)
         if row is None:
             raise StaffError(f"unknown staff {staff_id!r}")
         row.active = False
         row.deactivated_at = now
-        leads = session.scalars(select(schema.Lead.id).where(
-            schema.Lead.owner_id == staff_id,
-            schema.Lead.stage.in_([s.value for s in OPEN_STAGES])))
-        tickets = session.scalars(select(schema.Ticket.id).where(
-            schema.Ticket.assignee_id == staff_id,
-            schema.Ticket.status != TicketStage.closed.value))
-        enrollments = session.scalars(select(schema.Enrollment.id).where(
-            schema.Enrollment.advisor_id == staff_id,
-            schema.Enrollment.status != CourseStage.completed.value))
-        contracts = session.scalars(select(schema.Contract.id).where(
-            schema.Contract.owner_id == staff_id,
-            schema.Contract.finance_status.not_in(["paid", "cancelled"])))
-        customers = session.scalars(select(schema.Customer.id).where(
-            schema.Customer.advisor_id == staff_id))
-        return ([lead_workflow_id(i) for i in sorted(leads)]
-                + [ticket_workflow_id(i) for i in sorted(tickets)]
-                + [enrollment_workflow_id(i) for i in sorted(enrollments)]
-                + [contract_workflow_id(i) for i in sorted(contracts)]
-                + [customer_workflow_id(i) for i in sorted(customers)])
+        return [entry.workflow_id(entity_id)
+                for entry in JOURNEYS if entry.open_roles
+                for entity_id in load(entry.open_roles)(session, staff_id)]

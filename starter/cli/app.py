@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import typer
 
-from starter.cli.contract import contract_app
-from starter.cli.course import course_app
-from starter.cli.customer import customer_app
+from domain.registry import JOURNEYS, load
 from starter.cli.db import db_app
 from starter.cli.importing import import_app
-from starter.cli.lead import lead_app
+from starter.cli.journeys import journey_app
 from starter.cli.report import report
 from starter.cli.rfm import rfm_app
 from starter.cli.staff import staff_app
-from starter.cli.ticket import ticket_app
 from starter.cli.up import up
 
 # Tracebacks stay short and without locals: locals hold settings, whose
@@ -27,12 +24,12 @@ app = typer.Typer(
 )
 app.command("up")(up)
 app.command("report")(report)
-app.add_typer(lead_app, name="lead")
-app.add_typer(course_app, name="course")
-app.add_typer(contract_app, name="contract")
+# Each journey's sub-app, as the registry names it.
+for entry in JOURNEYS:
+    if entry.cli and entry.cli_name:
+        app.add_typer(load(entry.cli), name=entry.cli_name)
+app.add_typer(journey_app, name="journey")
 app.add_typer(staff_app, name="staff")
-app.add_typer(customer_app, name="customer")
-app.add_typer(ticket_app, name="ticket")
 app.add_typer(rfm_app, name="rfm")
 app.add_typer(import_app, name="import")
 app.add_typer(db_app, name="db")

@@ -9,32 +9,15 @@ from decimal import Decimal
 from statistics import fmean, median
 from typing import Any
 
+from domain.registry import JOURNEYS
 from domain.tickets import TicketStage
 
 # Each journey's main path, in order; the other steps are exits or side events.
-FUNNELS: dict[str, list[str]] = {
-    "lead": ["received", "assigned", "first_contact", "converted"],
-    "course": ["enrolled", "course_ended", "callback_task", "callback_logged"],
-    "payment": ["signed", "accepted", "payment_received", "paid"],
-    "lifecycle": ["purchased", "dormant", "reactivated"],
-    "ticket": ["opened", "first_response", "resolved", "closed"],
-}
-EXITS: dict[str, list[str]] = {
-    "lead": ["escalated", "discarded", "stale", "merged", "pooled"],
-    "course": ["escalated"],
-    "payment": ["overdue", "overdue_escalated", "cancelled"],
-    "lifecycle": ["lost"],
-    "ticket": ["breached", "escalated", "reopened", "rated"],
-}
+FUNNELS: dict[str, list[str]] = {entry.name: list(entry.funnel) for entry in JOURNEYS}
+EXITS: dict[str, list[str]] = {entry.name: list(entry.exits) for entry in JOURNEYS}
 # Steps recorded under a more specific name that count as one funnel step.
-ALIASES = {
-    "callback_renewal_intent": "callback_logged",
-    "callback_no_interest": "callback_logged",
-    "callback_unreachable": "callback_logged",
-    "contacted": "first_contact",
-    "claimed": "assigned",
-    "reassigned": "assigned",
-}
+ALIASES: dict[str, str] = {step: counted for entry in JOURNEYS
+                           for step, counted in entry.aliases}
 
 
 @dataclass

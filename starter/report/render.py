@@ -8,6 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, select_autoescape
 
+from domain.registry import JOURNEYS
 from starter.report.figures import (
     SATISFIED_SCORE,
     Report,
@@ -159,8 +160,7 @@ CSAT counts the ratings given in the period.</p>{% endif %}
 </body></html>
 """
 
-COLOURS = {"lead": "#2680c2", "ticket": "#e12d39", "payment": "#f0b429", "course": "#3ebd93",
-           "lifecycle": "#9446ed"}
+COLOURS = {entry.name: entry.colour for entry in JOURNEYS}
 SLA_COLOURS = {"first_response": "#e12d39", "resolution": "#f0b429"}
 SLA_LABELS = {"first_response": "first response", "resolution": "resolution"}
 

@@ -24,9 +24,8 @@ from typing import Any
 def span(duration: timedelta) -> str:
     """A duration as people say it: `24 h`, `3 days`, `15 min`, `90 s`."""
     seconds = int(duration.total_seconds())
-    if seconds and seconds % 86400 == 0:
-        days = seconds // 86400
-        return "1 day" if days == 1 else f"{days} days"
+    if seconds and seconds % 86400 == 0 and seconds > 86400:
+        return f"{seconds // 86400} days"
     if seconds and seconds % 3600 == 0:
         return f"{seconds // 3600} h"
     if seconds and seconds % 60 == 0:
