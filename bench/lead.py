@@ -259,7 +259,7 @@ async def main(args: argparse.Namespace) -> int:
                 }
                 if twin_lacks:
                     raise SystemExit(f"LeadJourney calls {', '.join(sorted(twin_lacks))}, which "
-                                     "the no-op twin in bench/lead.py does not have yet")
+                                     "the no-op twin in bench/lead_workers.py does not have yet")
                 async with (noop_worker(client, threads=args.threads,
                                         assignments=assignments) as noop_queue,
                             real_worker(client, settings, store, threads=args.threads,
