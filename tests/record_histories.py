@@ -14,30 +14,27 @@ and runs them.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.recorders.contract import record_contract_every_signal, record_contract_full
-from tests.recorders.course import record_course_every_signal, record_course_full
-from tests.recorders.customer import (
-    record_customer_every_signal,
-    record_customer_full,
-    record_customer_tier_changes,
-)
-from tests.recorders.lead import record_lead_every_signal, record_lead_full
-from tests.recorders.ticket import record_ticket_every_signal, record_ticket_full
+from domain.registry import JOURNEYS
 
 HISTORIES = Path(__file__).parent / "histories"
 
-RECORDINGS = {"lead-R5": record_lead_every_signal, "contract-R7": record_contract_every_signal,
-              "enrollment-R8": record_course_every_signal,
-              "ticket-R9": record_ticket_every_signal,
-              "customer-cust-3": record_customer_every_signal,
-              "lead-R1": record_lead_full, "enrollment-R2": record_course_full,
-              "contract-R4": record_contract_full, "customer-cust-1": record_customer_full,
-              "ticket-R3": record_ticket_full, "customer-cust-2": record_customer_tier_changes}
+
+def recordings() -> dict[str, Callable[[WorkflowEnvironment, Path], Awaitable[str]]]:
+    """Every journey's recordings: `tests/recorders/<journey>.py` per registry entry."""
+    found: dict[str, Callable[[WorkflowEnvironment, Path], Awaitable[str]]] = {}
+    for entry in JOURNEYS:
+        found.update(importlib.import_module(f"tests.recorders.{entry.name}").RECORDINGS)
+    return found
+
+
+RECORDINGS = recordings()
 
 
 async def main(names: list[str]) -> None:

@@ -127,3 +127,7 @@ async def record_course_every_signal(env: WorkflowEnvironment, workdir: Path) ->
         history = await handle.fetch_history()
     store.dispose()
     return history.to_json()
+
+
+# The histories this journey's recorders write, by file name (the workflow id).
+RECORDINGS = {"enrollment-R2": record_course_full, "enrollment-R8": record_course_every_signal}

@@ -108,3 +108,7 @@ async def record_lead_every_signal(env: WorkflowEnvironment, workdir: Path) -> s
         history = await handle.fetch_history()
     store.dispose()
     return history.to_json()
+
+
+# The histories this journey's recorders write, by file name (the workflow id).
+RECORDINGS = {"lead-R1": record_lead_full, "lead-R5": record_lead_every_signal}

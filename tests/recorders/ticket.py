@@ -173,3 +173,7 @@ async def record_ticket_every_signal(env: WorkflowEnvironment, workdir: Path) ->
         history = await handle.fetch_history()
     store.dispose()
     return history.to_json()
+
+
+# The histories this journey's recorders write, by file name (the workflow id).
+RECORDINGS = {"ticket-R3": record_ticket_full, "ticket-R9": record_ticket_every_signal}

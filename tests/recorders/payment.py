@@ -116,3 +116,7 @@ async def record_contract_every_signal(env: WorkflowEnvironment, workdir: Path) 
         history = await handle.fetch_history()
     store.dispose()
     return history.to_json()
+
+
+# The histories this journey's recorders write, by file name (the workflow id).
+RECORDINGS = {"contract-R4": record_contract_full, "contract-R7": record_contract_every_signal}

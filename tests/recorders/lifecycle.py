@@ -115,3 +115,9 @@ def _consents(store: Store, customer_id: str) -> list[schema.Consent]:
     with store.unit_of_work() as session:
         return list(session.scalars(select(schema.Consent).where(
             schema.Consent.subject_id == customer_id)))
+
+
+# The histories this journey's recorders write, by file name (the workflow id).
+RECORDINGS = {"customer-cust-1": record_customer_full,
+              "customer-cust-2": record_customer_tier_changes,
+              "customer-cust-3": record_customer_every_signal}
