@@ -16,8 +16,6 @@ from domain.policy import MessagingPolicy
 from tests.harness import Harness, eventually, local_window_around, seed_staff
 
 MINUTE = timedelta(minutes=1)
-
-
 ZONE = "Asia/Shanghai"  # every seeded customer's zone, and the leads' here
 
 

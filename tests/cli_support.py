@@ -24,8 +24,6 @@ from starter.cli import app
 
 # Nothing listens on port 1: connecting is refused at once.
 UNREACHABLE = "127.0.0.1:1"
-
-
 runner = CliRunner()
 
 

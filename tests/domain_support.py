@@ -8,11 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from domain.policy import QuietHours
 
 SHANGHAI = "Asia/Shanghai"
-
-
 CST = timezone(timedelta(hours=8))
-
-
 NIGHT = QuietHours()  # the default 21:00-09:00
 
 

@@ -10,8 +10,6 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 SIGNED = "2026-03-02T09:00:00+08:00"
-
-
 LEAD = {"lead_id": "L1", "name": "王芳", "phone": "13800138000", "region": "east",
         "product_line": "erp", "source": "web_form"}
 
@@ -21,8 +19,6 @@ CONTRACT = {"contract_id": "K1", "customer_id": "cust-1", "owner_id": "rep-a",
 
 
 TICKET = {"ticket_id": "T1", "customer_id": "cust-1", "type": "technical", "subject": "Printer"}
-
-
 ENROLLMENT = {"enrollment_id": "E1", "customer_id": "cust-1", "course_id": "erp-101",
               "advisor_id": "adv-1", "ends_at": SIGNED}
 

@@ -21,8 +21,6 @@ from domain.payments import ContractInput
 from tests.harness import Harness, make_settings, running_worker, seed_staff
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
 DAY = timedelta(days=1)
 
 

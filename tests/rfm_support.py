@@ -14,11 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 T = TypeVar("T")
-
-
 ZONE = "Asia/Shanghai"
-
-
 SCHEDULE_ID = "rfm-daily"
 
 

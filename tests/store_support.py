@@ -18,8 +18,6 @@ from domain.policy import LeadPolicy
 from tests.harness import seed_staff
 
 NOW = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
-
-
 HOUR = timedelta(hours=1)
 
 

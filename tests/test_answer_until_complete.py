@@ -47,8 +47,6 @@ from tests.harness import Harness, eventually, make_settings, refused, running_w
 # Fixtures shared with the other modules split from the same subject.
 env = answer_support.env
 seeded = answer_support.seeded
-
-
 HOUR = timedelta(hours=1)
 
 

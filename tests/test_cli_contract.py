@@ -25,8 +25,6 @@ from tests.harness import make_settings, running_worker, seed_staff
 
 # Fixtures shared with the other modules split from the same subject.
 store_url = cli_support.store_url
-
-
 SIGN = "contract sign --id K9 --customer cust-1 --owner rep-a"
 
 

@@ -137,14 +137,8 @@ def test_import_dry_run_writes_nothing(store_url: str, tmp_path: Path) -> None:
 
 
 EMPTY = "id,name\n"
-
-
 ALL_BAD = "id,name,phone\nx,X,12\n,Y,\n"
-
-
 UNKNOWN_COLUMN = "id,name,colour\nx,X,red\n"
-
-
 LACKING_COLUMNS = "lead_id,name\nL1,X\n"
 
 

@@ -18,8 +18,6 @@ from tests.harness import make_settings, running_worker, seed_staff
 
 # Fixtures shared with the other modules split from the same subject.
 store_url = cli_support.store_url
-
-
 NEW_LEAD = "lead new --id L1 --name 张伟 --region east --product-line erp --source web_form"
 
 

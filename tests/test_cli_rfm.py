@@ -14,8 +14,6 @@ from tests.cli_support import ZONE, _rows, _table, crm
 
 # Fixtures shared with the other modules split from the same subject.
 store_url = cli_support.store_url
-
-
 DAY = date(2026, 6, 30)
 
 

@@ -21,11 +21,7 @@ from domain.policy import QuietHours
 from tests.domain_support import CST, NIGHT, SHANGHAI, utc
 
 NEW_YORK = "America/New_York"
-
-
 LUNCH = QuietHours(start=time(12, 0), end=time(14, 0))
-
-
 NO_QUIET = QuietHours(enabled=False)
 
 
@@ -103,11 +99,7 @@ def test_a_window_that_starts_and_ends_at_the_same_time_is_empty() -> None:
 
 
 NIGHT_IN_SHANGHAI = utc(2026, 1, 10, 15, 0)  # 23:00 local
-
-
 DAY_IN_SHANGHAI = utc(2026, 1, 10, 3, 0)  # 11:00 local
-
-
 MORNING = utc(2026, 1, 11, 1, 0)  # 09:00 local the next day
 
 

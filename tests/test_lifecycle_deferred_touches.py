@@ -24,8 +24,6 @@ from tests.harness import Harness, make_settings, running_worker
 # Fixtures shared with the other modules split from the same subject.
 env = answer_support.env
 seeded = answer_support.seeded
-
-
 DAY = timedelta(days=1)
 
 

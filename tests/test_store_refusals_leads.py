@@ -127,8 +127,6 @@ def test_a_discard_reason_with_a_nul_is_refused_and_the_lead_stays_open(
 
 
 _CONTACTS = itertools.count(1)
-
-
 NOTES = st.one_of(
     st.text(max_size=40),
     st.tuples(st.text(max_size=10), st.text(max_size=10)).map(lambda p: p[0] + "\x00" + p[1]),

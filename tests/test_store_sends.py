@@ -23,8 +23,6 @@ from tests.store_support import HOUR, NOW, a_lead, assign, intake, rows, touch
 # Fixtures shared with the other modules split from the same subject.
 staffed = store_support.staffed
 leads = store_support.leads
-
-
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 

@@ -21,14 +21,8 @@ from domain.tickets import TicketInput, TicketStage, TicketStatus
 from tests.harness import Harness, make_settings, running_worker, seed_staff
 
 SECOND = timedelta(seconds=1)
-
-
 MINUTE = timedelta(minutes=1)
-
-
 HOUR = timedelta(hours=1)
-
-
 DAY = timedelta(days=1)
 
 

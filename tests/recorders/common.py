@@ -38,8 +38,6 @@ from worker import WORKFLOWS, build_activities
 # unless it is behind `workflow.patched`.
 
 ZONE = "Asia/Shanghai"  # the seeded customers' zone
-
-
 NOT_JSON = RawValue(Payload(metadata={"encoding": b"json/plain"}, data=b"{not json"))
 
 
