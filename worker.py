@@ -21,12 +21,14 @@ from temporalio.worker import Worker
 from activities.delivery import AppriseDeliverer, TemplateRenderer
 from activities.failures import ShortFailures
 from activities.journal import JournalActivities
+from activities.logs import mask_secrets
 from activities.messaging import MessagingActivities
 from activities.parts import ActivityParts, build_journey_activities, defined
 from activities.store import Store
 from domain.registry import JOURNEYS, load
 from domain.settings import Settings
 from starter.client import connect
+from starter.codec import CodecKeyError, key_ring
 
 # Every journey's workflow, and the workflows its activities start, as the
 # registry lists them.
@@ -55,7 +57,8 @@ class JsonLogFormatter(logging.Formatter):
             "at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            # Apprise URLs carry passwords, and apprise quotes them in its messages.
+            "message": mask_secrets(record.getMessage()),
         }
         for attr in ("temporal_workflow", "temporal_activity"):
             info = getattr(record, attr, None)
@@ -71,7 +74,7 @@ class JsonLogFormatter(logging.Formatter):
             if hasattr(record, field):
                 line[field] = getattr(record, field)
         if record.exc_info:
-            line["error"] = self.formatException(record.exc_info)
+            line["error"] = mask_secrets(self.formatException(record.exc_info))
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
@@ -224,6 +227,15 @@ async def run(settings: Settings, *, shutdown_limit: timedelta = SHUTDOWN_LIMIT)
         loop.add_signal_handler(sig, on_signal)
     log.info("worker on %s / %s, task queue %s", settings.temporal_address,
              settings.temporal_namespace, settings.task_queue)
+    log.info("channels: %s", ", ".join(f"{channel} {settings.channel_url(channel)}"
+                                        for channel in ("email", "sms", "chat")))
+    ring = key_ring(settings)
+    if ring is None:
+        log.warning("payload codec off: no CRM_CODEC_KEYS and no key file; journey inputs "
+                    "and results reach Temporal's history in plaintext")
+    else:
+        log.info("payload codec on: encrypting with key %s (%d keys decrypt)",
+                 ring.current, len(ring.keys))
     running = asyncio.create_task(worker.run())
     try:
         await ensure_schedules(client, settings)
@@ -292,6 +304,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.flush()
         # Not sys.exit: the threads still running would keep the process alive.
         os._exit(EXIT_FORCED)
+    except CodecKeyError as exc:
+        logging.getLogger("crm.worker").error("payload codec: %s", exc)
+        sys.exit(1)
     loop.run_until_complete(loop.shutdown_asyncgens())
     loop.run_until_complete(loop.shutdown_default_executor())
     loop.close()

@@ -38,6 +38,17 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///var/crm.db"
 
+    # The payload codec (starter/codec.py): key id -> base64 AES-256 key as a
+    # JSON object; the first encrypts, all decrypt. Without it, the key file:
+    # `codec_key_file`, by default `codec-keys.json` beside a SQLite store
+    # (`crm up` creates it on its first run). The codec server's bearer token,
+    # port and the Web UI origins it answers.
+    codec_keys: dict[str, str] | None = None
+    codec_key_file: Path | None = None
+    codec_token: str | None = None
+    codec_port: int = 8234
+    codec_cors_origins: list[str] = ["http://127.0.0.1:8233", "http://localhost:8233"]
+
     # Delivery: one apprise URL per channel. `{to}` is replaced by the
     # recipient's address (URL-quoted) and `{key}` by the touch's idempotency
     # key. The default writes every message to a local outbox file.
@@ -115,6 +126,17 @@ class Settings(BaseSettings):
         policy = model.model_validate(self.journey_policies.get(journey, {}))
         scaled = getattr(policy, "scaled", None)
         return scaled(self.time_scale) if callable(scaled) else policy
+
+    @property
+    def codec_key_path(self) -> Path | None:
+        """The codec's key file: as configured, else beside a SQLite store's file."""
+        if self.codec_key_file is not None:
+            return self.codec_key_file
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
+            return Path(self.database_url[len(prefix):].split("?", 1)[0]).parent / \
+                "codec-keys.json"
+        return None
 
     def channel_url(self, channel: str) -> str:
         configured = {"email": self.email_url, "sms": self.sms_url, "chat": self.chat_url}

@@ -1,5 +1,6 @@
-"""Client helpers: one place that configures the data converter, used by the
-worker, the CLI and the tests; typed helpers to start and signal journeys."""
+"""Client helpers: one place that configures the data converter (pydantic
+payloads, encrypted by the payload codec when keys are configured), used by
+the worker, the CLI and the tests; typed helpers to start and signal journeys."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.exceptions import ApplicationError, FailureError
 
 from domain.courses import (
@@ -84,16 +85,26 @@ DATA_CONVERTER = dataclasses.replace(pydantic_data_converter,
                                      payload_converter_class=JourneyPayloadConverter)
 
 
-def data_converter() -> DataConverter:
-    """pydantic models in, pydantic models out, at every Temporal boundary."""
-    return DATA_CONVERTER
+def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
+    """pydantic models in, pydantic models out, at every Temporal boundary;
+    with a codec (`starter.codec`), encrypted on the way to Temporal."""
+    if codec is None:
+        return DATA_CONVERTER
+    return dataclasses.replace(DATA_CONVERTER, payload_codec=codec)
+
+
+def settings_converter(settings: Settings) -> DataConverter:
+    """The data converter with the settings' codec keys (plaintext without any)."""
+    from starter.codec import codec_for
+
+    return data_converter(codec_for(settings))
 
 
 async def connect(settings: Settings, runtime: Any = None) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=data_converter(),
+        data_converter=settings_converter(settings),
         runtime=runtime,
     )
 

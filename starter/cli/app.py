@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from domain.registry import JOURNEYS, load
+from starter.cli.codec import codec_server
 from starter.cli.db import db_app
 from starter.cli.importing import import_app
 from starter.cli.journeys import journey_app
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.command("up")(up)
 app.command("report")(report)
+app.command("codec-server")(codec_server)
 # Each journey's sub-app, as the registry names it.
 for entry in JOURNEYS:
     if entry.cli and entry.cli_name:

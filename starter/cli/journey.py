@@ -195,10 +195,13 @@ def with_journeys(
     from temporalio.service import RPCError
 
     from starter.client import Journeys, connect
+    from starter.codec import CodecKeyError
 
     async def go() -> T | CliError:
         try:
             client = await connect(settings)
+        except CodecKeyError as exc:
+            return CliError(f"payload codec: {exc}")
         except RuntimeError as exc:  # the SDK's connect failure
             return CliError(unreachable(settings, exc))
         try:
@@ -215,6 +218,8 @@ def with_journeys(
             RPCError,
         ) as exc:
             return journey_error(settings, subject, exc)
+        except CodecKeyError as exc:  # an answer sealed with a key this ring lacks
+            return CliError(f"{subject.workflow_id}: payload codec: {exc}")
 
     outcome = run_temporal(go)
     if isinstance(outcome, CliError):
