@@ -1,9 +1,11 @@
 """`crm up`: the whole development stack in one command.
 
-Migrates the store, starts `temporal server start-dev` with the journeys'
-search attributes registered (a journey that upserts an unregistered one fails
-its task in a loop), waits until the frontend answers, then runs the worker
-in-process until Ctrl-C or SIGTERM and stops the server after it.
+Migrates the store, creates the payload codec's key file on the first run
+(unless CRM_CODEC_KEYS names the keys), starts the codec server, starts
+`temporal server start-dev` with the journeys' search attributes registered (a
+journey that upserts an unregistered one fails its task in a loop) and its UI
+pointed at the codec server, waits until the frontend answers, then runs the
+worker in-process until Ctrl-C or SIGTERM and stops the server after it.
 
 The server runs in its own session, so Ctrl-C in the terminal reaches only
 this process: the worker finishes its running activities while the server is
@@ -22,10 +24,10 @@ import subprocess
 import sys
 import threading
 from asyncio.subprocess import Process
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -39,6 +41,9 @@ from activities.store import migrate
 from domain.settings import Settings
 from starter.client import data_converter
 from workflows.kit import SEARCH_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from starter.codec_server import CodecServer
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 60.0
@@ -66,6 +71,8 @@ class DevStackOptions:
     # The demo: staff and leads seeded and driven, time sped up, quiet hours off.
     demo: bool = False
     time_scale: float | None = None
+    # The codec server the UI decrypts payloads through (0: a free port).
+    codec_port: int = 8234
 
     @property
     def address(self) -> str:
@@ -101,7 +108,8 @@ def search_attribute_flags() -> list[str]:
     return flags
 
 
-def dev_server_args(binary: str, options: DevStackOptions, *, namespace: str) -> list[str]:
+def dev_server_args(binary: str, options: DevStackOptions, *, namespace: str,
+                    codec_endpoint: str | None = None) -> list[str]:
     """The full command line for `temporal server start-dev`."""
     flags = {
         "--ip": HOST,
@@ -111,6 +119,8 @@ def dev_server_args(binary: str, options: DevStackOptions, *, namespace: str) ->
         "--db-filename": str(options.db_file),
         "--namespace": namespace,
     }
+    if codec_endpoint:
+        flags["--ui-codec-endpoint"] = codec_endpoint
     args = [binary, "server", "start-dev"]
     for flag, value in flags.items():
         args += [flag, value]
@@ -222,6 +232,7 @@ class RunningServer:
 
     client: Client
     process: Process | None
+    codec_url: str | None = None
 
     @property
     def reused(self) -> bool:
@@ -229,7 +240,8 @@ class RunningServer:
 
 
 @contextlib.asynccontextmanager
-async def dev_server(options: DevStackOptions, *, namespace: str) -> AsyncIterator[RunningServer]:
+async def dev_server(options: DevStackOptions, *, namespace: str,
+                     codec_endpoint: str | None = None) -> AsyncIterator[RunningServer]:
     """A Temporal on `options.port`: the one already there, or a dev server started
     here and stopped on the way out, whatever way out that is."""
     existing = await probe(options.address, namespace)
@@ -237,7 +249,8 @@ async def dev_server(options: DevStackOptions, *, namespace: str) -> AsyncIterat
         await ensure_search_attributes(existing)
         yield RunningServer(client=existing, process=None)
         return
-    args = dev_server_args(temporal_binary(), options, namespace=namespace)
+    args = dev_server_args(temporal_binary(), options, namespace=namespace,
+                           codec_endpoint=codec_endpoint)
     options.db_file.parent.mkdir(parents=True, exist_ok=True)
     options.server_log.parent.mkdir(parents=True, exist_ok=True)
     with options.server_log.open("ab") as log:
@@ -310,24 +323,65 @@ async def run_dev_stack(
     for derived in ("lead_policy", "messaging_policy", "course_policy", "lifecycle_policy"):
         stack_settings.__dict__.pop(derived, None)  # recomputed from the updated fields
     forced: int | None = None  # the exit status when the worker would not stop
-    async with dev_server(options, namespace=settings.temporal_namespace) as server:
-        announce(server, stack_settings)
-        if server.reused and not options.worker:
-            return  # nothing of ours to keep running
-        if options.worker:
-            import worker  # the composition root; imported late so `crm lead ...` stays light
-
-            try:
-                if options.demo:
-                    await _with_demo(worker.run(stack_settings), stack_settings)
-                else:
-                    await worker.run(stack_settings)
-            except worker.ShutdownTimedOut as stuck:
-                # The dev server is stopped on the way out; threads that still
-                # hold the worker would keep the process alive, so it ends here.
-                logging.getLogger("crm.up").error("forced exit: %s", stuck)
-                forced = worker.EXIT_FORCED
-        else:
-            await _until_stopped()
+    with codec_server(stack_settings, options) as codec:
+        async with dev_server(options, namespace=settings.temporal_namespace,
+                              codec_endpoint=codec.url) as server:
+            server.codec_url = codec.url
+            forced = await _run_worker(server, stack_settings, options, announce)
     if forced is not None:
         os._exit(forced)
+
+
+@contextlib.contextmanager
+def codec_server(settings: Settings, options: DevStackOptions) -> Iterator[CodecServer]:
+    """The payload codec's key file (created on the first run unless the
+    settings name the keys) and the codec server the UI decrypts through."""
+    from starter.codec import CodecKeyError, EncryptionCodec, ensure_key_file, key_ring
+    from starter.codec_server import CodecServer
+
+    path = settings.codec_key_path
+    if not settings.codec_keys and path is not None:
+        ensure_key_file(path)
+    try:
+        ring = key_ring(settings)
+    except CodecKeyError as exc:
+        raise DevStackError(f"payload codec: {exc}") from exc
+    if ring is None:
+        raise DevStackError("payload codec: no keys; set CRM_CODEC_KEYS (a JSON object of "
+                            "key id -> base64 AES-256 key) or CRM_CODEC_KEY_FILE")
+    origins = [*settings.codec_cors_origins, options.ui_url, f"http://localhost:{options.ui_port}"]
+    try:
+        server = CodecServer(EncryptionCodec(ring), token=settings.codec_token,
+                             origins=origins, host=HOST, port=options.codec_port)
+    except OSError as exc:
+        raise DevStackError(f"the codec server cannot listen on {HOST}:{options.codec_port}: "
+                            f"{exc} (--codec-port changes it)") from exc
+    with server:
+        yield server
+
+
+async def _run_worker(server: RunningServer, stack_settings: Settings,
+                      options: DevStackOptions,
+                      announce: Callable[[RunningServer, Settings], None]) -> int | None:
+    """Runs the worker (and the demo) until stopped; the exit status when the
+    worker would not stop, else None."""
+    forced: int | None = None
+    announce(server, stack_settings)
+    if server.reused and not options.worker:
+        return None  # nothing of ours to keep running
+    if options.worker:
+        import worker  # the composition root; imported late so `crm lead ...` stays light
+
+        try:
+            if options.demo:
+                await _with_demo(worker.run(stack_settings), stack_settings)
+            else:
+                await worker.run(stack_settings)
+        except worker.ShutdownTimedOut as stuck:
+            # The dev server is stopped on the way out; threads that still
+            # hold the worker would keep the process alive, so it ends here.
+            logging.getLogger("crm.up").error("forced exit: %s", stuck)
+            forced = worker.EXIT_FORCED
+    else:
+        await _until_stopped()
+    return forced

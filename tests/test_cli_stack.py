@@ -5,6 +5,8 @@ the stack it really starts and stops.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import shlex
 import signal
@@ -15,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
@@ -121,6 +124,13 @@ def _hold_ports(*ports: int) -> list[socket.socket]:
     return held
 
 
+def _post_json(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def _read_url(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as response:
         return str(response.read().decode())
@@ -133,6 +143,8 @@ class Stack:
     ui_port: int
     metrics_port: int
     log: Path
+    codec_port: int
+    key_file: Path
 
 
 @pytest.fixture
@@ -140,7 +152,7 @@ def crm_up(tmp_path: Path) -> Iterator[Stack]:
     """`python -m starter up` on free ports, as a person would run it: the
     worker's two metrics endpoints too, so a stack already running on this
     machine (on the default ports) does not make the test fail."""
-    port, ui_port, http_port, metrics_port, temporal_metrics_port = _free_ports(5)
+    port, ui_port, http_port, metrics_port, temporal_metrics_port, codec_port = _free_ports(6)
     log = tmp_path / "up.err"
     env = {
         **os.environ,
@@ -152,7 +164,7 @@ def crm_up(tmp_path: Path) -> Iterator[Stack]:
     env.pop("TEMPORAL_ADDRESS", None)
     command = (
         f"up --port {port} --ui-port {ui_port} --http-port {http_port} "
-        f"--db-file {tmp_path / 'temporal.db'}"
+        f"--db-file {tmp_path / 'temporal.db'} --codec-port {codec_port}"
     )
     # A stack already running on this machine holds the default metrics ports
     # (held here if free; taken already is the same case).
@@ -165,7 +177,7 @@ def crm_up(tmp_path: Path) -> Iterator[Stack]:
         )  # fmt: skip
     try:
         yield Stack(process=process, port=port, ui_port=ui_port, metrics_port=metrics_port,
-                    log=log)
+                    log=log, codec_port=codec_port, key_file=tmp_path / "codec-keys.json")
     finally:
         if process.poll() is None:
             process.kill()
@@ -201,6 +213,20 @@ async def test_crm_up_runs_the_stack_and_stops_it(crm_up: Stack) -> None:
         assert asyncio.get_running_loop().time() < deadline, "the worker never polled"
         await asyncio.sleep(0.2)
 
+    # The first run made the codec's key file, for its owner's eyes only, and
+    # the UI decrypts through the codec server beside the dev server.
+    assert crm_up.key_file.stat().st_mode & 0o777 == 0o600
+    codec_url = f"http://127.0.0.1:{crm_up.codec_port}"
+    ui_settings = json.loads(await asyncio.to_thread(
+        _read_url, f"http://127.0.0.1:{crm_up.ui_port}/api/v1/settings"))
+    assert ui_settings["Codec"]["Endpoint"] == codec_url
+    plain = {"metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+             "data": base64.b64encode(b'{"name":"Wang Fang"}').decode()}
+    sealed = await asyncio.to_thread(_post_json, f"{codec_url}/encode", {"payloads": [plain]})
+    assert b"Wang Fang" not in base64.b64decode(sealed["payloads"][0]["data"])
+    opened = await asyncio.to_thread(_post_json, f"{codec_url}/decode", sealed)
+    assert opened == {"payloads": [plain]}
+
     # The engine's metrics are served on the port the settings name.
     metrics = await asyncio.to_thread(_read_url, f"http://127.0.0.1:{crm_up.metrics_port}/metrics")
     assert "crm_touches_total" in metrics
@@ -209,6 +235,7 @@ async def test_crm_up_runs_the_stack_and_stops_it(crm_up: Stack) -> None:
     stdout, _ = await asyncio.to_thread(process.communicate, timeout=30)
     assert process.returncode == 0, stdout + crm_up.log.read_text()
     assert f"Temporal UI: http://127.0.0.1:{crm_up.ui_port}" in stdout
+    assert f"codec server: http://127.0.0.1:{crm_up.codec_port}" in stdout
     # The README's walkthrough, with its ids, ready to paste.
     for command in cli_up.WALKTHROUGH:
         assert f"  crm {command}\n" in stdout
@@ -224,7 +251,7 @@ async def test_crm_up_reuses_a_running_temporal(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.db'}")
     port = dev_env.client.service_client.config.target_host.rsplit(":", 1)[1]
-    result = await crm_in_thread(f"up --no-worker --port {port}")
+    result = await crm_in_thread(f"up --no-worker --port {port} --codec-port 0")
     assert result.exit_code == 0, result.output
     assert "reusing it" in result.stdout
     assert (tmp_path / "crm.db").exists()  # the store was migrated all the same

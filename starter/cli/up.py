@@ -53,6 +53,11 @@ def up(
         float | None,
         typer.Option(help="Divide every journey duration (the demo's default: a day in 5 s)."),
     ] = None,
+    codec_port: Annotated[
+        int | None,
+        typer.Option(help="The codec server's port, which the UI decrypts payloads through "
+                     "(default: CRM_CODEC_PORT, 8234)."),
+    ] = None,
 ) -> None:
     """Run a development stack: store migrated, Temporal dev server, worker."""
     import asyncio
@@ -70,6 +75,7 @@ def up(
         worker=worker or demo,
         demo=demo,
         time_scale=time_scale,
+        codec_port=settings.codec_port if codec_port is None else codec_port,
     )
 
     def announce(server: RunningServer, stack: Settings) -> None:
@@ -83,6 +89,9 @@ def up(
             say(f"Temporal dev server on {options.address} (log: {options.server_log})")
             say(f"Temporal UI: {options.ui_url}")
         say(f"store: {safe_url(stack.database_url)} (migrated); task queue: {stack.task_queue}")
+        keys = "CRM_CODEC_KEYS" if stack.codec_keys else str(stack.codec_key_path)
+        say(f"codec server: {server.codec_url} (keys: {keys}); payloads are encrypted in "
+            "Temporal" + ("" if server.reused else ", the UI decrypts them through it"))
         if options.worker:
             say("worker: running; Ctrl-C stops it" + ("" if server.reused else ", then the server"))
         elif server.reused:
