@@ -42,6 +42,8 @@ class RecipientInfo:
     endpoints: dict[str, str]
     consents: list[Consent] = field(default_factory=list)
     inactive: bool = False
+    # Erased on request: nothing is sent to them again.
+    erased: bool = False
 
     def as_context(self) -> dict[str, Any]:
         return {"name": self.name, "locale": self.locale, "timezone": self.timezone}

@@ -14,6 +14,9 @@ Message-ID, webhooks by `X-Crm-Touch-Key`, the outbox) it is sent again under
 the same key; on any other channel it is recorded `unconfirmed` and raised to
 staff as an open `delivery_check` task, never recorded as sent.
 
+A customer or lead erased on request (`activities.store.erasure`) is refused
+with the reason `erased`, before any other rule.
+
 The record loaders, recipient details, frozen copies and touch outcomes it
 uses are in `activities.message_records`.
 """
@@ -48,6 +51,7 @@ from activities.message_records import (
 )
 from activities.metrics import count_touch
 from activities.store import Store
+from activities.store.erasure import is_erased
 from domain import schema
 from domain.messaging import (
     FrequencyCap,
@@ -139,6 +143,8 @@ class MessagingActivities:
             if recipient is None:
                 return settle(touch, now, "suppressed", f"unknown {request.recipient.kind} "
                               f"{request.recipient.id!r}")
+            if recipient.erased:
+                return settle(touch, now, "suppressed", "erased")
             if recipient.inactive:
                 return settle(touch, now, "suppressed", f"{request.recipient.kind} "
                               f"{request.recipient.id} is inactive")
@@ -314,6 +320,7 @@ class MessagingActivities:
                 timezone=customer.timezone or default_tz,
                 endpoints=endpoints(email=customer.email, sms=customer.phone),
                 consents=consents(session, [("customer", customer.id)]),
+                erased=is_erased(session, "customer", customer.id),
             )
         lead = session.get(schema.Lead, rid)
         if lead is None:
@@ -328,6 +335,7 @@ class MessagingActivities:
             timezone=lead.timezone or (customer.timezone if customer else None) or default_tz,
             endpoints=endpoints(email=lead.email, sms=lead.phone),
             consents=consents(session, subjects),
+            erased=any(is_erased(session, kind, sid) for kind, sid in subjects),
         )
 
     def _channel(self, request: SendRequest, recipient: RecipientInfo) -> str | None:

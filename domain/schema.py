@@ -540,3 +540,21 @@ class TicketRating(Base):
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Erasure(Base):
+    """A person erased on request: whom, by whom, when and why, and the journeys
+    whose Temporal history still holds encrypted copies until the namespace's
+    retention ends."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))  # customer or lead
+    subject_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    erased_by: Mapped[str] = mapped_column(String(200))
+    erased_at: Mapped[datetime]
+    workflow_ids: Mapped[list[str]] = mapped_column(default=list)
+
+    __table_args__ = (Index("ix_erasures_subject", "subject_kind", "subject_id"),)

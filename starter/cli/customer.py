@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 customer_app = typer.Typer(
     help="Customers: add and list them in the store; report purchases and opt-outs to their "
-    "lifecycle journeys, status.",
+    "lifecycle journeys, status; erase one on request.",
     no_args_is_help=True,
 )
 
@@ -234,3 +234,19 @@ def customer_status(
         typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
     else:
         console().print(_lifecycle_table(status, since))
+
+
+@customer_app.command("erase")
+@reports_errors
+def customer_erase(
+    customer_id: Annotated[str, typer.Argument(help="The customer to erase.")],
+    reason: Annotated[str, typer.Option(help="Why (the request it honours; kept with the "
+                                        "record of the erasure).")],
+    by: Annotated[str | None, typer.Option(help="Who asks (default: your login name).")] = None,
+) -> None:
+    """Erase a customer on request: personal fields tombstoned in the store (ids, money
+    and dates kept), consent removed, their open journeys terminated; prints which
+    histories still hold encrypted copies."""
+    from starter.cli.erasure import erase
+
+    erase("customer", customer_id, reason=reason, by=by)

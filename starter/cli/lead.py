@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 Channel = StrEnum("Channel", {c: c for c in CONTACT_CHANNELS})
 
 lead_app = typer.Typer(
-    help="Lead journeys: start, claim, log contact, convert, discard, status.", no_args_is_help=True
+    help="Lead journeys: start, claim, log contact, convert, discard, status; erase on request.",
+    no_args_is_help=True,
 )
 
 
@@ -200,3 +201,18 @@ def lead_status(
         typer.echo(status.model_dump_json(indent=2))
     else:
         console().print(_status_table(status))
+
+
+@lead_app.command("erase")
+@reports_errors
+def lead_erase(
+    lead_id: Annotated[str, typer.Argument(help="The lead to erase.")],
+    reason: Annotated[str, typer.Option(help="Why (the request it honours; kept with the "
+                                        "record of the erasure).")],
+    by: Annotated[str | None, typer.Option(help="Who asks (default: your login name).")] = None,
+) -> None:
+    """Erase a lead on request: personal fields tombstoned in the store, consent
+    removed, its journey terminated; prints which histories still hold encrypted copies."""
+    from starter.cli.erasure import erase
+
+    erase("lead", lead_id, reason=reason, by=by)
