@@ -76,6 +76,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_store_schema": "store",
     "test_store_sends": "store",
     "test_ticket_store": "store",
+    "test_erasure": "store",
     # workflow: the time-skipping server
     "test_course_workflow": "workflow",
     "test_frequency_cap": "workflow",
