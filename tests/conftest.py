@@ -60,6 +60,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_limits_start_inputs": "unit",
     "test_ticket_domain": "unit",
     "test_tiers": "unit",
+    "test_codec": "unit",
     # store
     "test_activity_retries": "store",
     "test_coupons": "store",
