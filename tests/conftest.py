@@ -108,6 +108,7 @@ MODULE_TIERS: dict[str, str] = {
     # workflow: replays, no server
     "test_evidence": "workflow",
     "test_replay": "workflow",
+    "test_history_privacy": "workflow",
     # integration
     "test_cli_contract": "integration",
     "test_cli_course": "integration",
@@ -123,6 +124,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_hostile_input": "integration",
     "test_integration_workers": "integration",
     "test_metrics": "integration",
+    "test_codec_server": "integration",
 }
 
 
