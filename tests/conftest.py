@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import NullPool
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
@@ -58,6 +61,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_limits_policies": "unit",
     "test_limits_properties": "unit",
     "test_limits_start_inputs": "unit",
+    "test_search_attribute_privacy": "unit",
     "test_ticket_domain": "unit",
     "test_tiers": "unit",
     "test_codec": "unit",
@@ -208,19 +212,111 @@ def _fresh_postgres(server_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated once per run. Tests never open it: each gets its
+    own copy of the file (`migrated_sqlite_url`), as empty as a fresh migration."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "crm.db"
+    migrate(f"sqlite:///{path}")
+    conn = sqlite3.connect(path)
+    try:  # everything into the main file, so that copying the file copies it all
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    wal = path.with_name(path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0, "the template's WAL was not folded in"
+    return path
+
+
+def migrated_sqlite_url(template: Path, directory: Path) -> str:
+    """A private copy of the migrated template: `directory/crm.db`."""
+    target = directory / "crm.db"
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The same store tests on both engines."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'crm.db'}"
-    else:
-        server = request.getfixturevalue("postgres_server_url")
-        if server is None:
-            pytest.skip(f"PostgreSQL store tests need {PG_ENV} (e.g. "
-                        "postgresql://postgres@127.0.0.1:5432/postgres)")
-        url = _fresh_postgres(server)
-    migrate(url)
+        return migrated_sqlite_url(request.getfixturevalue("sqlite_template"), tmp_path)
+    server = request.getfixturevalue("postgres_server_url")
+    if server is None:
+        pytest.skip(f"PostgreSQL store tests need {PG_ENV} (e.g. "
+                    "postgresql://postgres@127.0.0.1:5432/postgres)")
+    url = _fresh_postgres(server)
+    _replay(url, request.getfixturevalue("postgres_migration"))
     return url
+
+
+# The migrations' statements, recorded once per run on an empty PostgreSQL schema
+# and replayed into each test's own fresh schema: the same schema as running the
+# migrations there (checked when recorded), without Alembic's start-up per test.
+Statement = tuple[str, Any, bool]
+
+
+@pytest.fixture(scope="session")
+def postgres_migration(postgres_server_url: str | None) -> list[Statement]:
+    assert postgres_server_url is not None
+    recorded_url = _fresh_postgres(postgres_server_url)
+    options = make_url(recorded_url).query["options"]
+    statements: list[Statement] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+               executemany: bool) -> None:
+        if conn.engine.url.query.get("options") == options:
+            statements.append((statement, parameters, executemany))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        migrate(recorded_url)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    replayed_url = _fresh_postgres(postgres_server_url)
+    _replay(replayed_url, statements)
+    assert _catalog(replayed_url) == _catalog(recorded_url), \
+        "replaying the recorded migrations gives another schema than running them"
+    return statements
+
+
+def _replay(url: str, statements: list[Statement]) -> None:
+    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"),
+                           poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            cursor = conn.connection.cursor()
+            for statement, parameters, many in statements:
+                if many:
+                    cursor.executemany(statement, parameters)
+                else:
+                    cursor.execute(statement, parameters)
+    finally:
+        engine.dispose()
+
+
+def _catalog(url: str) -> list[Any]:
+    """What a schema holds, as seen from inside it (names relative to it)."""
+    queries = [
+        "SELECT table_name, column_name, data_type, character_maximum_length,"
+        " numeric_precision, numeric_scale, is_nullable, column_default"
+        " FROM information_schema.columns WHERE table_schema = current_schema()"
+        " ORDER BY 1, 2",
+        "SELECT tablename, indexname, replace(indexdef, current_schema() || '.', '')"
+        " FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1, 2",
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)"
+        " FROM pg_constraint WHERE connamespace = current_schema()::regnamespace"
+        " ORDER BY 1, 2",
+        "SELECT c.relname, c.relkind, c.reloptions::text FROM pg_class c"
+        " WHERE c.relnamespace = current_schema()::regnamespace ORDER BY 1",
+        "SELECT version_num FROM alembic_version",
+    ]
+    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"),
+                           poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return [[tuple(row) for row in conn.execute(text(query))] for query in queries]
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
@@ -231,10 +327,8 @@ def store(store_url: str) -> Iterator[Store]:
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path / 'crm.db'}"
-    migrate(url)
-    s = Store.from_url(url)
+def sqlite_store(sqlite_template: Path, tmp_path: Path) -> Iterator[Store]:
+    s = Store.from_url(migrated_sqlite_url(sqlite_template, tmp_path))
     yield s
     s.dispose()
 
