@@ -129,6 +129,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_integration_workers": "integration",
     "test_metrics": "integration",
     "test_codec_server": "integration",
+    "test_worker_log_secrets": "integration",
 }
 
 
