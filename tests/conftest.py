@@ -130,6 +130,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_metrics": "integration",
     "test_codec_server": "integration",
     "test_worker_log_secrets": "integration",
+    "test_cli_erase": "integration",
 }
 
 
