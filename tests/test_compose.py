@@ -131,3 +131,19 @@ def test_files_the_compose_file_mounts_exist(compose: dict[str, Any]) -> None:
     assert (ROOT / "Dockerfile").exists()
     temporal = compose["services"]["temporal"]["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
     assert (ROOT / "deploy" / "dynamicconfig" / Path(temporal).name).exists()
+
+
+def test_the_codec_server_serves_the_ui_with_keys_from_the_environment(
+    compose: dict[str, Any]
+) -> None:
+    services = compose["services"]
+    codec = services["codec-server"]
+    assert codec["command"][:2] == ["crm", "codec-server"]
+    assert codec["environment"] == services["worker"]["environment"]
+    [published] = codec["ports"]
+    assert published.startswith("127.0.0.1:")  # it decrypts: loopback only
+    port = published.rsplit(":", 1)[1]
+    assert services["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"] == \
+        f"http://localhost:{port}"
+    # Keys come from the environment, never from the file.
+    assert codec["environment"]["CRM_CODEC_KEYS"].startswith("${CRM_CODEC_KEYS:?")
