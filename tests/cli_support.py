@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,9 +29,18 @@ UNREACHABLE = "127.0.0.1:1"
 runner = CliRunner()
 
 
+# A key file that never exists: a command run on the default store (`var/`)
+# must not pick up the codec keys a `./run.sh` in this checkout created there,
+# which the tests' plaintext workers could not read.
+NO_CODEC_KEYS = Path(tempfile.mkdtemp(prefix="crm-cli-tests-")) / "codec-keys.json"
+
+
 def crm(command: str) -> Result:
     """Runs `crm <command>`, split as a shell would."""
-    return runner.invoke(app, shlex.split(command))
+    env = None
+    if not {"CRM_DATABASE_URL", "CRM_CODEC_KEYS", "CRM_CODEC_KEY_FILE"} & set(os.environ):
+        env = {"CRM_CODEC_KEY_FILE": str(NO_CODEC_KEYS)}
+    return runner.invoke(app, shlex.split(command), env=env)
 
 
 async def crm_in_thread(command: str) -> Result:
