@@ -22,13 +22,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.store import Store
-from domain import schema
 from domain.leads import LeadInput, LeadStage, LogContact
-from starter.client import data_converter
+from starter.client import Journeys, data_converter
 from starter.codec import EncryptionCodec, KeyRing, new_key
 from starter.codec_server import CodecServer
 from starter.devstack import temporal_binary
-from tests.harness import eventually, make_settings, running_worker, seed_staff
+from tests.harness import make_settings, running_worker, seed_staff
 from worker import WORKFLOWS
 
 pytestmark = pytest.mark.devserver
@@ -69,10 +68,15 @@ def temporal_show(env: WorkflowEnvironment, workflow_id: str, *extra: str) -> st
     return shown.stdout
 
 
-def owner_of(store: Store, lead_id: str) -> str | None:
-    with store.unit_of_work() as session:
-        lead = session.get(schema.Lead, lead_id)
-        return lead.owner_id if lead is not None else None
+async def assigned(journeys: Journeys, lead_id: str) -> str:
+    """The owner, once the journey itself has taken in the assignment."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        status = await journeys.lead_status(lead_id)
+        if status.owner_id:
+            return status.owner_id
+        assert asyncio.get_running_loop().time() < deadline, f"never assigned: {status}"
+        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -92,7 +96,7 @@ async def test_a_lead_s_contact_details_never_stand_in_plaintext_in_history(
         handle = await h.journeys.start_lead(LeadInput(
             lead_id=lead_id, name=NAME, phone=PHONES[2], email=EMAIL, company="芳菲贸易",
             region="east", product_line="erp", source="web_form"))
-        owner = await eventually(lambda: owner_of(sqlite_store, lead_id), what="assignment")
+        owner = await assigned(h.journeys, lead_id)
         answer = await h.journeys.log_contact(lead_id,
                                               LogContact(owner_id=owner, channel="phone"))
         assert answer.accepted
