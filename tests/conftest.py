@@ -131,6 +131,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_codec_server": "integration",
     "test_worker_log_secrets": "integration",
     "test_cli_erase": "integration",
+    "test_ui_codec_browser": "integration",
 }
 
 
