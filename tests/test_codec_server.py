@@ -2,9 +2,7 @@
 browser: a CORS preflight, then `POST {endpoint}/decode` with `X-Namespace`,
 the UI's origin, a JSON body of payloads and the bearer token.
 
-(A browser driving the real UI is not run here: no Chromium is installed on
-the machines the suite runs on. This is the request the UI's codec client
-sends.)"""
+(The real UI in a browser calling it: `test_ui_codec_browser.py`.)"""
 
 from __future__ import annotations
 
