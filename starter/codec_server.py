@@ -84,8 +84,9 @@ class CodecServer:
         json_format.Parse(body, payloads)
         step: Callable[[Payload], Payload] = (
             self.codec.encrypt if operation == "encode" else self.codec.decrypt)
-        converted = Payloads(payloads=[step(p) for p in payloads.payloads])
-        return json_format.MessageToJson(converted).encode()
+        # `payloads` always present, an empty list included (the UI reads it).
+        converted = [json_format.MessageToDict(step(p)) for p in payloads.payloads]
+        return json.dumps({"payloads": converted}).encode()
 
 
 def _handler(server: CodecServer) -> type[BaseHTTPRequestHandler]:

@@ -134,3 +134,8 @@ def test_a_payload_under_an_unknown_key_is_refused_with_its_key_id(
     status, _, answer = call(server, "POST", "/decode", as_json(other), **UI_HEADERS)
     assert status == 400
     assert "key 'k9'" in answer["message"]
+
+
+def test_no_payloads_come_back_as_an_empty_list(server: CodecServer) -> None:
+    status, _, answer = call(server, "POST", "/decode", {"payloads": []}, **UI_HEADERS)
+    assert (status, answer) == (200, {"payloads": []})
