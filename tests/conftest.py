@@ -50,6 +50,7 @@ TIERS = ("unit", "store", "workflow", "integration")
 MODULE_TIERS: dict[str, str] = {
     # unit
     "test_activity_failures": "unit",
+    "test_codec": "unit",
     "test_compose": "unit",
     "test_domain_contact": "unit",
     "test_domain_leads": "unit",
@@ -64,10 +65,10 @@ MODULE_TIERS: dict[str, str] = {
     "test_search_attribute_privacy": "unit",
     "test_ticket_domain": "unit",
     "test_tiers": "unit",
-    "test_codec": "unit",
     # store
     "test_activity_retries": "store",
     "test_coupons": "store",
+    "test_erasure": "store",
     "test_payment_store": "store",
     "test_report_sales": "store",
     "test_report_tickets": "store",
@@ -81,7 +82,6 @@ MODULE_TIERS: dict[str, str] = {
     "test_store_schema": "store",
     "test_store_sends": "store",
     "test_ticket_store": "store",
-    "test_erasure": "store",
     # workflow: the time-skipping server
     "test_course_workflow": "workflow",
     "test_frequency_cap": "workflow",
@@ -102,6 +102,7 @@ MODULE_TIERS: dict[str, str] = {
     # workflow: the dev server with the worker in-process
     "test_answer_until_complete": "workflow",
     "test_demo": "workflow",
+    "test_history_privacy": "workflow",
     "test_integration_course": "workflow",
     "test_integration_lead": "workflow",
     "test_integration_lifecycle": "workflow",
@@ -112,26 +113,25 @@ MODULE_TIERS: dict[str, str] = {
     # workflow: replays, no server
     "test_evidence": "workflow",
     "test_replay": "workflow",
-    "test_history_privacy": "workflow",
     # integration
     "test_cli_contract": "integration",
     "test_cli_course": "integration",
     "test_cli_customer": "integration",
+    "test_cli_erase": "integration",
     "test_cli_import": "integration",
     "test_cli_lead": "integration",
     "test_cli_rfm": "integration",
     "test_cli_stack": "integration",
     "test_cli_staff": "integration",
     "test_cli_ticket": "integration",
+    "test_codec_server": "integration",
     "test_delivery": "integration",
     "test_graceful_shutdown": "integration",
     "test_hostile_input": "integration",
     "test_integration_workers": "integration",
     "test_metrics": "integration",
-    "test_codec_server": "integration",
-    "test_worker_log_secrets": "integration",
-    "test_cli_erase": "integration",
     "test_ui_codec_browser": "integration",
+    "test_worker_log_secrets": "integration",
 }
 
 
