@@ -174,9 +174,10 @@ class NoopLeadActivities:
 def activities_journey_calls() -> set[str]:
     """The activity names LeadJourney's code (and the journey kit it is built
     on: the send helper, the rejection record) schedules."""
-    kit = Path(inspect.getsourcefile(workflows.kit) or "").parent
     names: set[str] = set()
-    for path in [Path(inspect.getsourcefile(workflows.lead) or ""), *sorted(kit.glob("*.py"))]:
+    packages = (workflows.lead, workflows.kit)
+    for path in sorted(p for package in packages
+                       for p in Path(inspect.getsourcefile(package) or "").parent.glob("*.py")):
         names.update(re.findall(r'(?:call|execute_activity)\(\s*"(\w+)"', path.read_text("utf-8")))
     return names
 

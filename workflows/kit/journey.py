@@ -81,6 +81,8 @@ class Journey:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if getattr(cls, "planned", None) is None:
+            return  # a part of a journey (a mixin), checked in the journey it makes up
         missing = [f"_on_{name}" for name in [*cls.signals, "staff_deactivated"]
                    if not callable(getattr(cls, f"_on_{name}", None))]
         missing += [f"_step_{name}" for name in sorted(cls.planned().step_names())

@@ -1,0 +1,177 @@
+"""LeadJourney: a new lead's first touch within 24 hours, then the 3-day re-follow.
+
+Intake de-duplicates and scores the lead and welcomes the customer; the lead
+is assigned to the least-loaded eligible rep (or pooled for claiming). The
+owner must log a first contact within the policy's first-touch window: a
+reminder goes out before the deadline; on breach the manager is alerted and
+the lead is reassigned, back to the pool after the last reassignment. After
+each contact a follow-up falls due; missed follow-ups remind the owner until
+the lead goes stale. Converting or discarding ends the journey.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    import pydantic
+
+    from domain.journeys import Decision
+    from domain.leads import (
+        JOURNEY,
+        Claim,
+        Convert,
+        Discard,
+        IntakeRequest,
+        IntakeResult,
+        LeadInput,
+        LeadStage,
+        LeadStatus,
+        LogContact,
+        Merge,
+        contact_problem,
+        lead_workflow_id,
+    )
+    from domain.messaging import MessageClass, Recipient
+    from domain.policy import LeadPolicy
+
+from workflows.kit import (
+    CRM_JOURNEY,
+    CRM_STAGE,
+    call,
+    refusal,
+    start_input,
+    upsert_search_attributes,
+)
+from workflows.lead.clock import LeadClockSteps
+from workflows.lead.plan import ENDED, LeadState, plan
+from workflows.lead.signals import LeadSignals
+
+
+@workflow.defn(name="LeadJourney", failure_exception_types=[pydantic.ValidationError])
+class LeadJourney(LeadSignals, LeadClockSteps):
+    journey = JOURNEY
+    entity_kind = "lead"
+    signals = {"claim": Claim, "log_contact": LogContact, "convert": Convert,
+               "discard": Discard, "merge": Merge}
+    planned = staticmethod(plan)
+
+    @workflow.init
+    def __init__(self, *args: Any) -> None:
+        self.lead = lead = start_input(args, LeadInput)
+        self.state = LeadState(lead_id=lead.lead_id)
+        self.policy: LeadPolicy = lead.policy or LeadPolicy()
+        self._setup_journey(lead.lead_id, self.state.counters, plan(self.policy))
+        self.intake_done = False
+
+    @workflow.run
+    async def run(self, *args: Any) -> LeadStatus:
+        """Takes one `LeadInput`."""
+        s, lead = self.state, self.lead
+        if lead.policy is None:
+            self.policy = await call("load_lead_policy", result_type=LeadPolicy)
+            self.plan = plan(self.policy)
+        upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_STAGE: s.stage.value})
+        intake = await self._intake(lead)
+        s.score = intake.score
+        if intake.duplicate_of and await self._merge_into(intake.duplicate_of):
+            return await self._finish()
+        self.intake_done = True
+        self.messenger.send(
+            step="welcome",
+            message_class=MessageClass.reminder,
+            recipient=Recipient(kind="lead", id=s.lead_id),
+            entity_kind="lead",
+            entity_id=s.lead_id,
+        )
+        await self._assign(reason="intake")
+
+        await self._serve(lambda: s.stage in ENDED)
+        return await self._finish()
+
+    @workflow.update(name="claim_now")
+    async def claim_now(self, payload: Claim) -> Decision:
+        """`claim` with an answer: accepted, or why not."""
+        return await self._answer("claim", payload)
+
+    @claim_now.validator
+    def _validate_claim_now(self, payload: Claim) -> None:
+        if not payload.owner_id:
+            raise refusal("owner_id is required")
+        if self.intake_done and self.state.stage is not LeadStage.pooled:
+            raise refusal(f"lead is {self.state.stage.value}, not in the pool")
+
+    @workflow.update(name="log_contact_now")
+    async def log_contact_now(self, payload: LogContact) -> Decision:
+        """`log_contact` with an answer: accepted (and the next follow-up), or why not."""
+        return await self._answer("log_contact", payload)
+
+    @log_contact_now.validator
+    def _validate_log_contact_now(self, payload: LogContact) -> None:
+        if problem := contact_problem(payload):
+            raise refusal(problem)
+        if self.intake_done and payload.owner_id != self.state.owner_id:
+            raise refusal(
+                f"{payload.owner_id or 'nobody'} does not own this lead "
+                f"(owner: {self.state.owner_id or 'none'})"
+            )
+
+    @workflow.query(name="status")
+    def status(self) -> LeadStatus:
+        s = self.state
+        return LeadStatus(
+            lead_id=s.lead_id,
+            stage=s.stage,
+            owner_id=s.owner_id,
+            score=s.score,
+            waiting_for=self._waiting_for(),
+            deadline=s.deadline,
+            reassignments=s.reassignments,
+            previous_owners=list(s.previous_owners),
+            merged_leads=list(s.merged_leads),
+            missed_follow_ups=s.missed_follow_ups,
+            contacts=s.contacts,
+            opportunity_id=s.opportunity_id,
+            rejections=list(self.rejections),
+            policy=self.policy,
+        )
+
+    async def _intake(self, lead: LeadInput) -> IntakeResult:
+        request = IntakeRequest(
+            lead=lead.model_copy(update={"policy": None}),
+            workflow_id=workflow.info().workflow_id,
+            now=workflow.now(),
+        )
+        try:
+            return await call("intake_lead", request, IntakeResult)
+        except ActivityError as err:
+            # Invalid contact details: the journey fails at once with the reason,
+            # and nothing was written.
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(err)
+            raise ApplicationError(message, type="InvalidLead", non_retryable=True) from err
+
+    async def _merge_into(self, existing_lead_id: str) -> bool:
+        """Folds this duplicate into the open journey of the lead it duplicates."""
+        s = self.state
+        handle = workflow.get_external_workflow_handle(lead_workflow_id(existing_lead_id))
+        try:
+            await handle.signal("merge", Merge(lead_id=s.lead_id))
+        except Exception:  # noqa: BLE001 - the other journey ended meanwhile
+            workflow.logger.info("lead %s: %s closed, kept as a new lead", s.lead_id,
+                                 existing_lead_id)
+            await call("undo_merge", self._stage_change(LeadStage.new, "unmerged"))
+            return False
+        self._set_stage(LeadStage.merged)
+        s.merged_leads = [existing_lead_id]
+        return True
+
+    async def _finish(self) -> LeadStatus:
+        await self._drain()
+        return self.status()
+
+    def _ended_reason(self) -> str:
+        return f"lead is {self.state.stage.value}"

@@ -1,0 +1,224 @@
+"""What the ticket journey does with each signal, and the rules a signal must
+meet (also its updates' validators)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.journeys import Decision
+    from domain.messaging import MessageClass
+    from domain.tickets import (
+        SUPERVISOR,
+        Rate,
+        RatingRecord,
+        Resolve,
+        ResolveRequest,
+        Respond,
+        ResponseRequest,
+        SlaDeadlines,
+        TicketReassigned,
+        TicketReassignment,
+        TicketStage,
+    )
+
+from workflows.kit import Inbound, call
+from workflows.ticket.base import TicketBase
+from workflows.ticket.plan import FIRST_RESPONSE, LOW_RATING, LOW_RATING_NOTICE
+
+
+class TicketSignals(TicketBase):
+    """The ticket's signal handlers and their rules."""
+
+    async def _on_respond(self, item: Inbound) -> Decision:
+        s, respond = self.state, item.payload
+        problem = self._respond_problem(respond)
+        if problem:
+            return Decision(accepted=False, reason=problem)
+        first = s.first_response_at is None
+        decision: Decision = await call("record_response", ResponseRequest(
+            ticket_id=s.ticket_id,
+            workflow_id=workflow.info().workflow_id,
+            agent_id=respond.agent_id,
+            at=item.received_at,
+            first=first,
+            n=self._count("respond"),
+            note=respond.note,
+        ), Decision)
+        if not decision.accepted:
+            return decision
+        if first:
+            s.first_response_at = item.received_at
+            s.active.pop(FIRST_RESPONSE.value, None)
+        s.assignee_id = s.assignee_id or respond.agent_id
+        self._set_stage()
+        return decision
+
+    async def _on_wait_on_customer(self, item: Inbound) -> Decision:
+        s = self.state
+        assert s.clock is not None
+        problem = self._closed_problem()
+        if problem:
+            return Decision(accepted=False, reason=problem)
+        if s.first_response_at is None:
+            return Decision(accepted=False, reason="the ticket has no first response yet: "
+                            "`respond` before waiting on the customer")
+        if s.clock.paused_since is not None:
+            return Decision(accepted=False, reason="already waiting on the customer since "
+                            f"{s.clock.paused_since.isoformat()}")
+        await self._move_clock("waiting_on_customer", s.clock.pause(item.received_at),
+                               item.received_at)
+        return Decision(accepted=True, at=item.received_at)
+
+    async def _on_customer_replied(self, item: Inbound) -> Decision:
+        s = self.state
+        assert s.clock is not None
+        problem = self._closed_problem()
+        if problem:
+            return Decision(accepted=False, reason=problem)
+        if s.clock.paused_since is None:
+            return Decision(accepted=False, reason="the ticket is not waiting on the customer")
+        await self._move_clock("customer_replied", s.clock.resume(item.received_at),
+                               item.received_at)
+        return Decision(accepted=True, at=item.received_at)
+
+    async def _on_resolve(self, item: Inbound) -> Decision:
+        s, resolve = self.state, item.payload
+        assert s.clock is not None
+        problem = self._resolve_problem(resolve)
+        if problem:
+            return Decision(accepted=False, reason=problem)
+        at = item.received_at
+        clock = s.clock.stop(at)
+        first = s.first_response_at is None
+        decision: Decision = await call("resolve_ticket", ResolveRequest(
+            ticket_id=s.ticket_id,
+            workflow_id=workflow.info().workflow_id,
+            agent_id=resolve.agent_id,
+            resolution=resolve.resolution.strip(),
+            at=at,
+            clock=clock,
+            first_response=first,
+            n=self._count("resolve"),
+        ), Decision)
+        if not decision.accepted:
+            return decision
+        s.clock = clock
+        s.deadlines = SlaDeadlines()
+        if first:
+            s.first_response_at = at
+        s.active.clear()
+        s.resolved_at = at
+        s.resolved_by = resolve.agent_id
+        s.survey_due = at + self.policy.survey_after
+        s.survey_sent = False
+        self._set_stage()
+        self._send_customer("resolution_notice", MessageClass.transactional,
+                            {"rating_url": self._rating_url()})
+        return decision
+
+    async def _on_reopen(self, item: Inbound) -> Decision:
+        reopen = item.payload
+        problem = self._reopen_problem()
+        if problem:
+            return Decision(accepted=False, reason=problem)
+        if not reopen.reason.strip():
+            return Decision(accepted=False, reason="a reason is required to reopen a ticket")
+        await self._reopen(item.received_at, reopen.reason.strip())
+        return Decision(accepted=True, at=item.received_at)
+
+    async def _on_rate(self, item: Inbound) -> Decision:
+        s, rate = self.state, item.payload
+        problem = self._rate_problem(rate)
+        if problem:
+            return Decision(accepted=False, reason=problem)
+        score: int = rate.score
+        await call("rate_ticket", RatingRecord(
+            ticket_id=s.ticket_id,
+            workflow_id=workflow.info().workflow_id,
+            score=score,
+            comment=rate.comment,
+            at=item.received_at,
+            n=self._count("rate"),
+        ))
+        s.rating, s.rating_comment = score, rate.comment
+        if score >= self.policy.reopen_below:
+            # A middling score closes the ticket, and the supervisor hears of it.
+            if score < self.policy.notify_below and workflow.patched(LOW_RATING_NOTICE):
+                self._notify_staff(s.supervisor_id, "low_rating_notice", {
+                    "score": score, "comment": rate.comment, "assignee_id": s.assignee_id})
+            await self._close("rated")
+            return Decision(accepted=True, at=item.received_at)
+        await self._reopen(item.received_at, f"rated {score}/5"
+                           + (f": {rate.comment}" if rate.comment else ""))
+        await self._escalate(LOW_RATING, SUPERVISOR, n=self._count("low_rating"), due_at=None,
+                             reason=f"the customer rated the resolution {score}/5",
+                             comment=rate.comment, step="low_rating_escalated")
+        return Decision(accepted=True, at=item.received_at)
+
+    async def _on_staff_deactivated(self, item: Inbound) -> Decision | None:
+        """The assignee has left: the ticket goes to another active agent of the
+        group, and every later notice (warning, reopen) with it. The SLA clock
+        and the escalations stand; escalations always go to the group's current
+        active supervisor, so a supervisor who left is never escalated to."""
+        if rejected := self._nobody_named(item):
+            return rejected
+        s, gone = self.state, item.payload.staff_id
+        if s.stage is TicketStage.closed or gone != s.assignee_id:
+            return None  # a broadcast about someone else, or nothing left to hand on
+        result: TicketReassigned = await call("reassign_ticket", TicketReassignment(
+            ticket_id=s.ticket_id,
+            workflow_id=workflow.info().workflow_id,
+            group=s.group or self.policy.group_for(s.type),
+            staff_id=gone,
+            min_seniority=self.policy.senior_seniority if s.complaint_words else None,
+            at=item.received_at,
+            n=self._count("reassigned"),
+        ), TicketReassigned)
+        s.previous_assignees.append(gone)
+        s.assignee_id = result.assignee_id
+        s.supervisor_id = result.supervisor_id
+        self._publish()
+        answered = s.first_response_at is not None
+        self._notify_staff(result.notify_id, "ticket_reassigned", {
+            "from_staff_id": gone, "fallback": result.fallback,
+            "first_response": answered, "resolved": s.resolved_at is not None,
+            "due_at": None if answered else s.first_response_due})
+        return Decision(accepted=True, at=item.received_at)
+
+    def _respond_problem(self, respond: Respond) -> str | None:
+        if not respond.agent_id:
+            return "agent_id is required"
+        return self._closed_problem()
+
+    def _resolve_problem(self, resolve: Resolve) -> str | None:
+        s = self.state
+        if s.stage is TicketStage.closed:
+            return "the ticket is closed"
+        if s.stage is TicketStage.resolved:
+            return f"the ticket is already resolved (by {s.resolved_by})"
+        if not resolve.agent_id:
+            return "agent_id is required"
+        if not resolve.resolution.strip():
+            return "a resolution is required"
+        return None
+
+    def _reopen_problem(self) -> str | None:
+        s = self.state
+        if s.stage is TicketStage.closed:
+            return "the ticket is closed; open a new ticket"
+        if s.stage is not TicketStage.resolved and s.stage is not TicketStage.new:
+            return f"the ticket is not resolved (stage {s.stage.value})"
+        return None
+
+    def _rate_problem(self, rate: Rate) -> str | None:
+        s = self.state
+        if rate.score is None:
+            return "a score is required (1-5)"
+        if not 1 <= rate.score <= 5:
+            return f"score {rate.score} is out of range: 1-5"
+        if s.stage is TicketStage.closed:
+            return "the ticket is closed"
+        if s.stage is not TicketStage.resolved and s.stage is not TicketStage.new:
+            return f"the ticket is not resolved (stage {s.stage.value}): nothing to rate yet"
+        return None
