@@ -211,7 +211,7 @@ class CourseJourney(Journey):
             "create_callback_task",
             CallbackTaskRequest(
                 enrollment_id=s.enrollment_id,
-                workflow_id=workflow.info().workflow_id,
+                workflow_id=self.workflow_id,
                 advisor_id=s.advisor_id,
                 now=workflow.now(),
                 window=self.policy.callback_window,
@@ -229,7 +229,7 @@ class CourseJourney(Journey):
             "escalate_callback",
             CourseEscalation(
                 enrollment_id=s.enrollment_id,
-                workflow_id=workflow.info().workflow_id,
+                workflow_id=self.workflow_id,
                 advisor_id=s.advisor_id,
                 now=workflow.now(),
                 level=self._count("escalation"),
@@ -266,7 +266,7 @@ class CourseJourney(Journey):
             "record_callback",
             CallbackRecord(
                 enrollment_id=s.enrollment_id,
-                workflow_id=workflow.info().workflow_id,
+                workflow_id=self.workflow_id,
                 advisor_id=callback.advisor_id,
                 outcome=outcome,
                 note=callback.note,
@@ -289,7 +289,7 @@ class CourseJourney(Journey):
             "reassign_advisor",
             AdvisorHandover(
                 enrollment_id=s.enrollment_id,
-                workflow_id=workflow.info().workflow_id,
+                workflow_id=self.workflow_id,
                 from_advisor_id=gone,
                 now=workflow.now(),
                 n=self._count("handover"),
@@ -334,7 +334,7 @@ class CourseJourney(Journey):
         try:
             await call("enroll_student", EnrollRequest(
                 enrollment=enrollment.model_copy(update={"policy": None}),
-                workflow_id=workflow.info().workflow_id,
+                workflow_id=self.workflow_id,
                 now=workflow.now(),
             ))
         except ActivityError as err:
@@ -355,7 +355,7 @@ class CourseJourney(Journey):
     def _end_moved(self, ends_at: datetime, step: str) -> CourseEndMoved:
         return CourseEndMoved(
             enrollment_id=self.state.enrollment_id,
-            workflow_id=workflow.info().workflow_id,
+            workflow_id=self.workflow_id,
             ends_at=ends_at,
             now=workflow.now(),
             n=self._count(step),

@@ -187,7 +187,7 @@ class CustomerLifecycle(Journey):
 
     async def _step_dormancy_check(self, entry: Due) -> None:
         check: DormancyResult = await call("check_dormancy", DormancyCheck(
-            customer_id=self.customer_id, workflow_id=workflow.info().workflow_id,
+            customer_id=self.customer_id, workflow_id=self.workflow_id,
             now=workflow.now(), rfm=self.policy.rfm), DormancyResult)
         if not check.meets_rule:
             await self._lost(f"dormant without meeting the rule (F={check.frequency}, "
@@ -208,7 +208,7 @@ class CustomerLifecycle(Journey):
     async def _win_back(self, step: str, percent: int, category: str | None) -> None:
         coupon: Coupon = await call("issue_coupon", CouponRequest(
             customer_id=self.customer_id,
-            key=f"{workflow.info().workflow_id}:{step}:{self.counters.get(step, 0) + 1}",
+            key=f"{self.workflow_id}:{step}:{self.counters.get(step, 0) + 1}",
             campaign="winback", percent=percent, valid_for=self.policy.coupon_valid_for,
             now=workflow.now()), Coupon)
         self.carry.campaign.append(coupon.code)
@@ -236,7 +236,7 @@ class CustomerLifecycle(Journey):
                             "the future")
         try:
             result: PurchaseResult = await call("record_purchase", PurchaseRequest(
-                customer_id=self.customer_id, workflow_id=workflow.info().workflow_id,
+                customer_id=self.customer_id, workflow_id=self.workflow_id,
                 purchase=p, currency=CURRENCY,
                 campaign=c.campaign if c.stage in IN_CAMPAIGN else [],
                 now=item.received_at), PurchaseResult)
@@ -289,7 +289,7 @@ class CustomerLifecycle(Journey):
         elif tier == Tier.potential:
             coupon: Coupon = await call("issue_coupon", CouponRequest(
                 customer_id=self.customer_id,
-                key=f"{workflow.info().workflow_id}:community_coupon:"
+                key=f"{self.workflow_id}:community_coupon:"
                     f"{self.counters.get('community_coupon', 0) + 1}",
                 campaign="community", percent=self.policy.community_coupon_percent,
                 valid_for=timedelta(days=30), now=workflow.now()), Coupon)
@@ -306,7 +306,7 @@ class CustomerLifecycle(Journey):
         # The advisor is kept in the store, not in the journey's state, so the
         # activity decides whether the signal concerns this customer at all.
         request = AdvisorHandoverRequest(
-            customer_id=self.customer_id, workflow_id=workflow.info().workflow_id,
+            customer_id=self.customer_id, workflow_id=self.workflow_id,
             staff_id=staff_id, tier=self.carry.tier,
             n=self.counters.get("handover", 0) + 1, now=workflow.now())
         handover: AdvisorHandover = await call("hand_over_exclusive_advisor", request,
@@ -331,11 +331,11 @@ class CustomerLifecycle(Journey):
 
     def _about(self) -> AdvisorRequest:
         return AdvisorRequest(customer_id=self.customer_id,
-                              workflow_id=workflow.info().workflow_id, now=workflow.now())
+                              workflow_id=self.workflow_id, now=workflow.now())
 
     async def _mark(self, state: str, step: str, reason: str | None = None) -> None:
         await call("mark_lifecycle", LifecycleMark(
-            customer_id=self.customer_id, workflow_id=workflow.info().workflow_id, state=state,
+            customer_id=self.customer_id, workflow_id=self.workflow_id, state=state,
             step=step, n=self._count(f"mark_{step}"), now=workflow.now(), reason=reason))
 
     def _send(self, step: str, message_class: MessageClass, facts: dict[str, object]) -> None:

@@ -93,6 +93,7 @@ class Journey:
 
     def _setup_journey(self, entity_id: str, counters: dict[str, int], plan: Plan) -> None:
         self.entity_id = entity_id
+        self.workflow_id = workflow.info().workflow_id
         self.plan = plan
         self.inbox: list[Inbound] = []
         self.rejections: list[Rejection] = []
@@ -263,7 +264,7 @@ class Journey:
         await call(
             "record_rejection",
             RejectionRecord(
-                workflow_id=workflow.info().workflow_id,
+                workflow_id=self.workflow_id,
                 journey=self.journey,
                 entity_id=self.entity_id,
                 rejection=rejection,

@@ -36,7 +36,7 @@ class LeadBase(Journey):
             "assign_lead",
             AssignRequest(
                 lead_id=s.lead_id,
-                workflow_id=workflow.info().workflow_id,
+                workflow_id=self.workflow_id,
                 now=assigned_at,
                 first_touch=self.policy.first_touch,
                 exclude=s.previous_owners,
@@ -66,7 +66,7 @@ class LeadBase(Journey):
     def _stage_change(self, stage: LeadStage, step: str, reason: str | None = None) -> StageChange:
         return StageChange(
             lead_id=self.state.lead_id,
-            workflow_id=workflow.info().workflow_id,
+            workflow_id=self.workflow_id,
             stage=stage,
             now=workflow.now(),
             step=step,

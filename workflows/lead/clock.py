@@ -39,7 +39,7 @@ class LeadClockSteps(LeadBase):
             "escalate_lead",
             EscalateRequest(
                 lead_id=s.lead_id,
-                workflow_id=workflow.info().workflow_id,
+                workflow_id=self.workflow_id,
                 owner_id=owner,
                 now=workflow.now(),
                 level=level,
@@ -75,7 +75,7 @@ class LeadClockSteps(LeadBase):
             "miss_follow_up",
             FollowUpMissed(
                 lead_id=s.lead_id,
-                workflow_id=workflow.info().workflow_id,
+                workflow_id=self.workflow_id,
                 owner_id=s.owner_id or "",
                 due_at=s.deadline,
                 interval=self.policy.follow_up_interval,

@@ -142,7 +142,7 @@ class LeadJourney(LeadSignals, LeadClockSteps):
     async def _intake(self, lead: LeadInput) -> IntakeResult:
         request = IntakeRequest(
             lead=lead.model_copy(update={"policy": None}),
-            workflow_id=workflow.info().workflow_id,
+            workflow_id=self.workflow_id,
             now=workflow.now(),
         )
         try:

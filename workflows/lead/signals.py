@@ -34,7 +34,7 @@ class LeadSignals(LeadBase):
             "claim_lead",
             ClaimRequest(
                 lead_id=s.lead_id,
-                workflow_id=workflow.info().workflow_id,
+                workflow_id=self.workflow_id,
                 owner_id=claim.owner_id,
                 now=claimed_at,
                 first_touch=self.policy.first_touch,
@@ -73,7 +73,7 @@ class LeadSignals(LeadBase):
             "record_contact",
             ContactRequest(
                 lead_id=s.lead_id,
-                workflow_id=workflow.info().workflow_id,
+                workflow_id=self.workflow_id,
                 owner_id=contact.owner_id,
                 channel=contact.channel,
                 note=contact.note,
@@ -105,7 +105,7 @@ class LeadSignals(LeadBase):
                 "convert_lead",
                 ConvertRequest(
                     lead_id=s.lead_id,
-                    workflow_id=workflow.info().workflow_id,
+                    workflow_id=self.workflow_id,
                     owner_id=s.owner_id,
                     opportunity_name=convert.opportunity_name,
                     amount=convert.amount,

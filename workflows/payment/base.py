@@ -61,12 +61,12 @@ class PaymentBase(Journey):
 
     def _escalation(self, seq: int, level: int) -> OverdueEscalation:
         return OverdueEscalation(contract_id=self.state.contract_id,
-                                 workflow_id=workflow.info().workflow_id, seq=seq, level=level,
+                                 workflow_id=self.workflow_id, seq=seq, level=level,
                                  now=workflow.now())
 
     def _closed(self, status: Any, reason: str | None = None) -> ContractClosed:
         return ContractClosed(contract_id=self.state.contract_id,
-                              workflow_id=workflow.info().workflow_id, status=status,
+                              workflow_id=self.workflow_id, status=status,
                               reason=reason, now=workflow.now())
 
     def _set_stage(self, stage: ContractStage) -> None:

@@ -132,7 +132,7 @@ class PaymentJourney(PaymentSignals, PaymentClockSteps):
                 contract=contract.model_copy(update={"policy": None}),
                 plan=contract.milestones or self.policy.default_plan,
                 policy=self.policy,
-                workflow_id=workflow.info().workflow_id,
+                workflow_id=self.workflow_id,
                 now=workflow.now(),
             ), Schedule)
         except ActivityError as err:

@@ -39,7 +39,7 @@ class PaymentSignals(PaymentBase):
                             f"signing ({s.signed_at.isoformat()}) and now")
         schedule: Schedule = await call(
             "accept_contract",
-            AcceptRequest(contract_id=s.contract_id, workflow_id=workflow.info().workflow_id,
+            AcceptRequest(contract_id=s.contract_id, workflow_id=self.workflow_id,
                           accepted_at=accepted_at, milestones=s.milestones, policy=self.policy,
                           now=workflow.now()),
             Schedule,
@@ -57,7 +57,7 @@ class PaymentSignals(PaymentBase):
             result: PaymentResult = await call(
                 "record_payment",
                 PaymentRequest(contract_id=s.contract_id,
-                               workflow_id=workflow.info().workflow_id, amount=payment.amount,
+                               workflow_id=self.workflow_id, amount=payment.amount,
                                currency=s.currency, paid_at=payment.paid_at or item.received_at,
                                reference=payment.reference, now=workflow.now()),
                 PaymentResult,
@@ -113,7 +113,7 @@ class PaymentSignals(PaymentBase):
         if s.stage in ENDED or staff_id != s.owner_id:
             return None  # a broadcast about someone else, or nothing left to chase
         new: NewOwner = await call("hand_over_contract", OwnerHandover(
-            contract_id=s.contract_id, workflow_id=workflow.info().workflow_id,
+            contract_id=s.contract_id, workflow_id=self.workflow_id,
             previous_owner_id=staff_id, n=self._count("owner_changed"), now=workflow.now(),
         ), NewOwner)
         next_due = min((m.due_date for m in s.milestones if m.due_date is not None

@@ -60,7 +60,7 @@ class TicketBase(Journey):
         # even under a backlog). Idempotent by its key, like every store write.
         result = await call_local("escalate_ticket", TicketEscalation(
             ticket_id=s.ticket_id,
-            workflow_id=workflow.info().workflow_id,
+            workflow_id=self.workflow_id,
             kind=kind,
             level=level,
             n=n,
@@ -88,7 +88,7 @@ class TicketBase(Journey):
         s.clock = clock
         s.deadlines = await call("move_sla_clock", ClockChange(
             ticket_id=s.ticket_id,
-            workflow_id=workflow.info().workflow_id,
+            workflow_id=self.workflow_id,
             kind=kind,
             at=at,
             clock=clock,
@@ -117,7 +117,7 @@ class TicketBase(Journey):
     async def _close(self, reason: str) -> None:
         s = self.state
         await call("close_ticket", TicketClosed(ticket_id=s.ticket_id,
-                                                workflow_id=workflow.info().workflow_id,
+                                                workflow_id=self.workflow_id,
                                                 at=workflow.now(), reason=reason))
         s.closed_at = workflow.now()
         s.close_reason = reason

@@ -197,7 +197,7 @@ class TicketJourney(TicketSignals, TicketClockSteps):
         try:
             opened: TicketOpened = await call("open_ticket", OpenTicketRequest(
                 ticket=ticket.model_copy(update={"policy": None}),
-                workflow_id=workflow.info().workflow_id,
+                workflow_id=self.workflow_id,
                 opened_at=opened_at,
                 now=now,
                 policy=self.policy,

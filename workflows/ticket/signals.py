@@ -38,7 +38,7 @@ class TicketSignals(TicketBase):
         first = s.first_response_at is None
         decision: Decision = await call("record_response", ResponseRequest(
             ticket_id=s.ticket_id,
-            workflow_id=workflow.info().workflow_id,
+            workflow_id=self.workflow_id,
             agent_id=respond.agent_id,
             at=item.received_at,
             first=first,
@@ -93,7 +93,7 @@ class TicketSignals(TicketBase):
         first = s.first_response_at is None
         decision: Decision = await call("resolve_ticket", ResolveRequest(
             ticket_id=s.ticket_id,
-            workflow_id=workflow.info().workflow_id,
+            workflow_id=self.workflow_id,
             agent_id=resolve.agent_id,
             resolution=resolve.resolution.strip(),
             at=at,
@@ -135,7 +135,7 @@ class TicketSignals(TicketBase):
         score: int = rate.score
         await call("rate_ticket", RatingRecord(
             ticket_id=s.ticket_id,
-            workflow_id=workflow.info().workflow_id,
+            workflow_id=self.workflow_id,
             score=score,
             comment=rate.comment,
             at=item.received_at,
@@ -168,7 +168,7 @@ class TicketSignals(TicketBase):
             return None  # a broadcast about someone else, or nothing left to hand on
         result: TicketReassigned = await call("reassign_ticket", TicketReassignment(
             ticket_id=s.ticket_id,
-            workflow_id=workflow.info().workflow_id,
+            workflow_id=self.workflow_id,
             group=s.group or self.policy.group_for(s.type),
             staff_id=gone,
             min_seniority=self.policy.senior_seniority if s.complaint_words else None,
