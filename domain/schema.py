@@ -558,3 +558,50 @@ class Erasure(Base):
     workflow_ids: Mapped[list[str]] = mapped_column(default=list)
 
     __table_args__ = (Index("ix_erasures_subject", "subject_kind", "subject_id"),)
+
+
+class LoyaltyMember(Base):
+    """A customer in the loyalty programme: when they joined (the yearly cycle
+    runs from then), their level and its discount for other services to read,
+    their referral code and who referred them."""
+
+    __tablename__ = "loyalty_members"
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    joined_at: Mapped[datetime]
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    level: Mapped[str] = mapped_column(String(16))
+    discount_percent: Mapped[int] = mapped_column(Integer, default=0)
+    level_since: Mapped[datetime]
+    referral_code: Mapped[str] = mapped_column(String(32), unique=True)
+    referred_by: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    referral_rewarded_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class LoyaltyPoints(Base):
+    """The points ledger: one row per credit or debit, idempotent by `key`
+    (`order:ID`, `refund:ID`, `share:ID`, ...), with the balance after it.
+    A credit keeps what is left of it and when it expires; a debit, the
+    credits it took from (`takes`: credit key -> points)."""
+
+    __tablename__ = "loyalty_points"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(300), default="")
+    points: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime | None]
+    remaining: Mapped[int] = mapped_column(BigInteger, default=0)
+    spend_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    takes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_loyalty_points_customer_id", "customer_id", "id"),
+        Index("ix_loyalty_points_kind_at", "kind", "at"),
+    )
