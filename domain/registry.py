@@ -128,6 +128,21 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         exits=("breached", "escalated", "reopened", "rated"),
         colour="#e12d39",
     ),
+    JourneyEntry(
+        name="opportunity",
+        workflow="workflows.opportunity:OpportunityJourney",
+        activities="activities.opportunities:OpportunityActivities",
+        policy="domain.opportunities:OpportunityPolicy",
+        id_prefix="opportunity",
+        entity_kind="opportunity",
+        noun="opportunity",
+        cli="starter.cli.opportunity:opportunity_app",
+        cli_name="opportunity",
+        open_roles="activities.opportunities:open_roles",
+        funnel=("opened", "proposal", "negotiation", "won"),
+        exits=("lost", "stalled", "stalled_escalated", "close_date_passed"),
+        colour="#0f609b",
+    ),
 )
 
 

@@ -200,6 +200,30 @@ class Opportunity(Base):
     amount_minor: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     created_at: Mapped[datetime]
+    # The pipeline (opportunity journey): expected close, quote, outcome.
+    close_date: Mapped[date | None] = mapped_column(Date)
+    stage_entered_at: Mapped[datetime | None]
+    last_activity_at: Mapped[datetime | None]
+    quote_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    contract_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    lost_reason: Mapped[str | None] = mapped_column(String(32))
+    lost_note: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]
+
+
+class OpportunityStageChange(Base):
+    """An opportunity's stage history: each stage it entered, when, and why."""
+
+    __tablename__ = "opportunity_stages"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    opportunity_id: Mapped[str] = mapped_column(ForeignKey("opportunities.id"), index=True)
+    from_stage: Mapped[str | None] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(32))
+    by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
 
 
 class Escalation(Base):

@@ -1,0 +1,360 @@
+"""Opportunity activities: opening, stage moves with their history, forecasts,
+logged activities, quotes, stalled-deal nudges, the win (its contract and
+payment journey) and the loss with its reason."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from temporalio import activity
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+from activities.journal import record_event
+from activities.logs import activity_logger
+from activities.message_records import entity_loader
+from activities.parts import ActivityParts
+from activities.store import Store, refuse_invalid
+from activities.store.staff import active_manager_above
+from domain import limits, schema
+from domain.money import from_minor, to_minor
+from domain.opportunities import (
+    CLOSED,
+    JOURNEY,
+    ActivityRecord,
+    ForecastChange,
+    LossRecord,
+    NewOwner,
+    Opened,
+    OpenRequest,
+    OpportunityPolicy,
+    OpportunityStage,
+    OwnerHandover,
+    QuoteRecord,
+    StageMove,
+    StallNotice,
+    StallTargets,
+    WinRecord,
+)
+from domain.payments import ContractInput, contract_workflow_id, overdue_from
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+log = activity_logger("crm.opportunities")
+
+OPEN_STAGES = [s.value for s in OpportunityStage if s not in CLOSED]
+
+
+class OpportunityActivities:
+    @classmethod
+    def from_parts(cls, parts: ActivityParts, policy: OpportunityPolicy
+                   ) -> OpportunityActivities:
+        return cls(store=parts.store, policy=policy, client=parts.client,
+                   task_queue=parts.task_queue,
+                   default_timezone=parts.settings.default_timezone)
+
+    def __init__(self, *, store: Store, policy: OpportunityPolicy, client: Client | None = None,
+                 task_queue: str = "crm-journeys",
+                 default_timezone: str = "Asia/Shanghai") -> None:
+        self.store = store
+        self.policy = policy
+        self.client = client
+        self.task_queue = task_queue
+        self.default_timezone = default_timezone
+
+    @activity.defn
+    def load_opportunity_policy(self) -> OpportunityPolicy:
+        return self.policy
+
+    @activity.defn
+    def open_opportunity(self, request: OpenRequest) -> Opened:
+        """Records the opportunity (or takes over the one a converted lead
+        created) in stage needs analysis; an unknown customer or owner is
+        refused, writing nothing."""
+        o = request.opportunity
+        with self.store.unit_of_work() as session:
+            problems = []
+            customer = session.get(schema.Customer, o.customer_id)
+            if customer is None:
+                problems.append(f"unknown customer {o.customer_id!r}")
+            owner = session.get(schema.Staff, o.owner_id)
+            if owner is None:
+                problems.append(f"unknown owner {o.owner_id!r}")
+            elif not owner.active:
+                problems.append(f"owner {owner.id} is inactive")
+            if problems:
+                raise ApplicationError(
+                    f"opportunity {o.opportunity_id!r} rejected: " + "; ".join(problems),
+                    type="InvalidOpportunity", non_retryable=True)
+            assert customer is not None
+            zone = customer.timezone or self.default_timezone
+            row = session.get(schema.Opportunity, o.opportunity_id)
+            if row is None:
+                row = schema.Opportunity(
+                    id=o.opportunity_id, lead_id=o.lead_id, customer_id=o.customer_id,
+                    name=o.name or o.opportunity_id, stage=OpportunityStage.needs_analysis.value,
+                    currency=o.currency.upper(), created_at=request.now)
+                session.add(row)
+            row.owner_id = o.owner_id
+            if o.amount is not None:
+                row.amount_minor = to_minor(o.amount, o.currency)
+                row.currency = o.currency.upper()
+            if o.close_date is not None:
+                row.close_date = o.close_date
+            row.stage_entered_at = row.stage_entered_at or request.now
+            session.flush()
+            _stage_history(session, key=f"{request.workflow_id}:opened", row=row,
+                           from_stage=None, stage=row.stage, by=o.owner_id, note=None,
+                           at=request.now)
+            record_event(session, key=f"{request.workflow_id}:opened", journey=JOURNEY,
+                         entity_id=row.id, step="opened", at=request.now,
+                         detail={"owner_id": o.owner_id, "lead_id": o.lead_id})
+            return Opened(timezone=zone, stage=OpportunityStage(row.stage),
+                          close_passed_at=overdue_from(row.close_date, zone)
+                          if row.close_date else None)
+
+    @activity.defn
+    def move_opportunity_stage(self, request: StageMove) -> None:
+        refuse_invalid({"note": limits.text_problem(request.note, limits.TEXT),
+                        "reason": limits.text_problem(request.reason, limits.TEXT)})
+        with self.store.unit_of_work() as session:
+            row = _opportunity(session, request.opportunity_id)
+            key = f"{request.workflow_id}:stage:{request.n}"
+            if session.scalar(select(schema.OpportunityStageChange.id)
+                              .where(schema.OpportunityStageChange.key == key)):
+                return  # a retry of a move that committed
+            previous = row.stage
+            row.stage = request.stage.value
+            row.stage_entered_at = request.now
+            note = "; ".join(t for t in (request.note, request.reason) if t) or None
+            _stage_history(session, key=key, row=row, from_stage=previous,
+                           stage=request.stage.value, by=request.by, note=note, at=request.now)
+            record_event(session, key=key, journey=JOURNEY, entity_id=row.id,
+                         step=request.stage.value, at=request.now,
+                         detail={"from": previous, "reason": request.reason})
+
+    @activity.defn
+    def change_forecast(self, request: ForecastChange) -> Opened:
+        """A new expected amount or close date; returns when the close date passes."""
+        with self.store.unit_of_work() as session:
+            row = _opportunity(session, request.opportunity_id)
+            if request.amount is not None:
+                refuse_invalid({"amount": limits.amount_problem(request.amount, row.currency)})
+                row.amount_minor = to_minor(request.amount, row.currency)
+            if request.close_date is not None:
+                row.close_date = request.close_date
+            record_event(session, key=f"{request.workflow_id}:forecast:{request.n}",
+                         journey=JOURNEY, entity_id=row.id, step="forecast", at=request.now,
+                         detail={"amount": str(request.amount) if request.amount else None,
+                                 "close_date": request.close_date.isoformat()
+                                 if request.close_date else None})
+            zone = _zone(session, row, self.default_timezone)
+            return Opened(timezone=zone, stage=OpportunityStage(row.stage),
+                          close_passed_at=overdue_from(row.close_date, zone)
+                          if row.close_date else None)
+
+    @activity.defn
+    def log_opportunity_activity(self, request: ActivityRecord) -> None:
+        refuse_invalid({"kind": limits.text_problem(request.kind, limits.CHANNEL),
+                        "note": limits.text_problem(request.note, limits.TEXT)})
+        key = f"{request.workflow_id}:activity:{request.n}"
+        with self.store.unit_of_work() as session:
+            row = _opportunity(session, request.opportunity_id)
+            if session.scalar(select(schema.Interaction.id).where(schema.Interaction.key == key)):
+                return
+            session.add(schema.Interaction(
+                key=key, customer_id=row.customer_id, staff_id=request.owner_id,
+                channel=request.kind, note=f"opportunity {row.id}"
+                + (f": {request.note}" if request.note else ""),
+                at=request.now, recorded_at=request.now))
+            row.last_activity_at = request.now
+            record_event(session, key=key, journey=JOURNEY, entity_id=row.id, step="activity",
+                         at=request.now, detail={"kind": request.kind})
+
+    @activity.defn
+    def record_quote(self, request: QuoteRecord) -> None:
+        refuse_invalid({"amount": limits.amount_problem(request.amount, request.currency)})
+        with self.store.unit_of_work() as session:
+            row = _opportunity(session, request.opportunity_id)
+            row.quote_amount_minor = to_minor(request.amount, request.currency)
+            record_event(session, key=f"{request.workflow_id}:quote:{request.n}",
+                         journey=JOURNEY, entity_id=row.id, step="quote_sent", at=request.now,
+                         detail={"amount": str(request.amount),
+                                 "valid_until": request.valid_until.isoformat()
+                                 if request.valid_until else None})
+
+    @activity.defn
+    def nudge_stalled_opportunity(self, request: StallNotice) -> StallTargets:
+        """Records a stalled-deal nudge (level 1 the owner, 2 the owner's
+        manager, 0 the close date passed); returns the owner's manager."""
+        key = f"{request.workflow_id}:stalled:{request.level}:{request.n}"
+        with self.store.unit_of_work() as session:
+            row = _opportunity(session, request.opportunity_id)
+            done = session.scalar(select(schema.Escalation).where(schema.Escalation.key == key))
+            if done is not None:
+                return StallTargets(manager_id=done.to_staff_id)
+            manager = active_manager_above(session, session.get(schema.Staff, request.owner_id))
+            manager_id = manager.id if manager else None
+            step = {0: "close_date_passed", 1: "stalled", 2: "stalled_escalated"}[request.level]
+            if request.level != 1:
+                session.add(schema.Escalation(
+                    key=key, journey=JOURNEY, entity_id=row.id, level=request.level,
+                    reason="expected close date passed without a decision" if request.level == 0
+                    else "no activity logged in the stage",
+                    from_staff_id=request.owner_id, to_staff_id=manager_id, at=request.now))
+            record_event(session, key=key, journey=JOURNEY, entity_id=row.id, step=step,
+                         at=request.now, detail={"manager_id": manager_id})
+            return StallTargets(manager_id=manager_id)
+
+    @activity.defn
+    def win_opportunity(self, request: WinRecord) -> None:
+        """The opportunity won, linked to its contract (one per opportunity)."""
+        refuse_invalid({"currency": limits.currency_problem(request.currency),
+                        "amount": limits.amount_problem(request.amount, request.currency)})
+        with self.store.unit_of_work() as session:
+            row = _opportunity(session, request.opportunity_id)
+            if row.contract_id is not None:
+                return  # a retry of a win that committed
+            previous = row.stage
+            row.stage = OpportunityStage.won.value
+            row.contract_id = request.contract_id
+            row.closed_at = request.now
+            row.stage_entered_at = request.now
+            key = f"{request.workflow_id}:won"
+            _stage_history(session, key=key, row=row, from_stage=previous,
+                           stage=row.stage, by=request.owner_id, note=None, at=request.now)
+            record_event(session, key=key, journey=JOURNEY, entity_id=row.id, step="won",
+                         at=request.now, detail={"contract_id": request.contract_id,
+                                                 "amount": str(request.amount),
+                                                 "currency": request.currency})
+
+    @activity.defn
+    async def start_contract_journey(self, request: WinRecord) -> str:
+        """Starts the won opportunity's PaymentJourney (`contract-{id}`, which
+        records the contract). A journey id is used once: a retry, or a
+        contract already signed by hand under that id, starts nothing more."""
+        if self.client is None:
+            raise ApplicationError("no Temporal client to start the payment journey",
+                                   non_retryable=True)
+        workflow_id = contract_workflow_id(request.contract_id)
+        contract = ContractInput(
+            contract_id=request.contract_id, customer_id=request.customer_id,
+            owner_id=request.owner_id, amount=request.amount, currency=request.currency,
+            signed_at=request.signed_at, milestones=request.milestones)
+        try:
+            await self.client.start_workflow(
+                "PaymentJourney", contract, id=workflow_id, task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        except WorkflowAlreadyStartedError:
+            log.info("contract journey %s already started", workflow_id)
+        return workflow_id
+
+    @activity.defn
+    def lose_opportunity(self, request: LossRecord) -> None:
+        refuse_invalid({"reason_code": limits.text_problem(request.reason_code, 32),
+                        "note": limits.text_problem(request.note, limits.TEXT)})
+        with self.store.unit_of_work() as session:
+            row = _opportunity(session, request.opportunity_id)
+            if row.stage == OpportunityStage.lost.value:
+                return
+            previous = row.stage
+            row.stage = OpportunityStage.lost.value
+            row.lost_reason = request.reason_code
+            row.lost_note = request.note
+            row.closed_at = request.now
+            row.stage_entered_at = request.now
+            key = f"{request.workflow_id}:lost"
+            _stage_history(session, key=key, row=row, from_stage=previous, stage=row.stage,
+                           by=row.owner_id, note=request.note, at=request.now)
+            record_event(session, key=key, journey=JOURNEY, entity_id=row.id, step="lost",
+                         at=request.now, detail={"reason_code": request.reason_code})
+
+    @activity.defn
+    def hand_over_opportunity(self, request: OwnerHandover) -> NewOwner:
+        """A deactivated owner's opportunity goes to the active rep under the
+        same manager with the fewest open opportunities, else to the manager."""
+        key = f"{request.workflow_id}:handover:{request.n}"
+        with self.store.unit_of_work() as session:
+            row = _opportunity(session, request.opportunity_id)
+            done = session.scalar(select(schema.JourneyEvent)
+                                  .where(schema.JourneyEvent.key == key))
+            if done is not None:
+                return NewOwner(owner_id=(done.detail or {}).get("owner_id"))
+            gone = session.get(schema.Staff, request.from_owner_id)
+            loads = dict(session.execute(
+                select(schema.Opportunity.owner_id, func.count())
+                .where(schema.Opportunity.stage.in_(OPEN_STAGES))
+                .group_by(schema.Opportunity.owner_id)).all())
+            peers = [s for s in session.scalars(select(schema.Staff).where(
+                schema.Staff.role == "rep", schema.Staff.active.is_(True)))
+                if gone is not None and s.manager_id == gone.manager_id and s.id != gone.id]
+            chosen = min(peers, key=lambda s: (loads.get(s.id, 0), s.id), default=None)
+            if chosen is None:
+                chosen = active_manager_above(session, gone)
+            owner_id = chosen.id if chosen else None
+            if owner_id:
+                row.owner_id = owner_id
+            record_event(session, key=key, journey=JOURNEY, entity_id=row.id,
+                         step="owner_reassigned", at=request.now,
+                         detail={"from_owner_id": request.from_owner_id, "owner_id": owner_id})
+            return NewOwner(owner_id=owner_id)
+
+
+def _opportunity(session: Session, opportunity_id: str) -> schema.Opportunity:
+    row = session.get(schema.Opportunity, opportunity_id)
+    if row is None:
+        raise ApplicationError(f"unknown opportunity {opportunity_id!r}",
+                               type="UnknownOpportunity", non_retryable=True)
+    return row
+
+
+def _zone(session: Session, row: schema.Opportunity, default: str) -> str:
+    customer = session.get(schema.Customer, row.customer_id) if row.customer_id else None
+    return (customer.timezone if customer else None) or default
+
+
+def _stage_history(session: Session, *, key: str, row: schema.Opportunity,
+                   from_stage: str | None, stage: str, by: str | None, note: str | None,
+                   at: Any) -> None:
+    if session.scalar(select(schema.OpportunityStageChange.id)
+                      .where(schema.OpportunityStageChange.key == key)):
+        return
+    session.add(schema.OpportunityStageChange(key=key, opportunity_id=row.id,
+                                              from_stage=from_stage, stage=stage, by=by,
+                                              note=note, at=at))
+
+
+@entity_loader("opportunity")
+def _opportunity_for_message(session: Session, opportunity_id: str) -> dict[str, Any] | None:
+    row = session.get(schema.Opportunity, opportunity_id)
+    if row is None:
+        return None
+    owner = session.get(schema.Staff, row.owner_id) if row.owner_id else None
+    customer = session.get(schema.Customer, row.customer_id) if row.customer_id else None
+
+    def money(minor: int | None) -> Decimal | None:
+        return None if minor is None else from_minor(minor, row.currency)
+
+    return {
+        "id": row.id,
+        "name": row.name,
+        "stage": row.stage,
+        "amount": money(row.amount_minor),
+        "quote_amount": money(row.quote_amount_minor),
+        "currency": row.currency,
+        "close_date": row.close_date,
+        "owner": {"id": owner.id, "name": owner.name} if owner else None,
+        "customer": {"id": customer.id, "name": customer.name} if customer else None,
+    }
+
+
+def open_roles(session: Session, staff_id: str) -> list[str]:
+    """The open opportunities the staff member owns on a journey (one opened
+    before the pipeline had a journey has no stage entry time and none to tell)."""
+    return sorted(session.scalars(select(schema.Opportunity.id).where(
+        schema.Opportunity.owner_id == staff_id, schema.Opportunity.stage.in_(OPEN_STAGES),
+        schema.Opportunity.stage_entered_at.is_not(None))))
