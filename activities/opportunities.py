@@ -26,10 +26,12 @@ from domain.opportunities import (
     JOURNEY,
     ActivityRecord,
     ForecastChange,
+    LeadHandover,
     LossRecord,
     NewOwner,
     Opened,
     OpenRequest,
+    OpportunityInput,
     OpportunityPolicy,
     OpportunityStage,
     OwnerHandover,
@@ -38,6 +40,7 @@ from domain.opportunities import (
     StallNotice,
     StallTargets,
     WinRecord,
+    opportunity_workflow_id,
 )
 from domain.payments import ContractInput, contract_workflow_id, overdue_from
 
@@ -252,6 +255,42 @@ class OpportunityActivities:
         except WorkflowAlreadyStartedError:
             log.info("contract journey %s already started", workflow_id)
         return workflow_id
+
+    @activity.defn
+    async def start_opportunity_journey(self, request: LeadHandover) -> str | None:
+        """Starts the journey of the opportunity a converted lead created, with
+        the lead's owner, customer and amount; once (a journey id is used once).
+        None when the opportunity has no owner (a lead converted from the pool):
+        it stays in the store without a journey until someone starts one."""
+        if self.client is None:
+            raise ApplicationError("no Temporal client to start the opportunity journey",
+                                   non_retryable=True)
+        import asyncio
+
+        opportunity = await asyncio.to_thread(self._handover_input, request.opportunity_id)
+        if opportunity is None:
+            log.warning("opportunity %s has no owner: no journey started",
+                        request.opportunity_id)
+            return None
+        workflow_id = opportunity_workflow_id(opportunity.opportunity_id)
+        try:
+            await self.client.start_workflow(
+                "OpportunityJourney", opportunity, id=workflow_id, task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        except WorkflowAlreadyStartedError:
+            log.info("opportunity journey %s already started", workflow_id)
+        return workflow_id
+
+    def _handover_input(self, opportunity_id: str) -> OpportunityInput | None:
+        with self.store.unit_of_work() as session:
+            row = _opportunity(session, opportunity_id)
+            if row.owner_id is None or row.customer_id is None:
+                return None
+            return OpportunityInput(
+                opportunity_id=row.id, customer_id=row.customer_id, owner_id=row.owner_id,
+                name=row.name, currency=row.currency, lead_id=row.lead_id,
+                amount=from_minor(row.amount_minor, row.currency)
+                if row.amount_minor is not None else None)
 
     @activity.defn
     def lose_opportunity(self, request: LossRecord) -> None:

@@ -276,6 +276,14 @@ class NewOwner(Lenient):
     owner_id: str | None = None
 
 
+class LeadHandover(Lenient):
+    """A converted lead hands its opportunity (created by the conversion) on
+    to the opportunity journey, with the lead's owner, customer and amount."""
+
+    opportunity_id: str
+    lead_workflow_id: str
+
+
 class OpportunityStatus(Lenient):
     opportunity_id: str
     customer_id: str

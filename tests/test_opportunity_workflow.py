@@ -217,3 +217,23 @@ async def test_a_loss_needs_a_reason_code_from_the_policy(
     assert result.stage is OpportunityStage.lost and result.lost_reason == "competitor_cheaper"
     [row] = harness.rows(schema.Opportunity, id="O8")
     assert (row.stage, row.lost_reason) == ("lost", "competitor_cheaper")
+
+
+async def test_a_converted_lead_hands_over_to_the_opportunity_journey(
+    harness: Harness, env: WorkflowEnvironment
+) -> None:
+    from domain.leads import Convert
+    from tests.test_lead_workflow import a_lead, started
+
+    lead = await started(harness, a_lead("H1"))
+    owner = (await harness.journeys.lead_status("H1")).owner_id
+    harness.journeys.started.append("opportunity-opp-H1")
+    await lead.signal("convert", Convert(opportunity_name="ERP 200 seats",
+                                         amount=Decimal("200000")))
+    assert (await lead.result()).opportunity_id == "opp-H1"
+    status = await when(harness, "opp-H1",
+                        lambda s: s.stage is OpportunityStage.needs_analysis)
+    assert (status.owner_id, status.amount) == (owner, Decimal("200000.00"))
+    assert status.customer_id == harness.lead("H1").customer_id
+    [row] = harness.rows(schema.Opportunity, id="opp-H1")
+    assert row.lead_id == "H1" and row.stage_entered_at is not None

@@ -14,6 +14,9 @@ with workflow.unsafe.imports_passed_through():
 from workflows.kit import Cadence, Deadline, Plan, moves
 
 CONTACT_CHECKED = "contact-checked"
+# A converted lead hands its opportunity on to the opportunity journey; leads
+# converted on older code left it in the store alone, and replay so.
+OPPORTUNITY_HANDOVER = "convert-starts-opportunity"
 OWNED = (LeadStage.assigned, LeadStage.escalated, LeadStage.following_up)
 ENDED = (LeadStage.converted, LeadStage.discarded, LeadStage.stale, LeadStage.merged)
 OPEN = (LeadStage.new, LeadStage.pooled, *OWNED)

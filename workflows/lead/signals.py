@@ -14,10 +14,11 @@ with workflow.unsafe.imports_passed_through():
         LeadStage,
         contact_problem,
     )
+    from domain.opportunities import LeadHandover
 
 from workflows.kit import Inbound, call
 from workflows.lead.base import LeadBase
-from workflows.lead.plan import CONTACT_CHECKED, ENDED, OWNED
+from workflows.lead.plan import CONTACT_CHECKED, ENDED, OPPORTUNITY_HANDOVER, OWNED
 
 
 class LeadSignals(LeadBase):
@@ -118,6 +119,9 @@ class LeadSignals(LeadBase):
             return Decision(accepted=False,
                             reason=cause.message if isinstance(cause, ApplicationError)
                             else str(err))
+        if workflow.patched(OPPORTUNITY_HANDOVER):
+            await call("start_opportunity_journey", LeadHandover(
+                opportunity_id=s.opportunity_id, lead_workflow_id=self.workflow_id))
         s.deadline = None
         self._set_stage(LeadStage.converted)
         return Decision(accepted=True)
