@@ -5,7 +5,8 @@ set -eu
 temporal operator namespace describe --namespace "$NAMESPACE" >/dev/null 2>&1 \
   || temporal operator namespace create --namespace "$NAMESPACE" --retention 30d
 for attribute in CrmJourney=Keyword CrmStage=Keyword CrmCustomerId=Keyword \
-                 CrmOwnerId=Keyword CrmTier=Keyword CrmSlaDeadline=Datetime; do
+                 CrmOwnerId=Keyword CrmTier=Keyword CrmSlaDeadline=Datetime \
+                 CrmStep=Keyword CrmVersion=Keyword CrmIncident=Keyword; do
   name=${attribute%%=*}
   kind=${attribute#*=}
   temporal operator search-attribute create --namespace "$NAMESPACE" --name "$name" --type "$kind" \

@@ -106,6 +106,7 @@ MODULE_TIERS: dict[str, str] = {
     # workflow: the dev server with the worker in-process
     "test_answer_until_complete": "workflow",
     "test_demo": "workflow",
+    "test_overview": "workflow",
     "test_history_privacy": "workflow",
     "test_integration_course": "workflow",
     "test_integration_lead": "workflow",

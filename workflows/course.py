@@ -61,11 +61,10 @@ from workflows.kit import (
     moves,
     refusal,
     start_input,
-    upsert_search_attributes,
 )
 
 CALLBACK_DUE = (CourseStage.awaiting_callback, CourseStage.escalated)
-COURSE_END = WaitUntil("course_ended", "course over", fact="the course end")
+COURSE_END = WaitUntil("course_ended", "course over", fact="the course end", wait="course_end")
 
 
 def callback(policy: CoursePolicy) -> WaitUntil:
@@ -140,7 +139,7 @@ class CourseJourney(Journey):
         if enrollment.policy is None:
             self.policy = await call("load_course_policy", result_type=CoursePolicy)
             self.plan = plan(self.policy)
-        upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id})
+        self._upsert({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id})
         await self._enroll(enrollment)
         self._send_student("welcome", MessageClass.reminder, {
             "learning_path_url": self.policy.learning_path_url.format(course_id=s.course_id),
@@ -377,10 +376,13 @@ class CourseJourney(Journey):
             return f"the callback by {s.advisor_id} (escalated to {s.escalated_to or 'nobody'})"
         return None
 
+    def _stage_name(self) -> str:
+        return self.state.stage.value
+
     def _publish(self) -> None:
         s = self.state
         deadline = self._agenda().next_at()
-        upsert_search_attributes({
+        self._upsert({
             CRM_STAGE: s.stage.value,
             CRM_OWNER_ID: s.advisor_id,
             CRM_SLA_DEADLINE: deadline,

@@ -72,7 +72,6 @@ from workflows.kit import (
     call,
     moves,
     start_input,
-    upsert_search_attributes,
 )
 
 CURRENCY = "CNY"
@@ -140,7 +139,7 @@ class CustomerLifecycle(Journey):
             self.plan = plan(self.policy)
         if start.carry is None:
             await call("ensure_customer", self._about())
-        upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: self.customer_id})
+        self._upsert({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: self.customer_id})
         self._publish()
         while True:
             if self._time_to_continue():
@@ -349,10 +348,13 @@ class CustomerLifecycle(Journey):
         self.carry.next_step_at = next_step_at
         self._publish()
 
+    def _stage_name(self) -> str:
+        return self.carry.stage.value
+
     def _publish(self) -> None:
         c = self.carry
-        upsert_search_attributes({CRM_STAGE: c.stage.value, CRM_TIER: c.tier,
-                                  CRM_SLA_DEADLINE: c.next_step_at})
+        self._upsert({CRM_STAGE: c.stage.value, CRM_TIER: c.tier,
+                      CRM_SLA_DEADLINE: c.next_step_at})
         lines = [f"**Customer {self.customer_id}** — `{c.stage.value}`"
                  + (f", tier {c.tier}" if c.tier else ""), f"orders: {c.orders}"]
         if nxt := self._agenda().next():

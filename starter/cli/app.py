@@ -10,6 +10,7 @@ from starter.cli.codec import codec_server
 from starter.cli.db import db_app
 from starter.cli.importing import import_app
 from starter.cli.journeys import journey_app
+from starter.cli.overview import overview
 from starter.cli.report import report
 from starter.cli.rfm import rfm_app
 from starter.cli.staff import staff_app
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.command("up")(up)
 app.command("report")(report)
+app.command("overview")(overview)
 app.command("codec-server")(codec_server)
 # Each journey's sub-app, as the registry names it.
 for entry in JOURNEYS:

@@ -24,11 +24,14 @@ from workflows.kit.agenda import (
 )
 from workflows.kit.calls import (
     CRM_CUSTOMER_ID,
+    CRM_INCIDENT,
     CRM_JOURNEY,
     CRM_OWNER_ID,
     CRM_SLA_DEADLINE,
     CRM_STAGE,
+    CRM_STEP,
     CRM_TIER,
+    CRM_VERSION,
     SEARCH_ATTRIBUTES,
     STORE_RETRY,
     call,
@@ -40,8 +43,9 @@ from workflows.kit.calls import (
 from workflows.kit.journey import Inbound, Journey
 
 __all__ = [
-    "CRM_CUSTOMER_ID", "CRM_JOURNEY", "CRM_OWNER_ID", "CRM_SLA_DEADLINE", "CRM_STAGE",
-    "CRM_TIER", "SEARCH_ATTRIBUTES", "STORE_RETRY", "Agenda", "Cadence", "Deadline", "Due",
-    "Inbound", "Journey", "Ladder", "Level", "Plan", "StepsPerWake", "Transition", "WaitUntil",
-    "call", "call_local", "moves", "refusal", "span", "start_input", "upsert_search_attributes",
+    "CRM_CUSTOMER_ID", "CRM_INCIDENT", "CRM_JOURNEY", "CRM_OWNER_ID", "CRM_SLA_DEADLINE",
+    "CRM_STAGE", "CRM_STEP", "CRM_TIER", "CRM_VERSION", "SEARCH_ATTRIBUTES", "STORE_RETRY",
+    "Agenda", "Cadence", "Deadline", "Due", "Inbound", "Journey", "Ladder", "Level", "Plan",
+    "StepsPerWake", "Transition", "WaitUntil", "call", "call_local", "moves", "refusal", "span",
+    "start_input", "upsert_search_attributes",
 ]

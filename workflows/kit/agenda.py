@@ -14,11 +14,17 @@ the workflow.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
+
+
+def snake(words: str) -> str:
+    """`first touch` → `first_touch`: a wait's name from its words."""
+    return re.sub(r"\W+", "_", words).strip("_").lower()
 
 
 def span(duration: timedelta) -> str:
@@ -45,6 +51,8 @@ class Due:
     milestone a payment reminder is about).
     `rank`: the order of steps due at the same instant (by default, the order
     in which the journey lists them).
+    `wait`: what the journey waits in while this step is next (`first_touch`,
+    `resolution`): its CrmStep, the overview's row.
     """
 
     step: str
@@ -54,6 +62,7 @@ class Due:
     void_after: datetime | None = None
     data: Any = None
     rank: Any = 0
+    wait: str = ""
 
     def void(self, now: datetime) -> bool:
         return self.void_after is not None and now >= self.void_after
@@ -143,18 +152,23 @@ class Deadline:
     reminder_step: str = ""
     on_miss: str = ""  # what follows a miss, in words
     sla: bool = True
+    wait: str = ""  # the CrmStep while it runs (default: from `what`)
+
+    @property
+    def waiting(self) -> str:
+        return self.wait or snake(self.what)
 
     def entries(self, due_at: datetime | None, *, reminded: bool = False) -> list[Due]:
         if due_at is None:
             return []
         deadline = Due(self.step, due_at, f"{self.what} deadline ({span(self.within)})",
-                       sla=self.sla)
+                       sla=self.sla, wait=self.waiting)
         if reminded or not self.reminder_before:
             return [deadline]
         reminder = Due(self.reminder_step or f"{self.step}_reminder",
                        due_at - self.reminder_before,
                        f"reminder {span(self.reminder_before)} before the {self.what} deadline",
-                       void_after=due_at)
+                       void_after=due_at, wait=self.waiting)
         return [reminder, deadline]
 
     def describe(self) -> str:
@@ -181,6 +195,11 @@ class Ladder:
     levels: tuple[Level, ...]
     then: str = ""
     sla: bool = True
+    wait: str = ""  # the CrmStep while it runs (default: from `what`)
+
+    @property
+    def waiting(self) -> str:
+        return self.wait or snake(self.what)
 
     def entries(self, start: datetime | None, *, done: int = 0,
                 at: Sequence[datetime | None] = ()) -> list[Due]:
@@ -194,7 +213,8 @@ class Ladder:
         when = (at[done] if done < len(at) else None) if at else start + level.after
         if when is None:
             return []
-        return [Due(level.step, when, f"{self.what}: escalate to the {level.to}", sla=self.sla)]
+        return [Due(level.step, when, f"{self.what}: escalate to the {level.to}", sla=self.sla,
+                    wait=self.waiting)]
 
     def describe(self) -> str:
         rungs = ", then ".join(
@@ -214,12 +234,17 @@ class Cadence:
     until_misses: int | None
     then: str = ""
     sla: bool = True
+    wait: str = ""  # the CrmStep while it runs (default: from `what`)
+
+    @property
+    def waiting(self) -> str:
+        return self.wait or snake(self.what)
 
     def entries(self, due_at: datetime | None) -> list[Due]:
         if due_at is None:
             return []
         return [Due(self.step, due_at, f"{self.what} due (every {span(self.every)})",
-                    sla=self.sla)]
+                    sla=self.sla, wait=self.waiting)]
 
     def describe(self) -> str:
         if self.until_misses is None:
@@ -238,6 +263,11 @@ class WaitUntil:
     offset: timedelta = timedelta(0)
     local_time: bool = False  # the offset counts in the customer's local time
     sla: bool = False
+    wait: str = ""  # the CrmStep while it runs (default: the step's name)
+
+    @property
+    def waiting(self) -> str:
+        return self.wait or self.step
 
     def at(self, fact_at: datetime) -> datetime:
         return fact_at + self.offset
@@ -245,13 +275,14 @@ class WaitUntil:
     def entries(self, fact_at: datetime | None, data: Any = None) -> list[Due]:
         if fact_at is None:
             return []
-        return [Due(self.step, self.at(fact_at), self.summary(), sla=self.sla, data=data)]
+        return [Due(self.step, self.at(fact_at), self.summary(), sla=self.sla, data=data,
+                    wait=self.waiting)]
 
     def entries_at(self, at: datetime | None, data: Any = None) -> list[Due]:
         """The step at a time already worked out (stored, or computed by the store)."""
         if at is None:
             return []
-        return [Due(self.step, at, self.summary(), sla=self.sla, data=data)]
+        return [Due(self.step, at, self.summary(), sla=self.sla, data=data, wait=self.waiting)]
 
     def summary(self) -> str:
         if not self.offset:
@@ -303,6 +334,14 @@ class Plan:
 
     def describe(self) -> list[str]:
         return [part.describe() for part in self.parts]
+
+    def waits(self) -> list[str]:
+        """Every CrmStep the journey can be in: its timed waits, then its stages
+        (a journey with nothing timed ahead waits in its stage)."""
+        names = [part.waiting for part in self.parts]
+        stages = [self.start, *(t.source for t in self.transitions),
+                  *(t.target for t in self.transitions), *self.ends]
+        return list(dict.fromkeys([*names, *(str(stage) for stage in stages)]))
 
 
 def moves(*rows: tuple[str | Sequence[str], str, str]) -> tuple[Transition, ...]:

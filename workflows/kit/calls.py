@@ -29,8 +29,14 @@ CRM_CUSTOMER_ID = SearchAttributeKey.for_keyword("CrmCustomerId")
 CRM_OWNER_ID = SearchAttributeKey.for_keyword("CrmOwnerId")
 CRM_TIER = SearchAttributeKey.for_keyword("CrmTier")
 CRM_SLA_DEADLINE = SearchAttributeKey.for_datetime("CrmSlaDeadline")
+# Where a journey stands: the wait it is in (its agenda's next step, or its
+# stage with nothing timed ahead), the version of its declaration, and an
+# incident (a touch that failed for good) until a later touch goes through.
+CRM_STEP = SearchAttributeKey.for_keyword("CrmStep")
+CRM_VERSION = SearchAttributeKey.for_keyword("CrmVersion")
+CRM_INCIDENT = SearchAttributeKey.for_keyword("CrmIncident")
 SEARCH_ATTRIBUTES = (CRM_JOURNEY, CRM_STAGE, CRM_CUSTOMER_ID, CRM_OWNER_ID, CRM_TIER,
-                     CRM_SLA_DEADLINE)
+                     CRM_SLA_DEADLINE, CRM_STEP, CRM_VERSION, CRM_INCIDENT)
 
 # Store writes retry until the store is back: a journey waits rather than
 # losing a fact. Business rule failures are raised non-retryable.
@@ -57,6 +63,7 @@ REFUSED_UPDATES_FAIL = "refused-updates-fail"
 STAFF_ID_REQUIRED = "staff-id-required"
 WITHDRAW_UNWANTED_TOUCHES = "withdraw-unwanted-touches"
 STORE_LIMITS = "store-limits"
+INCIDENT_ATTRIBUTE = "incident-attribute"
 
 
 def refusal(reason: str) -> ApplicationError:
@@ -120,10 +127,18 @@ async def call(activity: str, arg: Any = None, result_type: type[T] | None = Non
     # SDK's typed overloads check them.
     if result_type is None:
         return await workflow.execute_activity(
-            activity, args=args, start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY)
+            activity, args=args, start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY,
+            summary=summary_of(activity))
     return await workflow.execute_activity(
         activity, args=args, result_type=result_type,
-        start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY)
+        start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY,
+        summary=summary_of(activity))
+
+
+def summary_of(activity: str) -> str:
+    """The words the Temporal UI shows on an activity: what it does, with ids
+    only (summaries are stored as they are, so no personal data goes in)."""
+    return f"store: {activity.replace('_', ' ')}"
 
 
 async def call_local(activity: str, arg: Any, result_type: type[T]) -> T:
@@ -132,7 +147,8 @@ async def call_local(activity: str, arg: Any, result_type: type[T]) -> T:
     queue is backed up (a ticket's SLA escalation)."""
     result: T = await workflow.execute_local_activity(
         activity, arg, result_type=result_type,
-        start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY)
+        start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY,
+        summary=summary_of(activity))
     return result
 
 
@@ -140,7 +156,8 @@ async def send_message(request: SendRequest) -> SendOutcome:
     """Runs the send activity for one touch, retried through a channel outage."""
     outcome: SendOutcome = await workflow.execute_activity(
         "send_message", request, result_type=SendOutcome,
-        start_to_close_timeout=SEND_TIMEOUT, retry_policy=SEND_RETRY)
+        start_to_close_timeout=SEND_TIMEOUT, retry_policy=SEND_RETRY,
+        summary=f"send {request.step} to {request.recipient.kind} {request.recipient.id}")
     return outcome
 
 

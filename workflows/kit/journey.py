@@ -14,24 +14,29 @@ when its module is imported, not when the signal or step first comes.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 from temporalio import workflow
-from temporalio.common import RawValue
+from temporalio.common import RawValue, SearchAttributeKey
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from domain.journeys import Decision, Rejection, RejectionRecord, StaffDeactivated
-    from domain.messaging import MessageClass, Recipient
+    from domain.messaging import MessageClass, Recipient, SendRequest
 
 from workflows.kit.agenda import Agenda, Due, Plan, StepsPerWake
 from workflows.kit.calls import (
     ANSWER_UNTIL_COMPLETE,
+    CRM_INCIDENT,
+    CRM_STEP,
+    CRM_VERSION,
+    INCIDENT_ATTRIBUTE,
     REFUSED_UPDATES_FAIL,
     SIGNALS_IN_TIME_ORDER,
     STAFF_ID_REQUIRED,
@@ -42,6 +47,7 @@ from workflows.kit.calls import (
     refusal,
     store_refusal,
     until,
+    upsert_search_attributes,
 )
 from workflows.kit.messenger import Messenger
 
@@ -98,7 +104,10 @@ class Journey:
         self.inbox: list[Inbound] = []
         self.rejections: list[Rejection] = []
         self.counters = counters
-        self.messenger = Messenger(journey=self.journey, counters=counters)
+        self.messenger = Messenger(journey=self.journey, counters=counters,
+                                   settled=self._touch_settled)
+        self._incidents: dict[str, str] = {}
+        self._versioned = False
         self._in_time_order: bool | None = None
         self._stalled = False
 
@@ -129,6 +138,47 @@ class Journey:
     def _agenda(self) -> Agenda:
         """What the journey does on its own next, from its state."""
         raise NotImplementedError
+
+    def _stage_name(self) -> str:
+        """The journey's stage, where it waits with nothing timed ahead."""
+        raise NotImplementedError
+
+    @classmethod
+    def version(cls) -> str:
+        """CrmVersion: the journey's name and a digest of its declaration (its
+        plan with the default policy, its signals), which changes whenever
+        what the journey declares does."""
+        declared = repr((cls.planned(), sorted(cls.signals)))
+        return f"{cls.journey}@{hashlib.sha256(declared.encode()).hexdigest()[:10]}"
+
+    def _position(self) -> str:
+        """CrmStep: the wait of the agenda's next step, or the stage."""
+        nxt = self._agenda().next()
+        return nxt.wait if nxt is not None and nxt.wait else self._stage_name()
+
+    def _upsert(self, values: dict[SearchAttributeKey[Any], Any]) -> None:
+        """Upserts the journey's search attributes with where it stands
+        (CrmStep), and its declaration's version with the first."""
+        extra: dict[SearchAttributeKey[Any], Any] = {CRM_STEP: self._position()}
+        if not self._versioned:
+            extra[CRM_VERSION] = self.version()
+            self._versioned = True
+        upsert_search_attributes({**values, **extra})
+
+    def _touch_settled(self, request: SendRequest, failed: bool) -> None:
+        """A touch given up for good raises CrmIncident; a later touch that
+        reaches the same recipient clears it. Journeys that met a failed touch
+        before there was an incident attribute replay without it."""
+        recipient = f"{request.recipient.kind}:{request.recipient.id}"
+        if failed:
+            if not workflow.patched(INCIDENT_ATTRIBUTE):
+                return
+            first = not self._incidents
+            self._incidents[recipient] = request.step
+            if first:
+                upsert_search_attributes({CRM_INCIDENT: f"touch_failed:{request.step}"})
+        elif self._incidents.pop(recipient, None) is not None and not self._incidents:
+            upsert_search_attributes({CRM_INCIDENT: None})
 
     async def _answer(self, name: str, payload: Any) -> Decision:
         """An update's answer: the decision when accepted; refused, the one

@@ -26,9 +26,13 @@ class Messenger:
     named and asks again, while the journey goes on.
     """
 
-    def __init__(self, *, journey: str, counters: dict[str, int]) -> None:
+    def __init__(self, *, journey: str, counters: dict[str, int],
+                 settled: Callable[[SendRequest, bool], None] | None = None) -> None:
+        """`settled(request, failed)`: told when a touch is given up for good
+        (failed) or goes through, so the journey can raise or clear an incident."""
         self.journey = journey
         self.counters = counters
+        self.settled_hook = settled
         self.pending: list[asyncio.Task[SendOutcome | None]] = []
         self.outcomes: dict[str, str] = {}
 
@@ -80,8 +84,12 @@ class Messenger:
                 # The touch is recorded as failed in the store; the journey goes on.
                 workflow.logger.warning("touch %s not sent: %s", request.key, err.cause or err)
                 self.outcomes[request.key] = "failed"
+                if self.settled_hook is not None:
+                    self.settled_hook(request, True)
                 return None
             self.outcomes[request.key] = outcome.status
+            if outcome.status == "sent" and self.settled_hook is not None:
+                self.settled_hook(request, False)
             if outcome.status != "deferred" or outcome.until is None:
                 return outcome
             # A touch that waits out quiet hours may lose its point meanwhile;

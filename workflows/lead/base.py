@@ -15,7 +15,6 @@ from workflows.kit import (
     CRM_STAGE,
     Journey,
     call,
-    upsert_search_attributes,
 )
 from workflows.lead.plan import LeadState
 
@@ -88,10 +87,13 @@ class LeadBase(Journey):
             return "a rep to claim it"
         return None
 
+    def _stage_name(self) -> str:
+        return self.state.stage.value
+
     def _publish(self) -> None:
         """Search attributes and current details, for admins in the UI and CLI."""
         s = self.state
-        upsert_search_attributes({
+        self._upsert({
             CRM_STAGE: s.stage.value,
             CRM_OWNER_ID: s.owner_id,
             CRM_SLA_DEADLINE: s.deadline,

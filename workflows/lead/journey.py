@@ -44,7 +44,6 @@ from workflows.kit import (
     call,
     refusal,
     start_input,
-    upsert_search_attributes,
 )
 from workflows.lead.clock import LeadClockSteps
 from workflows.lead.plan import ENDED, LeadState, plan
@@ -74,7 +73,7 @@ class LeadJourney(LeadSignals, LeadClockSteps):
         if lead.policy is None:
             self.policy = await call("load_lead_policy", result_type=LeadPolicy)
             self.plan = plan(self.policy)
-        upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_STAGE: s.stage.value})
+        self._upsert({CRM_JOURNEY: JOURNEY, CRM_STAGE: s.stage.value})
         intake = await self._intake(lead)
         s.score = intake.score
         if intake.duplicate_of and await self._merge_into(intake.duplicate_of):

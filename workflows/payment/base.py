@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         Schedule,
     )
 
-from workflows.kit import CRM_SLA_DEADLINE, CRM_STAGE, Journey, upsert_search_attributes
+from workflows.kit import CRM_SLA_DEADLINE, CRM_STAGE, Journey
 from workflows.payment.plan import ENDED, ContractState
 
 
@@ -73,6 +73,9 @@ class PaymentBase(Journey):
         self.state.stage = stage
         self._publish()
 
+    def _stage_name(self) -> str:
+        return self.state.stage.value
+
     def _publish(self) -> None:
         s = self.state
         if s.stage not in ENDED:
@@ -81,7 +84,7 @@ class PaymentBase(Journey):
             s.stage = (ContractStage.overdue if overdue else
                        ContractStage.partially_paid if paid else ContractStage.awaiting_payment)
         next_due = self._next_due() if s.stage not in ENDED else None
-        upsert_search_attributes({CRM_STAGE: s.stage.value, CRM_SLA_DEADLINE: next_due})
+        self._upsert({CRM_STAGE: s.stage.value, CRM_SLA_DEADLINE: next_due})
         lines = [f"**Contract {s.contract_id}** — {s.amount} {s.currency}, stage "
                  f"`{s.stage.value}`", f"owner: {s.owner_id}"]
         for m in s.milestones:

@@ -42,7 +42,6 @@ from workflows.kit import (
     call,
     refusal,
     start_input,
-    upsert_search_attributes,
 )
 from workflows.payment.clock import PaymentClockSteps
 from workflows.payment.plan import ENDED, ContractState, plan
@@ -77,8 +76,8 @@ class PaymentJourney(PaymentSignals, PaymentClockSteps):
         if contract.policy is None:
             self.policy = await call("load_payment_policy", result_type=PaymentPolicy)
             self.plan = plan(self.policy)
-        upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id,
-                                  CRM_OWNER_ID: s.owner_id})
+        self._upsert({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id,
+                      CRM_OWNER_ID: s.owner_id})
         self._apply(await self._sign(contract))
 
         await self._serve(lambda: s.stage in ENDED)

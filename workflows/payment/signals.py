@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
         Schedule,
     )
 
-from workflows.kit import CRM_OWNER_ID, Inbound, call, upsert_search_attributes
+from workflows.kit import CRM_OWNER_ID, Inbound, call
 from workflows.payment.base import PaymentBase
 from workflows.payment.plan import ADOPT_RECORDED_PAYMENT, ENDED
 
@@ -129,7 +129,7 @@ class PaymentSignals(PaymentBase):
             return Decision(accepted=True, reason="no active rep or manager to take it over")
         s.previous_owners.append(staff_id)
         s.owner_id = new.owner_id
-        upsert_search_attributes({CRM_OWNER_ID: s.owner_id})
+        self._upsert({CRM_OWNER_ID: s.owner_id})
         self._notify_staff(s.owner_id, "payment_owner_changed", facts)
         self._publish()
         return Decision(accepted=True)

@@ -31,10 +31,10 @@ from workflows.kit import (
     CRM_OWNER_ID,
     CRM_SLA_DEADLINE,
     CRM_STAGE,
+    CRM_STEP,
     Journey,
     call,
     call_local,
-    upsert_search_attributes,
 )
 from workflows.ticket.plan import FIRST_RESPONSE, RESOLUTION, TicketState
 
@@ -45,6 +45,7 @@ class TicketBase(Journey):
     state: TicketState
     policy: TicketPolicy
     _published: dict[str, Any]
+    _step_published: bool
 
     async def _escalate(self, kind: EscalationKind, level: int, *, n: int,
                         due_at: datetime | None, reason: str, step: str,
@@ -189,15 +190,20 @@ class TicketBase(Journey):
             return f"the first response by {who}"
         return f"the resolution by {who}"
 
+    def _stage_name(self) -> str:
+        return self.state.stage.value
+
     def _publish(self) -> None:
         """Search attributes (upserted when they change) and current details."""
         s = self.state
         values: dict[SearchAttributeKey[Any], Any] = {
             CRM_STAGE: s.stage.value, CRM_OWNER_ID: s.assignee_id,
             CRM_SLA_DEADLINE: self._agenda().sla_deadline()}
+        if self._step_published:
+            values[CRM_STEP] = self._position()
         changed = {k: v for k, v in values.items() if self._published.get(k.name, ...) != v}
         if changed:
-            upsert_search_attributes(changed)
+            self._upsert(changed)
             self._published.update({k.name: v for k, v in changed.items()})
         lines = [f"**Ticket {s.ticket_id}** ({s.type.value}, {s.priority.value}"
                  + (", complaint" if s.complaint_words else "") + f") — stage `{s.stage.value}`",

@@ -57,10 +57,9 @@ from workflows.kit import (
     refusal,
     span,
     start_input,
-    upsert_search_attributes,
 )
 from workflows.ticket.clock import TicketClockSteps
-from workflows.ticket.plan import FIRST_RESPONSE, RESOLUTION, TicketState, plan
+from workflows.ticket.plan import FIRST_RESPONSE, RESOLUTION, STEP_PUBLISHED, TicketState, plan
 from workflows.ticket.signals import TicketSignals
 
 
@@ -87,6 +86,7 @@ class TicketJourney(TicketSignals, TicketClockSteps):
         self.policy: TicketPolicy = ticket.policy or TicketPolicy()
         self._setup_journey(ticket.ticket_id, self.state.counters, plan(self.policy))
         self._published: dict[str, Any] = {}
+        self._step_published = False
 
     @workflow.run
     async def run(self, *args: Any) -> TicketStatus:
@@ -95,8 +95,9 @@ class TicketJourney(TicketSignals, TicketClockSteps):
         if ticket.policy is None:
             self.policy = await call("load_ticket_policy", result_type=TicketPolicy)
             self.plan = plan(self.policy)
-        upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id,
-                                  CRM_STAGE: s.stage.value})
+        self._step_published = workflow.patched(STEP_PUBLISHED)
+        self._upsert({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id,
+                      CRM_STAGE: s.stage.value})
         await self._open(ticket)
 
         await self._serve(lambda: s.stage is TicketStage.closed)

@@ -3,7 +3,7 @@ times the store works out) and its plan."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -26,6 +26,9 @@ from workflows.kit import Deadline, Ladder, Level, Plan, StepsPerWake, WaitUntil
 FIRST_RESPONSE, RESOLUTION, LOW_RATING = (EscalationKind.first_response,
                                           EscalationKind.resolution, EscalationKind.low_rating)
 LOW_RATING_NOTICE = "low-rating-notice"
+# Tickets started since publish CrmStep whenever it changes; older ones with
+# their other attributes, as they ran.
+STEP_PUBLISHED = "ticket-step-published"
 OPEN = (TicketStage.awaiting_response, TicketStage.escalated_supervisor,
         TicketStage.escalated_manager, TicketStage.in_progress, TicketStage.waiting_on_customer)
 
@@ -51,8 +54,9 @@ class TicketClock:
                                     reminder_before=policy.warning_before,
                                     reminder_step="warning"),
             first_response_ladder=ladder("first response", "first_response"),
-            resolution_ladder=ladder("resolution target (by priority, on the SLA clock)",
-                                     "resolution"),
+            resolution_ladder=replace(
+                ladder("resolution target (by priority, on the SLA clock)", "resolution"),
+                wait="resolution"),
             survey=WaitUntil("survey", "satisfaction survey", fact="the resolution",
                              offset=policy.survey_after),
             close=WaitUntil("close", "closed without a rating", fact="the survey",
