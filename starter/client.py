@@ -122,6 +122,8 @@ class Journeys:
             lead,
             id=lead_workflow_id(lead.lead_id),
             task_queue=self.task_queue,
+            static_summary=f"Lead {lead.lead_id} · {lead.region or '?'}/{lead.product_line or '?'}"
+                           f" · {lead.source or '?'}",
             result_type=LeadStatus,
             # A journey id is used once: a finished lead is not started again.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -166,6 +168,8 @@ class Journeys:
             enrollment,
             id=enrollment_workflow_id(enrollment.enrollment_id),
             task_queue=self.task_queue,
+            static_summary=f"Enrolment {enrollment.enrollment_id} · course {enrollment.course_id}"
+                           f" · advisor {enrollment.advisor_id}",
             result_type=CourseStatus,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             task_timeout=timedelta(seconds=10),
@@ -195,6 +199,8 @@ class Journeys:
             contract,
             id=contract_workflow_id(contract.contract_id),
             task_queue=self.task_queue,
+            static_summary=f"Contract {contract.contract_id} · {contract.amount} "
+                           f"{contract.currency.upper()} · owner {contract.owner_id}",
             result_type=ContractStatus,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             task_timeout=timedelta(seconds=10),
@@ -227,6 +233,8 @@ class Journeys:
             ticket,
             id=ticket_workflow_id(ticket.ticket_id),
             task_queue=self.task_queue,
+            static_summary=f"Ticket {ticket.ticket_id} · {ticket.type.value}/"
+                           f"{ticket.priority.value} · {ticket.channel}",
             result_type=TicketStatus,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             task_timeout=timedelta(seconds=10),
