@@ -58,6 +58,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_domain_money": "unit",
     "test_domain_settings": "unit",
     "test_journey_kit": "unit",
+    "test_batch_cli": "unit",
     "test_limits_amounts": "unit",
     "test_limits_policies": "unit",
     "test_limits_properties": "unit",

@@ -159,3 +159,36 @@ def in_chromium(page: Path, shot: Path) -> str:
     subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri()],
                    capture_output=True, timeout=60, check=True)
     return dom
+
+
+async def test_a_batch_job_signals_then_terminates_the_journeys_a_query_matches(
+    namespace: Client, sqlite_store: Store, tmp_path: Path
+) -> None:
+    from starter.batch import describe, signal_all, terminate_all
+
+    seed_staff(sqlite_store)
+    async with running_worker(namespace, sqlite_store, make_settings(tmp_path)) as h:
+        for lead_id in ("BT-1", "BT-2", "BT-3"):
+            await h.journeys.start_lead(lead(lead_id, "north"))  # pooled: nobody covers north
+        await until_counted(namespace, lambda v: steps(v, "lead") == {"pooled": 3})
+
+        query = "CrmJourney = 'lead' AND WorkflowId IN ('lead-BT-1', 'lead-BT-2')"
+        job = await signal_all(namespace, query, "discard", {"reason": "duplicate campaign"},
+                               "cleaning up the spring campaign")
+        view = await until_counted(namespace, lambda v: steps(v, "lead") == {"pooled": 1})
+        assert next(j for j in view.journeys if j.journey == "lead").running == 1
+        for lead_id in ("BT-1", "BT-2"):
+            assert (await h.journeys.lead_status(lead_id)).stage.value == "discarded"
+        for _ in range(100):
+            done = await describe(namespace, job)
+            if done.state == "completed":
+                break
+            await _sleep(0.1)
+        assert (done.operation, done.state, done.total, done.done, done.failed) == \
+            ("signal_workflow", "completed", 2, 2, 0)
+
+        job = await terminate_all(namespace, "CrmJourney = 'lead'", "erased on request")
+        await until_counted(namespace, lambda v: next(
+            j for j in v.journeys if j.journey == "lead").running == 0)
+        described = await namespace.get_workflow_handle("lead-BT-3").describe()
+        assert described.status is not None and described.status.name == "TERMINATED"

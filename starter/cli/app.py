@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from domain.registry import JOURNEYS, load
+from starter.cli.batch import batch_app
 from starter.cli.codec import codec_server
 from starter.cli.db import db_app
 from starter.cli.importing import import_app
@@ -33,6 +34,7 @@ for entry in JOURNEYS:
     if entry.cli and entry.cli_name:
         app.add_typer(load(entry.cli), name=entry.cli_name)
 app.add_typer(journey_app, name="journey")
+app.add_typer(batch_app, name="batch")
 app.add_typer(staff_app, name="staff")
 app.add_typer(rfm_app, name="rfm")
 app.add_typer(import_app, name="import")
