@@ -16,11 +16,13 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from activities.journal import record_event
 from activities.logs import activity_logger
 from activities.message_records import entity_loader
+from activities.onboarding import start_onboarding_journey
 from activities.parts import ActivityParts
 from activities.store import Store, refuse_invalid
 from activities.store.staff import active_manager_above
 from domain import limits, schema
 from domain.money import from_minor, to_minor
+from domain.onboarding import OnboardingInput
 from domain.opportunities import (
     CLOSED,
     JOURNEY,
@@ -238,8 +240,9 @@ class OpportunityActivities:
     @activity.defn
     async def start_contract_journey(self, request: WinRecord) -> str:
         """Starts the won opportunity's PaymentJourney (`contract-{id}`, which
-        records the contract). A journey id is used once: a retry, or a
-        contract already signed by hand under that id, starts nothing more."""
+        records the contract) and its OnboardingJourney. A journey id is used
+        once: a retry, or a contract already signed by hand under that id,
+        starts nothing more."""
         if self.client is None:
             raise ApplicationError("no Temporal client to start the payment journey",
                                    non_retryable=True)
@@ -254,6 +257,12 @@ class OpportunityActivities:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
         except WorkflowAlreadyStartedError:
             log.info("contract journey %s already started", workflow_id)
+        await start_onboarding_journey(self.client, task_queue=self.task_queue,
+                                       onboarding=OnboardingInput(
+                                           contract_id=request.contract_id,
+                                           customer_id=request.customer_id,
+                                           owner_id=request.owner_id,
+                                           signed_at=request.signed_at))
         return workflow_id
 
     @activity.defn

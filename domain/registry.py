@@ -143,6 +143,21 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         exits=("lost", "stalled", "stalled_escalated", "close_date_passed"),
         colour="#0f609b",
     ),
+    JourneyEntry(
+        name="onboarding",
+        workflow="workflows.onboarding:OnboardingJourney",
+        activities="activities.onboarding:OnboardingActivities",
+        policy="domain.onboarding:OnboardingPolicy",
+        id_prefix="onboarding",
+        entity_kind="onboarding",
+        noun="onboarding",
+        cli="starter.cli.onboarding:onboarding_app",
+        cli_name="onboarding",
+        open_roles="activities.onboarding:open_roles",
+        funnel=("opened", "group_ready", "delivered", "checked_in"),
+        exits=("delivery_escalated",),
+        colour="#27ab83",
+    ),
 )
 
 

@@ -226,6 +226,28 @@ class OpportunityStageChange(Base):
     at: Mapped[datetime]
 
 
+class Onboarding(Base):
+    """A signed contract's onboarding: the service group, the first delivery
+    and its deadline, the check-in."""
+
+    __tablename__ = "onboardings"
+
+    contract_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("staff.id"))
+    service_lead_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    signed_at: Mapped[datetime]
+    delivery_due_at: Mapped[datetime]
+    group_link: Mapped[str | None] = mapped_column(Text)
+    group_ready_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    delivered_by: Mapped[str | None] = mapped_column(String(64))
+    delivery_note: Mapped[str | None] = mapped_column(Text)
+    breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    checked_in_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(24))
+
+
 class Escalation(Base):
     __tablename__ = "escalations"
 

@@ -93,6 +93,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_lead_workflow": "workflow",
     "test_lifecycle_deferred_touches": "workflow",
     "test_lifecycle_workflow": "workflow",
+    "test_onboarding_workflow": "workflow",
     "test_opportunity_workflow": "workflow",
     "test_payment_allocation": "workflow",
     "test_payment_handover": "workflow",

@@ -61,8 +61,8 @@ async def opened(h: Harness, opportunity_id: str, **values: Any) -> WorkflowHand
     start = {"opportunity_id": opportunity_id, "customer_id": "cust-1", "owner_id": "rep-a",
              "name": "ERP rollout", "amount": "120000", **values}
     handle = await pipeline(h).start(OpportunityInput.model_validate(start))
-    # Ended with the test, with the contract journey a win starts.
-    h.journeys.started += [handle.id, f"contract-{opportunity_id}"]
+    # Ended with the test, with the contract and onboarding journeys a win starts.
+    h.journeys.started += [handle.id, f"contract-{opportunity_id}", f"onboarding-{opportunity_id}"]
     await when(h, opportunity_id, lambda s: s.stage is OpportunityStage.needs_analysis)
     return handle
 

@@ -95,7 +95,8 @@ def contract_sign(
         ),
     ] = None,
 ) -> None:
-    """Sign a contract: start its payment journey (milestones, reminders, overdue escalation)."""
+    """Sign a contract: start its payment journey (milestones, reminders, overdue escalation)
+    and its onboarding (service group, first delivery within 3 days)."""
     from domain.payments import ContractInput
 
     settings = load_settings()
@@ -115,11 +116,20 @@ def contract_sign(
     )
 
     async def start(journeys: Journeys) -> None:
+        from activities.onboarding import start_onboarding_journey
+        from domain.onboarding import OnboardingInput
+
         await journeys.sign_contract(contract)
+        # On signing, the customer's onboarding (service group, first delivery).
+        await start_onboarding_journey(journeys.client, task_queue=journeys.task_queue,
+                                       onboarding=OnboardingInput(
+                                           contract_id=contract_id, customer_id=customer,
+                                           owner_id=owner, signed_at=signed))
 
     subject = Subject.contract(contract_id)
     with_journeys(settings, subject, start)
     subject.say_started("PaymentJourney", settings.task_queue)
+    say(f"onboarding-{contract_id}: started OnboardingJourney", style="dim")
 
 
 @contract_app.command("accept")
