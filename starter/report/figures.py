@@ -11,6 +11,7 @@ from typing import Any
 
 from domain.registry import JOURNEYS
 from domain.tickets import TicketStage
+from starter.report.customers import CustomerFigures
 
 # Each journey's main path, in order; the other steps are exits or side events.
 FUNNELS: dict[str, list[str]] = {entry.name: list(entry.funnel) for entry in JOURNEYS}
@@ -107,6 +108,7 @@ class Report:
     funnels: dict[str, list[FunnelStep]] = field(default_factory=dict)
     exits: dict[str, dict[str, int]] = field(default_factory=dict)
     completed: dict[str, int] = field(default_factory=dict)
+    customers: CustomerFigures = field(default_factory=CustomerFigures)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from activities.store import Store
 from domain import schema
 from domain.money import from_minor
+from starter.report.customers import customer_figures
 from starter.report.figures import (
     ALIASES,
     EXITS,
@@ -41,6 +42,7 @@ def build_report(store: Store, *, start: date, end: date,
         _ratings(session, report, lo, hi)
         _breaches(session, report, lo, hi)
         _funnels(session, report, lo, hi)
+        report.customers = customer_figures(session, lo, hi)
         report.ticket_groups = dict(sorted(report.ticket_groups.items()))
         report.ticket_agents = dict(sorted(report.ticket_agents.items()))
         report.tiers = {tier or "none": n for tier, n in session.execute(

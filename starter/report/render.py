@@ -9,6 +9,11 @@ from typing import Any
 from jinja2 import Environment, select_autoescape
 
 from domain.registry import JOURNEYS
+from starter.report.customers import (
+    CHURN_LINE,
+    REPURCHASE_LINE,
+    CustomerFigures,
+)
 from starter.report.figures import (
     SATISFIED_SCORE,
     Report,
@@ -65,7 +70,33 @@ def render_text(report: Report) -> list[tuple[str, str]]:
         ("ticket resolution rate", _share(t.resolved, t.opened)),
         ("resolution SLA breach rate", _share(t.resolution_breached, t.opened)),
         ("CSAT", _csat(t)),
+        *customer_rows(report.customers),
         *[(f"{label}", value) for label, value in report.extra.items()],
+    ]
+
+
+def _line(healthy: bool | None, line: str) -> str:
+    return "" if healthy is None else f", {'within' if healthy else 'outside'} the {line} line"
+
+
+def customer_rows(c: CustomerFigures) -> list[tuple[str, str]]:
+    """New customers, retention, churn, repurchase, lifetime value by tier
+    and lead conversion by source."""
+    yearly = "" if c.yearly_churn_rate is None or c.days >= 365 else \
+        f"; {_pct(c.yearly_churn_rate)} a year"
+    return [
+        ("new customers", str(c.new_customers)),
+        ("retention rate", _share(c.retained, c.active_at_start)),
+        ("churn rate", f"{_share(c.churned, c.active_at_start)}{yearly}"
+                       f"{_line(c.churn_healthy, f'< {CHURN_LINE:.0%} a year')}"),
+        ("repurchase rate", f"{_share(c.repeat_buyers, c.buyers)}"
+                            f"{_line(c.repurchase_healthy, f'> {REPURCHASE_LINE:.0%}')}"),
+        ("lifetime value by tier", "; ".join(
+            f"{tier} {v.average} {currency} average ({v.customers} customers)"
+            for (tier, currency), v in c.lifetime_value.items()) or "—"),
+        ("lead conversion by source", ", ".join(
+            f"{source} {_share(s.converted, s.received)}"
+            for source, s in c.lead_sources.items()) or "—"),
     ]
 
 
