@@ -56,6 +56,7 @@ from domain.tickets import (
     TicketReassigned,
     TicketReassignment,
     TicketStage,
+    TicketTransfer,
     choose_agent,
     complaint_words_in,
     raised_priority,
@@ -331,6 +332,50 @@ class TicketActivities:
                                 "note": routing.note, "result": result.model_dump(mode="json")})
             log.info("ticket %s: %s deactivated, now %s", ticket.id, request.staff_id,
                      result.assignee_id or f"unassigned (told {result.notify_id or 'nobody'})")
+            return result
+
+    @activity.defn
+    def transfer_ticket(self, request: TicketTransfer) -> TicketReassigned:
+        """The ticket goes to another group's least-loaded active agent (as
+        routing chooses; senior agents for a complaint), else that group's
+        supervisor, else nobody and a manager is told. Its deadlines stand."""
+        refuse_invalid({"to_group": limits.text_problem(request.to_group, limits.GROUP),
+                        "by": limits.text_problem(request.by, limits.ID),
+                        "reason": limits.text_problem(request.reason, limits.TEXT)})
+        key = f"{request.workflow_id}:transferred:{request.n}"
+        with self.store.unit_of_work() as session:
+            serialise_routing(session, request.to_group)
+            done = session.scalar(select(schema.TicketEvent).where(schema.TicketEvent.key == key))
+            if done is not None:  # a retry of a transfer that committed
+                return TicketReassigned.model_validate((done.detail or {})["result"])
+            ticket = get_ticket(session, request.ticket_id)
+            routing = choose_agent(agent_loads(session, request.to_group),
+                                   min_seniority=request.min_seniority)
+            supervisor = group_supervisor(session, request.to_group)
+            supervisor_id = supervisor.id if supervisor else None
+            if routing.agent_id:
+                result = TicketReassigned(assignee_id=routing.agent_id, notify_id=routing.agent_id,
+                                          supervisor_id=supervisor_id, senior=routing.senior)
+            elif supervisor_id:
+                result = TicketReassigned(assignee_id=supervisor_id, notify_id=supervisor_id,
+                                          supervisor_id=supervisor_id, fallback="supervisor")
+            else:
+                manager = manager_of(session, None)
+                result = TicketReassigned(assignee_id=None,
+                                          notify_id=manager.id if manager else None,
+                                          fallback="unassigned")
+            from_group = ticket.group
+            ticket.group = request.to_group
+            ticket.assignee_id = result.assignee_id
+            ticket.updated_at = request.at
+            record_step(session, ticket, key, "transferred", request.at,
+                        staff_id=result.assignee_id,
+                        detail={"from_group": from_group, "to_group": request.to_group,
+                                "by": request.by, "reason": request.reason,
+                                "fallback": result.fallback,
+                                "result": result.model_dump(mode="json")})
+            log.info("ticket %s transferred from %s to %s / %s by %s", ticket.id, from_group,
+                     request.to_group, result.assignee_id or "nobody", request.by)
             return result
 
     @activity.defn

@@ -120,6 +120,9 @@ class TicketPolicy(BaseModel):
     # Complaint words that mark a complaint urgent (the 1-hour target); other
     # complaint words raise it to at least high.
     urgent_words: list[str] = Field(default_factory=lambda: list(DEFAULT_URGENT_WORDS))
+    # Transfers of one ticket beyond this many alert its group's supervisor
+    # (a ticket passed back and forth between teams).
+    max_transfers: int = 2
     # How long a closed ticket's journey still answers (rejects) late signals.
     linger_after_close: Duration = timedelta(days=1)
     rating_url: str = "https://support.example.com/tickets/{ticket_id}/rate"
@@ -350,6 +353,15 @@ class Rate(Lenient):
     comment: str | None = None
 
 
+class Transfer(Lenient):
+    """Hand the ticket to another team (必要时转交技术团队): its least-loaded
+    agent takes it; the SLA clock keeps running."""
+
+    to_group: str = ""
+    reason: str = ""
+    by: str = ""
+
+
 # Activity payloads ----------------------------------------------------------------
 
 
@@ -454,6 +466,19 @@ class TicketReassignment(Lenient):
     n: int
 
 
+class TicketTransfer(Lenient):
+    """The ticket goes to `to_group`, routed as a new ticket of that group is."""
+
+    ticket_id: str
+    workflow_id: str
+    to_group: str
+    reason: str
+    by: str
+    min_seniority: int | None = None
+    at: AwareDatetime
+    n: int
+
+
 class TicketReassigned(Lenient):
     """Who holds the ticket now (None: nobody active could take it) and who was
     told: the new assignee, or whoever must find one."""
@@ -513,6 +538,7 @@ class TicketStatus(Lenient):
     assignee_id: str | None = None
     # Assignees who were deactivated while they held the ticket, in order.
     previous_assignees: list[str] = Field(default_factory=list)
+    transfers: int = 0  # handed to another group
     stage: TicketStage
     opened_at: datetime
     first_response_due: datetime | None = None

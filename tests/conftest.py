@@ -105,6 +105,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_ticket_resolution_sla": "workflow",
     "test_ticket_response_sla": "workflow",
     "test_ticket_routing": "workflow",
+    "test_ticket_transfer": "workflow",
     "test_update_refusals": "workflow",
     # workflow: the dev server with the worker in-process
     "test_answer_until_complete": "workflow",

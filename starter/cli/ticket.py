@@ -122,6 +122,25 @@ def ticket_reopen(
     say(f"sent; see `crm ticket status {ticket_id}`")
 
 
+@ticket_app.command("transfer")
+@reports_errors
+def ticket_transfer(
+    ticket_id: Annotated[str, typer.Argument(help="The ticket.")],
+    to_group: Annotated[str, typer.Option("--to", help="The group that takes it over.")],
+    reason: Annotated[str, typer.Option(help="Why it goes to that team.")],
+    by: Annotated[str, typer.Option(help="Who hands it over (staff id).")],
+) -> None:
+    """Hand the ticket to another team (signal): its least-loaded agent takes it;
+    the SLA clock keeps running."""
+    from domain.tickets import Transfer
+
+    settings = load_settings()
+    transfer = Transfer(to_group=to_group, reason=reason, by=by)
+    with_journeys(settings, Subject.ticket(ticket_id),
+                  lambda journeys: journeys.ticket(ticket_id).signal("transfer", transfer))
+    say(f"sent; see `crm ticket status {ticket_id}`")
+
+
 @ticket_app.command("rate")
 @reports_errors
 def ticket_rate(

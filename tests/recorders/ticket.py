@@ -1,5 +1,5 @@
-"""Recordings of the ticket journey: a full run (ticket-R3) and every signal
-(ticket-R9).
+"""Recordings of the ticket journey: a full run (ticket-R3), every signal
+(ticket-R9) and transfers across teams (ticket-R10).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from domain.tickets import (
     TicketReassignment,
     TicketStage,
     TicketStatus,
+    Transfer,
     WaitOnCustomer,
 )
 from starter.client import Journeys
@@ -175,5 +176,45 @@ async def record_ticket_every_signal(env: WorkflowEnvironment, workdir: Path) ->
     return history.to_json()
 
 
+async def record_ticket_transfer(env: WorkflowEnvironment, workdir: Path) -> str:
+    """A ticket handed across teams: refused transfers in every shape, then
+    technical → after-sales → technical → after-sales (the supervisor alerted
+    at the third), the SLA escalation on its original clock, the resolution,
+    a rating, closed."""
+    store, settings = fresh(workdir, "crm-ticket-transfer.db")
+    task_queue = "record-ticket-r10"
+    journeys = Journeys(env.client, task_queue=task_queue)
+    status = lambda: journeys.ticket_status("R10")  # noqa: E731
+    async with _worker(env, store, settings, task_queue):
+        handle = await journeys.open_ticket(TicketInput(
+            ticket_id="R10", customer_id="cust-1", type="technical", priority="normal",
+            subject="Invoice shows the wrong model", channel="web"))
+        await _when(status, lambda s: s.stage is TicketStage.awaiting_response, "opened")
+        await signal_all(handle, [
+            ("transfer", [{"to_group": "legal", "reason": "r", "by": "tech-1"}]),
+            ("transfer", [{"to_group": "technical", "reason": "r", "by": "tech-1"}]),
+            ("transfer", [{"to_group": "after_sales", "reason": "", "by": "tech-1"}]),
+            ("transfer", [{"to_group": "after_sales", "reason": "billing"}]),
+            *_malformed("transfer", not_an_object="after_sales"),
+        ])
+        await _rejected(handle, TicketStatus, 10)
+        for group in ("after_sales", "technical", "after_sales"):
+            await handle.signal("transfer", Transfer(to_group=group, reason="billing or device?",
+                                                     by="tech-1"))
+        await _when(status, lambda s: s.transfers == 3, "transferred three times")
+        await env.sleep(timedelta(minutes=16))
+        await _when(status, lambda s: s.stage is TicketStage.escalated_supervisor, "escalated")
+        assert (await journeys.respond("R10", "as-1")).accepted
+        assert (await journeys.resolve("R10", "as-1", "invoice reissued")).accepted
+        assert (await journeys.rate("R10", 5)).accepted
+        await env.sleep(timedelta(days=1, minutes=1))
+        done = await handle.result()
+        assert done.stage is TicketStage.closed
+        history = await handle.fetch_history()
+    store.dispose()
+    return history.to_json()
+
+
 # The histories this journey's recorders write, by file name (the workflow id).
-RECORDINGS = {"ticket-R3": record_ticket_full, "ticket-R9": record_ticket_every_signal}
+RECORDINGS = {"ticket-R3": record_ticket_full, "ticket-R9": record_ticket_every_signal,
+              "ticket-R10": record_ticket_transfer}

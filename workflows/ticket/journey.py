@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         TicketPolicy,
         TicketStage,
         TicketStatus,
+        Transfer,
         WaitOnCustomer,
     )
 
@@ -69,7 +70,7 @@ class TicketJourney(TicketSignals, TicketClockSteps):
     entity_kind = "ticket"
     signals = {"respond": Respond, "wait_on_customer": WaitOnCustomer,
                "customer_replied": CustomerReplied, "resolve": Resolve, "reopen": Reopen,
-               "rate": Rate}
+               "rate": Rate, "transfer": Transfer}
     planned = staticmethod(plan)
 
     @workflow.init
@@ -155,6 +156,7 @@ class TicketJourney(TicketSignals, TicketClockSteps):
             group=s.group,
             assignee_id=s.assignee_id,
             previous_assignees=list(s.previous_assignees),
+            transfers=s.transfers,
             stage=s.stage,
             opened_at=s.opened_at or now,
             first_response_due=s.first_response_due,

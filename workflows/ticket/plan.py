@@ -26,6 +26,9 @@ from workflows.kit import Deadline, Ladder, Level, Plan, StepsPerWake, WaitUntil
 FIRST_RESPONSE, RESOLUTION, LOW_RATING = (EscalationKind.first_response,
                                           EscalationKind.resolution, EscalationKind.low_rating)
 LOW_RATING_NOTICE = "low-rating-notice"
+# Tickets take `transfer`; older ones refused it as a signal they did not
+# take, and replay so.
+TICKET_TRANSFER = "ticket-transfer"
 # Tickets started since publish CrmStep whenever it changes; older ones with
 # their other attributes, as they ran.
 STEP_PUBLISHED = "ticket-step-published"
@@ -116,6 +119,7 @@ class TicketState:
     assignee_id: str | None = None
     supervisor_id: str | None = None
     previous_assignees: list[str] = field(default_factory=list)
+    transfers: int = 0
     priority_raised: bool = False
     complaint_words: list[str] = field(default_factory=list)
     first_response_due: datetime | None = None

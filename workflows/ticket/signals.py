@@ -20,11 +20,13 @@ with workflow.unsafe.imports_passed_through():
         TicketReassigned,
         TicketReassignment,
         TicketStage,
+        TicketTransfer,
+        Transfer,
     )
 
 from workflows.kit import Inbound, call
 from workflows.ticket.base import TicketBase
-from workflows.ticket.plan import FIRST_RESPONSE, LOW_RATING, LOW_RATING_NOTICE
+from workflows.ticket.plan import FIRST_RESPONSE, LOW_RATING, LOW_RATING_NOTICE, TICKET_TRANSFER
 
 
 class TicketSignals(TicketBase):
@@ -185,6 +187,56 @@ class TicketSignals(TicketBase):
             "first_response": answered, "resolved": s.resolved_at is not None,
             "due_at": None if answered else s.first_response_due})
         return Decision(accepted=True, at=item.received_at)
+
+    async def _on_transfer(self, item: Inbound) -> Decision:
+        s, transfer = self.state, item.payload
+        if not workflow.patched(TICKET_TRANSFER):
+            known = ", ".join(sorted(set(self._signal_models()) - {"transfer"}))
+            return Decision(accepted=False,
+                            reason=f"unknown signal 'transfer': this journey takes {known}")
+        if problem := self._transfer_problem(transfer):
+            return Decision(accepted=False, reason=problem)
+        from_group, before = s.group, s.assignee_id
+        result: TicketReassigned = await call("transfer_ticket", TicketTransfer(
+            ticket_id=s.ticket_id, workflow_id=self.workflow_id, to_group=transfer.to_group,
+            reason=transfer.reason, by=transfer.by,
+            min_seniority=self.policy.senior_seniority if s.complaint_words else None,
+            at=item.received_at, n=self._count("transfer")), TicketReassigned)
+        # The SLA clock and its deadlines stand: a transfer is not a new ticket.
+        s.group, s.assignee_id, s.supervisor_id = (transfer.to_group, result.assignee_id,
+                                                   result.supervisor_id)
+        if before and before != result.assignee_id:
+            s.previous_assignees.append(before)
+        s.transfers += 1
+        self._publish()
+        self._notify_staff(result.notify_id, "ticket_transferred", {
+            "from_group": from_group, "reason": transfer.reason, "by": transfer.by,
+            "fallback": result.fallback,
+            "due_at": s.first_response_due if s.first_response_at is None
+            else s.deadlines.resolution_due})
+        self._send_customer("ticket_transferred_customer", MessageClass.transactional,
+                            {"to_group": transfer.to_group})
+        if s.transfers > self.policy.max_transfers:
+            self._notify_staff(result.supervisor_id, "ticket_transfers_alert",
+                               {"transfers": s.transfers, "reason": transfer.reason})
+        return Decision(accepted=True, at=item.received_at)
+
+    def _transfer_problem(self, transfer: Transfer) -> str | None:
+        s = self.state
+        if problem := self._closed_problem():
+            return problem
+        groups = sorted({*self.policy.groups.values(), self.policy.default_group})
+        if not transfer.to_group:
+            return "to_group is required: one of " + ", ".join(groups)
+        if transfer.to_group not in groups:
+            return f"unknown group {transfer.to_group!r}: expected one of " + ", ".join(groups)
+        if transfer.to_group == s.group:
+            return f"the ticket is already with {s.group}"
+        if not transfer.reason.strip():
+            return "a reason is required to transfer a ticket"
+        if not transfer.by.strip():
+            return "by is required: who transfers the ticket"
+        return None
 
     def _respond_problem(self, respond: Respond) -> str | None:
         if not respond.agent_id:
