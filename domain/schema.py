@@ -651,3 +651,57 @@ class LoyaltyPoints(Base):
         Index("ix_loyalty_points_customer_id", "customer_id", "id"),
         Index("ix_loyalty_points_kind_at", "kind", "at"),
     )
+
+
+class Segment(Base):
+    """A tag: a name and a rule over the store (`domain/segments.py`), its size
+    and when its members were last computed."""
+
+    __tablename__ = "segments"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    rule: Mapped[dict[str, Any]]
+    description: Mapped[str] = mapped_column(Text, default="")
+    defined_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    refreshed_at: Mapped[datetime | None]
+    size: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SegmentMember(Base):
+    """A customer in a segment, since the refresh that found them in it."""
+
+    __tablename__ = "segment_members"
+
+    segment: Mapped[str] = mapped_column(ForeignKey("segments.name"), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True,
+                                             index=True)
+    since: Mapped[datetime]
+
+
+class SegmentChange(Base):
+    """A customer entering or leaving a segment, at the refresh that saw it."""
+
+    __tablename__ = "segment_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    segment: Mapped[str] = mapped_column(ForeignKey("segments.name"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    change: Mapped[str] = mapped_column(String(8))  # entered, left
+    at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_segment_changes_segment_at", "segment", "at"),)
+
+
+class CustomerInterest(Base):
+    """A category a customer follows (the app, a social account or the
+    mini-program reports it): the 互动偏好 a segment rule can ask about."""
+
+    __tablename__ = "customer_interests"
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), default="app")
+    at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_customer_interests_category", "category", "customer_id"),)

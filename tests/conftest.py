@@ -78,6 +78,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_report_sales": "store",
     "test_report_tickets": "store",
     "test_rfm": "store",
+    "test_segments_store": "store",
     "test_send_path": "store",
     "test_signal_value_refusals": "store",
     "test_store_leads": "store",
