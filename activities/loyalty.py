@@ -118,8 +118,12 @@ class LoyaltyActivities:
             birthday = next_birthday_greeting(
                 member.birth_date if member else None, self._zone(customer), request.now,
                 request.birthday_years, self.policy)
+            zone = ZoneInfo(self._zone(customer))
             return MembershipDates(anniversary_at=anniversary(request.joined_at, request.cycle),
-                                   birthday_at=birthday, next_expiry_at=book.next_expiry())
+                                   birthday_at=birthday,
+                                   birthday_year=birthday.astimezone(zone).year if birthday
+                                   else None,
+                                   next_expiry_at=book.next_expiry())
 
     @activity.defn
     def earn_for_order(self, request: OrderPoints) -> PointsResult:
@@ -151,7 +155,8 @@ class LoyaltyActivities:
             if earning.points <= 0:
                 # Nothing to credit, but the spend counts: a zero-point row keeps it.
                 session.add(schema.LoyaltyPoints(
-                    key=key, customer_id=request.customer_id, kind=PointsKind.earned.value,
+                    key=f"{request.customer_id}:{key}", customer_id=request.customer_id,
+                    kind=PointsKind.earned.value,
                     reason="order", source=p.order_id, points=0,
                     balance_after=book.balance(), remaining=0, spend_minor=amount_minor,
                     takes={}, at=at))
@@ -187,7 +192,8 @@ class LoyaltyActivities:
                           spend={key: -earned.spend_minor})
             else:
                 session.add(schema.LoyaltyPoints(
-                    key=key, customer_id=request.customer_id, kind=PointsKind.reversed.value,
+                    key=f"{request.customer_id}:{key}", customer_id=request.customer_id,
+                    kind=PointsKind.reversed.value,
                     reason=request.refund.reason or "refund", source=order_id, points=0,
                     balance_after=book.balance(), remaining=0, spend_minor=-earned.spend_minor,
                     takes={}, at=request.now))
@@ -208,7 +214,8 @@ class LoyaltyActivities:
             book, stored = load_book(session, request.customer_id)
             if request.key in stored:
                 row = stored[request.key]
-                return self._result(book, duplicate=True, points=row.points, receipt=row.key)
+                return self._result(book, duplicate=True, points=row.points,
+                                    receipt=request.key)
             try:
                 if kind is PointsKind.redeemed:
                     book.debit(key=request.key, kind=kind, points=request.points,

@@ -27,15 +27,19 @@ def new_referral_code() -> str:
 
 def load_book(session: Session, customer_id: str
               ) -> tuple[PointsBook, dict[str, schema.LoyaltyPoints]]:
-    """The member's ledger in the order it was written, and its stored rows by key."""
+    """The member's ledger in the order it was written, and its stored rows by
+    the ledger's key. The store's key is the member's id before the ledger's,
+    so two members' `share:S1` or `birthday:2026` are two rows."""
     stored = list(session.scalars(select(schema.LoyaltyPoints)
                                   .where(schema.LoyaltyPoints.customer_id == customer_id)
                                   .order_by(schema.LoyaltyPoints.id)))
-    book = PointsBook([PointsRow(key=r.key, kind=PointsKind(r.kind), points=r.points,
-                                 balance_after=r.balance_after, at=r.at, source=r.source,
-                                 reason=r.reason, expires_at=r.expires_at, remaining=r.remaining,
+    prefix = f"{customer_id}:"
+    book = PointsBook([PointsRow(key=r.key.removeprefix(prefix), kind=PointsKind(r.kind),
+                                 points=r.points, balance_after=r.balance_after, at=r.at,
+                                 source=r.source, reason=r.reason, expires_at=r.expires_at,
+                                 remaining=r.remaining,
                                  takes=dict(r.takes or {})) for r in stored])
-    return book, {r.key: r for r in stored}
+    return book, {r.key.removeprefix(prefix): r for r in stored}
 
 
 def save_book(session: Session, customer_id: str, book: PointsBook,
@@ -49,9 +53,9 @@ def save_book(session: Session, customer_id: str, book: PointsBook,
                 kept.remaining = row.remaining
             continue
         session.add(schema.LoyaltyPoints(
-            key=row.key, customer_id=customer_id, kind=row.kind.value, reason=row.reason,
-            source=row.source, points=row.points, balance_after=row.balance_after,
-            expires_at=row.expires_at, remaining=row.remaining,
+            key=f"{customer_id}:{row.key}", customer_id=customer_id, kind=row.kind.value,
+            reason=row.reason, source=row.source, points=row.points,
+            balance_after=row.balance_after, expires_at=row.expires_at, remaining=row.remaining,
             spend_minor=(spend or {}).get(row.key, 0), takes=dict(row.takes), at=row.at))
     session.flush()
 

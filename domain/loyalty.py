@@ -227,6 +227,7 @@ class Grant(Lenient):
     points: int = 0
     reason: str = ""
     staff_id: str = ""
+    ref: str = ""  # the grant's id: a grant told twice is one grant
 
 
 class Redeem(Lenient):
@@ -244,6 +245,7 @@ class MembershipCarry(Lenient):
     cycle: int = 1  # the membership year this run serves
     level: str = "bronze"
     stage: MembershipStage = MembershipStage.member
+    retention_checked_cycles: list[int] = Field(default_factory=list)
     retention_offered_cycles: list[int] = Field(default_factory=list)
     birthday_years: list[int] = Field(default_factory=list)
     referrer_id: str | None = None
@@ -315,6 +317,7 @@ class DatesRequest(Lenient):
 class MembershipDates(Lenient):
     anniversary_at: AwareDatetime
     birthday_at: AwareDatetime | None = None
+    birthday_year: int | None = None  # the customer-local year it greets
     next_expiry_at: AwareDatetime | None = None
 
 

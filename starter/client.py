@@ -273,7 +273,7 @@ class Journeys:
 
     async def report_purchase(self, customer_id: str, purchase: Purchase) -> WorkflowHandle:
         """Signal-with-start: the first purchase starts the customer's journey."""
-        return await self.client.start_workflow(
+        handle = await self.client.start_workflow(
             "CustomerLifecycle",
             LifecycleInput(customer_id=customer_id),
             id=customer_workflow_id(customer_id),
@@ -281,6 +281,10 @@ class Journeys:
             start_signal="purchase",
             start_signal_args=[purchase],
         )
+        from starter.loyalty import purchase_to_membership
+
+        await purchase_to_membership(self.client, customer_id, purchase)
+        return handle
 
     async def opt_out(self, customer_id: str, channel: str | None = None) -> WorkflowHandle:
         return await self.client.start_workflow(

@@ -71,7 +71,7 @@ def test_an_order_earns_once_and_a_refund_reverses_exactly_it(store: Store) -> N
                                                now=THURSDAY))
     assert unknown.refused == "order O9 earned no points here"
     assert sound(store, "m1") == 150
-    [refund] = rows(store, schema.LoyaltyPoints, key="refund:O1")
+    [refund] = rows(store, schema.LoyaltyPoints, key="m1:refund:O1")
     assert refund.takes == {"order:O1": 300} and refund.spend_minor == -10_099
 
 
@@ -86,7 +86,7 @@ def test_redemption_beyond_the_balance_is_refused_and_writes_nothing(store: Stor
         return result.refused, result.receipt
 
     assert redeem(81, "R1") == ("81 points asked, the balance is 80", None)
-    assert rows(store, schema.LoyaltyPoints, key="redeem:R1") == []
+    assert rows(store, schema.LoyaltyPoints, key="m2:redeem:R1") == []
     assert redeem(30, "R2") == (None, "redeem:R2")
     assert redeem(30, "R2") == (None, "redeem:R2")  # a retry: one redemption
     assert sound(store, "m2") == 50
@@ -96,7 +96,7 @@ def test_points_expire_at_the_end_of_the_next_year(store: Store) -> None:
     acts, _, _ = member(store, "m3")
     order(acts, "m3", "O1", "20")
     expiry = datetime(2027, 12, 31, 16, 0, tzinfo=UTC)
-    [credit] = rows(store, schema.LoyaltyPoints, key="order:O1")
+    [credit] = rows(store, schema.LoyaltyPoints, key="m3:order:O1")
     assert credit.expires_at == expiry
     early = acts.expire_points(ExpiryRequest(customer_id="m3", workflow_id="w",
                                              now=expiry - timedelta(seconds=1)))
