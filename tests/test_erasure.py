@@ -17,7 +17,13 @@ from activities.delivery import Message, TemplateRenderer
 from activities.leads import LeadActivities
 from activities.messaging import MessagingActivities
 from activities.store import Store
-from activities.store.erasure import TOMBSTONE, ErasureError, erase_customer, erase_lead
+from activities.store.erasure import (
+    TOMBSTONE,
+    ErasureError,
+    erase_customer,
+    erase_lead,
+    unknown_entity_kinds,
+)
 from domain import schema
 from domain.leads import IntakeRequest, LeadInput
 from domain.messaging import MessageClass, Recipient, SendRequest
@@ -122,6 +128,12 @@ def crm(store: Store) -> Store:
                              scope="marketing", at=NOW))
         s.add(schema.Consent(subject_kind="lead", subject_id="L8", channel="sms",
                              scope="all", at=NOW))
+        s.add(schema.Opportunity(id="OPP-9", lead_id="L9", customer_id="cust-1",
+                                 name="周杰's ERP", stage="lost", created_at=NOW,
+                                 lost_note="周杰 chose another vendor"))
+        s.add(schema.Onboarding(contract_id="K1", customer_id="cust-1", owner_id="rep-a",
+                                signed_at=NOW, delivery_due_at=NOW, status="delivered",
+                                delivery_note="delivered to 周杰 in person"))
         ticket = s.get(schema.Ticket, "T1")
         assert ticket is not None
         ticket.subject, ticket.description = "周杰: invoice wrong", "call zhou.jie@example.com"
@@ -151,8 +163,8 @@ def test_an_erased_customer_leaves_no_personal_field_and_the_kpis_stand(crm: Sto
         [record] = s.scalars(select(schema.Erasure)).all()
         assert (record.subject_kind, record.subject_id, record.erased_by, record.reason,
                 record.erased_at) == ("customer", "cust-1", "dpo", "erasure request #42", NOW)
-    assert {"customer-cust-1", "lead-L9", "ticket-T1", "contract-K1"} <= set(
-        erased.workflow_ids)
+    assert {"customer-cust-1", "lead-L9", "ticket-T1", "contract-K1", "opportunity-OPP-9",
+            "onboarding-K1"} <= set(erased.workflow_ids)
     assert record.workflow_ids == erased.workflow_ids
 
 
@@ -190,3 +202,8 @@ def test_an_erasure_names_its_reason_and_its_person(crm: Store) -> None:
     with pytest.raises(ErasureError, match="needs a reason"):
         erase_lead(crm, "L8", reason="  ", by="dpo", now=NOW)
     assert personal_traces(crm, LEAD_VALUES)  # refused: nothing erased
+
+
+def test_every_journey_in_the_registry_is_one_an_erasure_looks_up() -> None:
+    # A journey about a new kind of record needs its lookup in the erasure.
+    assert unknown_entity_kinds() == []

@@ -7,8 +7,9 @@ Ids, money, dates, stages and counts stay, so the books and the KPIs of any
 period add up as before. What goes: names, phone numbers, e-mail addresses,
 companies, what they asked for and every free text written about them
 (contact notes, ticket subjects and descriptions, resolutions, rating
-comments), and any copy of those in the journal's JSON (the frozen copy of a
-record a message was rendered from, a rejected signal's payload).
+comments, opportunity and onboarding notes), and any copy of those in the
+journal's JSON (the frozen copy of a record a message was rendered from, a
+rejected signal's payload).
 
 The send path asks `is_erased` and refuses such a recipient with the reason
 `erased`; the caller ends the person's open journeys (`workflow_ids`).
@@ -27,9 +28,12 @@ from sqlalchemy.orm import Session
 
 from activities.store.engine import Store
 from domain import schema
-from domain.registry import journey
+from domain.registry import JOURNEYS
 
 TOMBSTONE = "erased"
+# What a person's journeys can be about, as registry entity kinds.
+KNOWN_ENTITY_KINDS = frozenset({"customer", "lead", "ticket", "contract", "enrollment",
+                                "opportunity", "onboarding"})
 
 
 class ErasureError(Exception):
@@ -72,13 +76,16 @@ def erase_customer(store: Store, customer_id: str, *, reason: str, by: str,
                                          .where(schema.Contract.customer_id == customer_id)))
         enrollments = list(session.scalars(
             select(schema.Enrollment.id).where(schema.Enrollment.customer_id == customer_id)))
-        erased = Erased(
-            subject_kind="customer", subject_id=customer_id,
-            workflow_ids=[journey("lifecycle").workflow_id(customer_id),
-                          *(journey("lead").workflow_id(i) for i in lead_ids),
-                          *(journey("ticket").workflow_id(i) for i in tickets),
-                          *(journey("payment").workflow_id(i) for i in contracts),
-                          *(journey("course").workflow_id(i) for i in enrollments)])
+        opportunities = list(session.scalars(select(schema.Opportunity.id).where(or_(
+            schema.Opportunity.customer_id == customer_id,
+            schema.Opportunity.lead_id.in_(lead_ids)))))
+        onboardings = list(session.scalars(select(schema.Onboarding.contract_id)
+                                           .where(schema.Onboarding.customer_id == customer_id)))
+        erased = Erased(subject_kind="customer", subject_id=customer_id,
+                        workflow_ids=_journeys({
+                            "customer": [customer_id], "lead": lead_ids, "ticket": tickets,
+                            "contract": contracts, "enrollment": enrollments,
+                            "opportunity": opportunities, "onboarding": onboardings}))
         _tombstone_customer(session, customer)
         for lead in leads:
             _tombstone_lead(session, lead)
@@ -89,11 +96,10 @@ def erase_customer(store: Store, customer_id: str, *, reason: str, by: str,
             .where(or_(schema.Interaction.customer_id == customer_id,
                        schema.Interaction.lead_id.in_(lead_ids)))
             .values(note=None)))
-        rows["opportunities"] = _count(session.execute(
-            update(schema.Opportunity)
-            .where(or_(schema.Opportunity.customer_id == customer_id,
-                       schema.Opportunity.lead_id.in_(lead_ids)))
-            .values(name=TOMBSTONE)))
+        rows |= _tombstone_opportunities(session, opportunities)
+        rows["onboardings"] = _count(session.execute(
+            update(schema.Onboarding).where(schema.Onboarding.customer_id == customer_id)
+            .values(delivery_note=None, group_link=None)))
         rows["tickets"] = _count(session.execute(
             update(schema.Ticket).where(schema.Ticket.id.in_(tickets))
             .values(subject=TOMBSTONE, description=None, resolution=None)))
@@ -102,7 +108,8 @@ def erase_customer(store: Store, customer_id: str, *, reason: str, by: str,
             .values(comment=None)))
         subjects = [("customer", customer_id), *(("lead", i) for i in lead_ids)]
         rows["consent"] = _remove_consent(session, subjects)
-        entities = [customer_id, *lead_ids, *tickets, *contracts, *enrollments]
+        entities = [customer_id, *lead_ids, *tickets, *contracts, *enrollments,
+                    *opportunities]
         rows |= _scrub_journal(session, values, entities=entities, tickets=tickets,
                                recipients=subjects)
         _record(session, erased, reason=reason, by=by, now=now)
@@ -117,25 +124,39 @@ def erase_lead(store: Store, lead_id: str, *, reason: str, by: str, now: datetim
         if lead is None:
             raise ErasureError(f"no lead {lead_id!r} in the store")
         values = _personal_values([lead])
+        opportunities = list(session.scalars(select(schema.Opportunity.id)
+                                             .where(schema.Opportunity.lead_id == lead_id)))
         erased = Erased(subject_kind="lead", subject_id=lead_id,
-                        workflow_ids=[journey("lead").workflow_id(lead_id)])
+                        workflow_ids=_journeys({"lead": [lead_id],
+                                                "opportunity": opportunities}))
         _tombstone_lead(session, lead)
         rows = erased.rows
         rows["leads"] = 1
         rows["interactions"] = _count(session.execute(
             update(schema.Interaction).where(schema.Interaction.lead_id == lead_id)
             .values(note=None)))
-        rows["opportunities"] = _count(session.execute(
-            update(schema.Opportunity).where(schema.Opportunity.lead_id == lead_id)
-            .values(name=TOMBSTONE)))
+        rows |= _tombstone_opportunities(session, opportunities)
         rows["consent"] = _remove_consent(session, [("lead", lead_id)])
-        rows |= _scrub_journal(session, values, entities=[lead_id], tickets=[],
+        rows |= _scrub_journal(session, values, entities=[lead_id, *opportunities], tickets=[],
                                recipients=[("lead", lead_id)])
         _record(session, erased, reason=reason, by=by, now=now)
         return erased
 
 
 # -- helpers -------------------------------------------------------------------------
+
+
+def _journeys(entities: dict[str, list[str]]) -> list[str]:
+    """The workflow ids of every registered journey about one of `entities`
+    (entity kind -> ids): a journey added to the registry about a customer,
+    a lead, a contract… is found without a change here."""
+    return [entry.workflow_id(entity_id) for entry in JOURNEYS
+            for entity_id in entities.get(entry.entity_kind, [])]
+
+
+def unknown_entity_kinds() -> list[str]:
+    """Journeys about something an erasure does not look up (said when erasing)."""
+    return sorted({entry.entity_kind for entry in JOURNEYS} - KNOWN_ENTITY_KINDS)
 
 
 def _check(reason: str, by: str) -> None:
@@ -170,6 +191,21 @@ def _tombstone_customer(session: Session, customer: schema.Customer) -> None:
 def _tombstone_lead(session: Session, lead: schema.Lead) -> None:
     lead.name = TOMBSTONE
     lead.phone = lead.email = lead.company = lead.company_key = lead.need = None
+
+
+def _tombstone_opportunities(session: Session, ids: list[str]) -> dict[str, int]:
+    """An opportunity's name and notes may name the person; its amounts and
+    stages stay."""
+    return {
+        "opportunities": _count(session.execute(
+            update(schema.Opportunity).where(schema.Opportunity.id.in_(ids))
+            .values(name=TOMBSTONE, lost_note=None))),
+        "opportunity_stage_changes": _count(session.execute(
+            update(schema.OpportunityStageChange)
+            .where(schema.OpportunityStageChange.opportunity_id.in_(ids),
+                   schema.OpportunityStageChange.note.is_not(None))
+            .values(note=None))),
+    }
 
 
 def _remove_consent(session: Session, subjects: list[tuple[str, str]]) -> int:

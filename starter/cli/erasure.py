@@ -49,7 +49,12 @@ def erase(kind: str, subject_id: str, *, reason: str, by: str | None) -> None:
     """Erases a customer or a lead: store, journeys, report."""
     from datetime import UTC, datetime
 
-    from activities.store.erasure import ErasureError, erase_customer, erase_lead
+    from activities.store.erasure import (
+        ErasureError,
+        erase_customer,
+        erase_lead,
+        unknown_entity_kinds,
+    )
 
     settings = load_settings()
     eraser = erase_customer if kind == "customer" else erase_lead
@@ -61,6 +66,10 @@ def erase(kind: str, subject_id: str, *, reason: str, by: str | None) -> None:
             raise CliError(str(exc)) from exc
     changed = ", ".join(f"{table} {n}" for table, n in erased.rows.items() if n) or "-"
     say(f"erased {kind} {subject_id} in the store (rows tombstoned or removed: {changed})")
+    unknown = unknown_entity_kinds()
+    if unknown:
+        warn(f"journeys about {', '.join(unknown)} are not looked up by an erasure: find and "
+             "end theirs by hand")
     outcome = run_temporal(lambda: _end_journeys(settings, erased, reason))
     if isinstance(outcome, CliError):
         raise outcome
