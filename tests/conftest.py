@@ -75,6 +75,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_loyalty_store": "store",
     "test_payment_store": "store",
     "test_report_customers": "store",
+    "test_report_pipeline": "store",
     "test_report_sales": "store",
     "test_report_tickets": "store",
     "test_rfm": "store",

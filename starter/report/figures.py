@@ -12,6 +12,7 @@ from typing import Any
 from domain.registry import JOURNEYS
 from domain.tickets import TicketStage
 from starter.report.customers import CustomerFigures
+from starter.report.pipeline import PipelineFigures
 
 # Each journey's main path, in order; the other steps are exits or side events.
 FUNNELS: dict[str, list[str]] = {entry.name: list(entry.funnel) for entry in JOURNEYS}
@@ -109,6 +110,7 @@ class Report:
     exits: dict[str, dict[str, int]] = field(default_factory=dict)
     completed: dict[str, int] = field(default_factory=dict)
     customers: CustomerFigures = field(default_factory=CustomerFigures)
+    pipeline: PipelineFigures = field(default_factory=PipelineFigures)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

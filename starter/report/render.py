@@ -19,6 +19,7 @@ from starter.report.figures import (
     Report,
     TicketFigures,
 )
+from starter.report.pipeline import pipeline_rows
 
 
 def _pct(value: float | None) -> str:
@@ -71,6 +72,7 @@ def render_text(report: Report) -> list[tuple[str, str]]:
         ("resolution SLA breach rate", _share(t.resolution_breached, t.opened)),
         ("CSAT", _csat(t)),
         *customer_rows(report.customers),
+        *pipeline_rows(report.pipeline),
         *[(f"{label}", value) for label, value in report.extra.items()],
     ]
 
