@@ -24,8 +24,10 @@ from activities.journal import JournalActivities
 from activities.logs import mask_secrets
 from activities.messaging import MessagingActivities
 from activities.parts import ActivityParts, build_journey_activities, defined
+from activities.segments import SegmentActivities
 from activities.store import Store
 from domain.registry import JOURNEYS, load
+from domain.segments import SegmentPolicy, SegmentRefreshRequest
 from domain.settings import Settings
 from starter.client import connect
 from starter.codec import CodecKeyError, key_ring
@@ -34,6 +36,8 @@ from starter.codec import CodecKeyError, key_ring
 # registry lists them.
 WORKFLOWS: list[type] = [load(path) for entry in JOURNEYS
                           for path in (entry.workflow, *entry.more_workflows)]
+# The daily segment refresh (not a journey: no entity, no signals).
+WORKFLOWS.append(load("workflows.segments:SegmentRefresh"))
 # Activities are synchronous (SQLAlchemy, apprise) and run on this many threads.
 ACTIVITY_THREADS = 32
 # On SIGTERM running activities get this long to finish before their tasks are
@@ -108,7 +112,9 @@ def build_activities(settings: Settings, store: Store, client: Client | None = N
             or settings.policy_for(entry.name, load(entry.policy)))
         for entry in JOURNEYS
     ]
-    return defined(messaging, JournalActivities(store=store), *journeys)
+    segments = SegmentActivities(store=store, policy=overrides.get("segment_policy")
+                                 or settings.policy_for("segment", SegmentPolicy))
+    return defined(messaging, JournalActivities(store=store), *journeys, segments)
 
 
 def build_worker(
@@ -150,8 +156,10 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> None:
-    """The daily RFM sweep at 02:00 in the business time zone: created on the
-    first start, brought in line with the settings on every later one."""
+    """The daily RFM sweep at 02:00 in the business time zone (`rfm-daily`),
+    and the segment refresh half an hour later (`segments-daily`, so rules on
+    the tier see the day's tiers): created on the first start, brought in
+    line with the settings on every later one."""
     from temporalio.client import (
         Schedule,
         ScheduleActionStartWorkflow,
@@ -165,28 +173,37 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
         ScheduleUpdateInput,
     )
 
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            "RfmSweep", "", id="rfm-sweep", task_queue=settings.task_queue),
-        spec=ScheduleSpec(
-            calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(settings.rfm_schedule_hour)],
-                                            minute=[ScheduleRange(0)],
-                                            second=[ScheduleRange(0)])],
-            time_zone_name=settings.default_timezone),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    try:
-        await client.create_schedule("rfm-daily", schedule)
-        logging.getLogger("crm.worker").info("schedule rfm-daily created")
-    except ScheduleAlreadyRunningError:
-        # A changed hour, time zone or task queue would otherwise never reach
-        # the server. The state (paused, its note) stays as an admin left it.
-        def follow_settings(current: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=dataclasses.replace(
-                schedule, state=current.description.schedule.state))
+    def daily(action: ScheduleActionStartWorkflow, minute: int) -> Schedule:
+        return Schedule(
+            action=action,
+            spec=ScheduleSpec(
+                calendars=[ScheduleCalendarSpec(
+                    hour=[ScheduleRange(settings.rfm_schedule_hour)],
+                    minute=[ScheduleRange(minute)], second=[ScheduleRange(0)])],
+                time_zone_name=settings.default_timezone),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        )
 
-        await client.get_schedule_handle("rfm-daily").update(follow_settings)
+    schedules = {
+        "rfm-daily": daily(ScheduleActionStartWorkflow(
+            "RfmSweep", "", id="rfm-sweep", task_queue=settings.task_queue), 0),
+        "segments-daily": daily(ScheduleActionStartWorkflow(
+            "SegmentRefresh", SegmentRefreshRequest(), id="segment-refresh",
+            task_queue=settings.task_queue), SEGMENTS_AFTER_RFM_MINUTES),
+    }
+    for schedule_id, schedule in schedules.items():
+        try:
+            await client.create_schedule(schedule_id, schedule)
+            logging.getLogger("crm.worker").info("schedule %s created", schedule_id)
+        except ScheduleAlreadyRunningError:
+            # A changed hour, time zone or task queue would otherwise never reach
+            # the server. The state (paused, its note) stays as an admin left it.
+            def follow_settings(current: ScheduleUpdateInput,
+                                schedule: Schedule = schedule) -> ScheduleUpdate:
+                return ScheduleUpdate(schedule=dataclasses.replace(
+                    schedule, state=current.description.schedule.state))
 
+            await client.get_schedule_handle(schedule_id).update(follow_settings)
 
 class ShutdownTimedOut(Exception):
     """The worker did not finish shutting down within its limit."""

@@ -102,6 +102,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_onboarding_workflow": "workflow",
     "test_opportunity_workflow": "workflow",
     "test_payment_allocation": "workflow",
+    "test_segment_refresh_workflow": "workflow",
     "test_payment_handover": "workflow",
     "test_payment_schedule": "workflow",
     "test_ticket_rating": "workflow",

@@ -14,6 +14,7 @@ from starter.cli.journeys import journey_app
 from starter.cli.overview import overview
 from starter.cli.report import report
 from starter.cli.rfm import rfm_app
+from starter.cli.segment import segment_app
 from starter.cli.staff import staff_app
 from starter.cli.up import up
 
@@ -37,5 +38,6 @@ app.add_typer(journey_app, name="journey")
 app.add_typer(batch_app, name="batch")
 app.add_typer(staff_app, name="staff")
 app.add_typer(rfm_app, name="rfm")
+app.add_typer(segment_app, name="segment")
 app.add_typer(import_app, name="import")
 app.add_typer(db_app, name="db")
