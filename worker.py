@@ -51,6 +51,8 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 # before it is killed.
 SHUTDOWN_LIMIT = GRACEFUL_SHUTDOWN + timedelta(seconds=10)
 EXIT_FORCED = 2
+# The segment refresh runs this long after the RFM sweep starts.
+SEGMENTS_AFTER_RFM_MINUTES = 30
 
 
 class JsonLogFormatter(logging.Formatter):

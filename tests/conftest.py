@@ -136,6 +136,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_cli_import": "integration",
     "test_cli_lead": "integration",
     "test_cli_rfm": "integration",
+    "test_cli_segment": "integration",
     "test_cli_stack": "integration",
     "test_cli_staff": "integration",
     "test_cli_ticket": "integration",
