@@ -134,6 +134,9 @@ def crm(store: Store) -> Store:
         s.add(schema.Onboarding(contract_id="K1", customer_id="cust-1", owner_id="rep-a",
                                 signed_at=NOW, delivery_due_at=NOW, status="delivered",
                                 delivery_note="delivered to 周杰 in person"))
+        s.add(schema.LoyaltyMember(customer_id="cust-1", joined_at=NOW,
+                                   birth_date=date(1990, 3, 4), level="silver",
+                                   level_since=NOW, referral_code="R-CUST1", updated_at=NOW))
         ticket = s.get(schema.Ticket, "T1")
         assert ticket is not None
         ticket.subject, ticket.description = "周杰: invoice wrong", "call zhou.jie@example.com"
@@ -164,7 +167,11 @@ def test_an_erased_customer_leaves_no_personal_field_and_the_kpis_stand(crm: Sto
         assert (record.subject_kind, record.subject_id, record.erased_by, record.reason,
                 record.erased_at) == ("customer", "cust-1", "dpo", "erasure request #42", NOW)
     assert {"customer-cust-1", "lead-L9", "ticket-T1", "contract-K1", "opportunity-OPP-9",
-            "onboarding-K1"} <= set(erased.workflow_ids)
+            "onboarding-K1", "membership-cust-1"} <= set(erased.workflow_ids)
+    with crm.unit_of_work() as s:
+        member = s.get(schema.LoyaltyMember, "cust-1")
+        assert member is not None
+        assert (member.birth_date, member.level) == (None, "silver")
     assert record.workflow_ids == erased.workflow_ids
 
 

@@ -33,7 +33,7 @@ from domain.registry import JOURNEYS
 TOMBSTONE = "erased"
 # What a person's journeys can be about, as registry entity kinds.
 KNOWN_ENTITY_KINDS = frozenset({"customer", "lead", "ticket", "contract", "enrollment",
-                                "opportunity", "onboarding"})
+                                "opportunity", "onboarding", "member"})
 
 
 class ErasureError(Exception):
@@ -81,11 +81,16 @@ def erase_customer(store: Store, customer_id: str, *, reason: str, by: str,
             schema.Opportunity.lead_id.in_(lead_ids)))))
         onboardings = list(session.scalars(select(schema.Onboarding.contract_id)
                                            .where(schema.Onboarding.customer_id == customer_id)))
+        member = session.get(schema.LoyaltyMember, customer_id)
         erased = Erased(subject_kind="customer", subject_id=customer_id,
                         workflow_ids=_journeys({
                             "customer": [customer_id], "lead": lead_ids, "ticket": tickets,
                             "contract": contracts, "enrollment": enrollments,
-                            "opportunity": opportunities, "onboarding": onboardings}))
+                            "opportunity": opportunities, "onboarding": onboardings,
+                            "member": [customer_id] if member is not None else []}))
+        if member is not None:
+            member.birth_date = None  # points and levels stay
+            erased.rows["loyalty_members"] = 1
         _tombstone_customer(session, customer)
         for lead in leads:
             _tombstone_lead(session, lead)
