@@ -57,9 +57,9 @@ from workflows.kit import (
     Journey,
     Plan,
     WaitUntil,
+    answering,
     call,
     moves,
-    refusal,
     start_input,
 )
 
@@ -153,16 +153,7 @@ class CourseJourney(Journey):
 
     # -- signals and the query -----------------------------------------------------
 
-    @workflow.update(name="log_callback_now")
-    async def log_callback_now(self, payload: LogCallback) -> Decision:
-        """`log_callback` with an answer: accepted, or why not."""
-        return await self._answer("log_callback", payload)
-
-    @log_callback_now.validator
-    def _validate_log_callback_now(self, payload: LogCallback) -> None:
-        problem = self._callback_problem(payload)
-        if problem:
-            raise refusal(problem)
+    log_callback_now = answering("log_callback", LogCallback, "_callback_problem")
 
     @workflow.query(name="status")
     def status(self) -> CourseStatus:

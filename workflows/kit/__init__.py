@@ -40,12 +40,12 @@ from workflows.kit.calls import (
     start_input,
     upsert_search_attributes,
 )
-from workflows.kit.journey import Inbound, Journey
+from workflows.kit.journey import Inbound, Journey, answering
 
 __all__ = [
     "CRM_CUSTOMER_ID", "CRM_INCIDENT", "CRM_JOURNEY", "CRM_OWNER_ID", "CRM_SLA_DEADLINE",
     "CRM_STAGE", "CRM_STEP", "CRM_TIER", "CRM_VERSION", "SEARCH_ATTRIBUTES", "STORE_RETRY",
     "Agenda", "Cadence", "Deadline", "Due", "Inbound", "Journey", "Ladder", "Level", "Plan",
-    "StepsPerWake", "Transition", "WaitUntil", "call", "call_local", "moves", "refusal", "span",
-    "start_input", "upsert_search_attributes",
+    "StepsPerWake", "Transition", "WaitUntil", "answering", "call", "call_local", "moves",
+    "refusal", "span", "start_input", "upsert_search_attributes",
 ]

@@ -19,7 +19,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from domain.journeys import Decision
     from domain.leads import (
         JOURNEY,
         Claim,
@@ -41,8 +40,8 @@ with workflow.unsafe.imports_passed_through():
 from workflows.kit import (
     CRM_JOURNEY,
     CRM_STAGE,
+    answering,
     call,
-    refusal,
     start_input,
 )
 from workflows.lead.clock import LeadClockSteps
@@ -91,32 +90,24 @@ class LeadJourney(LeadSignals, LeadClockSteps):
         await self._serve(lambda: s.stage in ENDED)
         return await self._finish()
 
-    @workflow.update(name="claim_now")
-    async def claim_now(self, payload: Claim) -> Decision:
-        """`claim` with an answer: accepted, or why not."""
-        return await self._answer("claim", payload)
+    claim_now = answering("claim", Claim, "_claim_problem")
+    # Accepted, the answer carries the next follow-up.
+    log_contact_now = answering("log_contact", LogContact, "_log_contact_problem")
 
-    @claim_now.validator
-    def _validate_claim_now(self, payload: Claim) -> None:
+    def _claim_problem(self, payload: Claim) -> str | None:
         if not payload.owner_id:
-            raise refusal("owner_id is required")
+            return "owner_id is required"
         if self.intake_done and self.state.stage is not LeadStage.pooled:
-            raise refusal(f"lead is {self.state.stage.value}, not in the pool")
+            return f"lead is {self.state.stage.value}, not in the pool"
+        return None
 
-    @workflow.update(name="log_contact_now")
-    async def log_contact_now(self, payload: LogContact) -> Decision:
-        """`log_contact` with an answer: accepted (and the next follow-up), or why not."""
-        return await self._answer("log_contact", payload)
-
-    @log_contact_now.validator
-    def _validate_log_contact_now(self, payload: LogContact) -> None:
+    def _log_contact_problem(self, payload: LogContact) -> str | None:
         if problem := contact_problem(payload):
-            raise refusal(problem)
+            return problem
         if self.intake_done and payload.owner_id != self.state.owner_id:
-            raise refusal(
-                f"{payload.owner_id or 'nobody'} does not own this lead "
-                f"(owner: {self.state.owner_id or 'none'})"
-            )
+            return (f"{payload.owner_id or 'nobody'} does not own this lead "
+                    f"(owner: {self.state.owner_id or 'none'})")
+        return None
 
     @workflow.query(name="status")
     def status(self) -> LeadStatus:

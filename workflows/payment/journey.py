@@ -22,7 +22,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from domain.journeys import Decision
     from domain.payments import (
         JOURNEY,
         Accept,
@@ -39,8 +38,8 @@ from workflows.kit import (
     CRM_CUSTOMER_ID,
     CRM_JOURNEY,
     CRM_OWNER_ID,
+    answering,
     call,
-    refusal,
     start_input,
 )
 from workflows.payment.clock import PaymentClockSteps
@@ -84,16 +83,7 @@ class PaymentJourney(PaymentSignals, PaymentClockSteps):
         await self._drain()
         return self.status()
 
-    @workflow.update(name="record_payment_now")
-    async def record_payment_now(self, payload: RecordPayment) -> Decision:
-        """`record_payment` with an answer: accepted, or why not."""
-        return await self._answer("record_payment", payload)
-
-    @record_payment_now.validator
-    def _validate_record_payment_now(self, payload: RecordPayment) -> None:
-        problem = self._payment_problem(payload)
-        if problem:
-            raise refusal(problem)
+    record_payment_now = answering("record_payment", RecordPayment, "_payment_problem")
 
     @workflow.query(name="status")
     def status(self) -> ContractStatus:

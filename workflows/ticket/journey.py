@@ -29,7 +29,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from domain.journeys import Decision
     from domain.tickets import (
         JOURNEY,
         SUPERVISOR,
@@ -54,8 +53,8 @@ from workflows.kit import (
     CRM_JOURNEY,
     CRM_STAGE,
     Due,
+    answering,
     call,
-    refusal,
     span,
     start_input,
 )
@@ -106,38 +105,9 @@ class TicketJourney(TicketSignals, TicketClockSteps):
         await self._drain()
         return self.status()
 
-    @workflow.update(name="respond_now")
-    async def respond_now(self, payload: Respond) -> Decision:
-        """`respond` with an answer: accepted, or why not."""
-        return await self._answer("respond", payload)
-
-    @respond_now.validator
-    def _validate_respond_now(self, payload: Respond) -> None:
-        problem = self._respond_problem(payload)
-        if problem:
-            raise refusal(problem)
-
-    @workflow.update(name="resolve_now")
-    async def resolve_now(self, payload: Resolve) -> Decision:
-        """`resolve` with an answer: accepted, or why not."""
-        return await self._answer("resolve", payload)
-
-    @resolve_now.validator
-    def _validate_resolve_now(self, payload: Resolve) -> None:
-        problem = self._resolve_problem(payload)
-        if problem:
-            raise refusal(problem)
-
-    @workflow.update(name="rate_now")
-    async def rate_now(self, payload: Rate) -> Decision:
-        """`rate` with an answer: accepted, or why not."""
-        return await self._answer("rate", payload)
-
-    @rate_now.validator
-    def _validate_rate_now(self, payload: Rate) -> None:
-        problem = self._rate_problem(payload)
-        if problem:
-            raise refusal(problem)
+    respond_now = answering("respond", Respond, "_respond_problem")
+    resolve_now = answering("resolve", Resolve, "_resolve_problem")
+    rate_now = answering("rate", Rate, "_rate_problem")
 
     @workflow.query(name="status")
     def status(self) -> TicketStatus:
