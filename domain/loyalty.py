@@ -18,16 +18,30 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.journeys import Lenient, Rejection
-from domain.limits import DayCount, Duration, Id, Moment, Percent, StoreInt
+from domain.limits import (
+    DayCount,
+    Duration,
+    Id,
+    Moment,
+    Percent,
+    StoreInt,
+    store_limit,
+    text_problem,
+)
 
 JOURNEY = "membership"
 CURRENCY = "CNY"
 BEHAVIOURS = ("share", "check_in", "survey")
+
+
+REFERRAL_CODE = 32  # loyalty_members.referral_code
+ReferralCode = Annotated[str, store_limit(lambda v: text_problem(v, REFERRAL_CODE))]
 
 
 def membership_workflow_id(customer_id: str) -> str:
@@ -264,7 +278,7 @@ class MembershipInput(Lenient):
     customer_id: Id
     joined_at: Moment | None = None
     birth_date: date | None = None
-    referral_code: str | None = None
+    referral_code: ReferralCode | None = None
     policy: LoyaltyPolicy | None = None
     carry: MembershipCarry | None = None
 

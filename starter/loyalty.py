@@ -83,19 +83,19 @@ def figures(store: Store, start: datetime, end: datetime) -> dict[str, Any]:
     now; level changes, retention offers and those taken up (the level kept),
     referral conversions in the period."""
     with store.unit_of_work() as session:
-        points = dict(session.execute(
+        points: dict[str, int] = dict(session.execute(
             select(schema.LoyaltyPoints.kind, func.coalesce(func.sum(schema.LoyaltyPoints.points),
                                                             0))
             .where(schema.LoyaltyPoints.at >= start, schema.LoyaltyPoints.at < end)
-            .group_by(schema.LoyaltyPoints.kind)).tuples().all())
-        levels = dict(session.execute(
+            .group_by(schema.LoyaltyPoints.kind)).all())
+        levels: dict[str, int] = dict(session.execute(
             select(schema.LoyaltyMember.level, func.count())
-            .group_by(schema.LoyaltyMember.level)).tuples().all())
-        steps = dict(session.execute(
+            .group_by(schema.LoyaltyMember.level)).all())
+        steps: dict[str, int] = dict(session.execute(
             select(schema.JourneyEvent.step, func.count())
             .where(schema.JourneyEvent.journey == "membership",
                    schema.JourneyEvent.at >= start, schema.JourneyEvent.at < end)
-            .group_by(schema.JourneyEvent.step)).tuples().all())
+            .group_by(schema.JourneyEvent.step)).all())
     issued = sum(int(v) for k, v in points.items()
                  if k in ("earned", "behaviour", "granted", "gift", "referral"))
     offered = int(steps.get("retention_offered", 0))

@@ -135,6 +135,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_cli_erase": "integration",
     "test_cli_import": "integration",
     "test_cli_lead": "integration",
+    "test_cli_loyalty": "integration",
     "test_cli_rfm": "integration",
     "test_cli_segment": "integration",
     "test_cli_stack": "integration",

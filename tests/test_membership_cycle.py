@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.store import Store
 from domain import schema
 from domain.loyalty import LoyaltyPolicy, anniversary
+from starter import loyalty
 from tests.harness import Harness
 from tests.membership_support import (
     DAY,
@@ -111,3 +112,23 @@ async def test_the_birthday_gift_once_a_year_across_continue_as_new(
     await status_when(harness, "bday", lambda s: len(steps(harness, "bday")) == 2)
     gifts = [(r.kind, r.points, r.source) for r in ledger(harness, "bday") if r.kind == "gift"]
     assert len(gifts) == 2 and {g[1] for g in gifts} == {200}
+
+
+async def test_a_member_who_takes_up_the_offer_keeps_the_level_and_gets_the_gift(
+        harness: Harness, env: WorkflowEnvironment) -> None:
+    now = await env.get_current_time()
+    joined = now - 300 * DAY
+    await join(harness, "taker", joined_at=joined)
+    await buy(harness, env, "taker", "T-1", "12000", at=now - 100 * DAY)
+    second = anniversary(joined, 2)
+    await skip_to(env, second - timedelta(days=30) + HOUR)
+    await status_when(harness, "taker", lambda s: s.stage.value == "retention_offered")
+    await buy(harness, env, "taker", "T-2", "10000")
+    await skip_to(env, second + HOUR)
+    kept = await status_when(harness, "taker", lambda s: s.cycle == 3)
+    assert (kept.level, kept.stage.value) == ("gold", "member")
+    assert steps(harness, "taker") == ["level_changed", "retention_offer", "retention_gift"]
+    gift = [r for r in ledger(harness, "taker") if r.kind == "gift"]
+    assert [(g.points, g.reason) for g in gift] == [(500, "保级 gift")]
+    figures = loyalty.figures(harness.store, now, second + DAY)
+    assert (figures["retention_offers"], figures["retention_taken_up"]) == (1, 1)
