@@ -34,13 +34,14 @@ from workflows.kit.calls import (
     CRM_VERSION,
     SEARCH_ATTRIBUTES,
     STORE_RETRY,
+    answering,
     call,
     call_local,
     refusal,
     start_input,
     upsert_search_attributes,
 )
-from workflows.kit.journey import Inbound, Journey, answering
+from workflows.kit.journey import Inbound, Journey
 
 __all__ = [
     "CRM_CUSTOMER_ID", "CRM_INCIDENT", "CRM_JOURNEY", "CRM_OWNER_ID", "CRM_SLA_DEADLINE",

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
+    from domain.journeys import Decision
     from domain.limits import WITHOUT_LIMITS
     from domain.messaging import SendOutcome, SendRequest
 
@@ -208,3 +209,28 @@ def until(deadline: datetime | None) -> timedelta | None:
     if deadline is None:
         return None
     return max(deadline - workflow.now(), timedelta(0))
+
+
+def answering(signal: str, model: type[BaseModel], rule: str | None = None) -> Any:
+    """The update `<signal>_now`: the signal with an answer — the decision when
+    accepted; refused, the one refusal shape. `rule` names the journey's
+    method that says what is wrong with a payload (or None): it runs as the
+    update's validator, so an update refused up front leaves no trace in
+    history, and the same rule is applied again when the journey acts."""
+
+    async def update(self: Any, payload: Any) -> Decision:
+        return await self._answer(signal, payload)
+
+    update.__name__ = update.__qualname__ = f"{signal}_now"
+    update.__doc__ = f"`{signal}` with an answer: accepted, or why not."
+    # The payload's type decodes the update's argument.
+    update.__annotations__ = {"payload": model, "return": Decision}
+    handler = workflow.update(name=f"{signal}_now")(update)
+    if rule is not None:
+        def validate(self: Any, payload: Any) -> None:
+            if problem := getattr(self, rule)(payload):
+                raise refusal(problem)
+
+        validate.__annotations__ = {"payload": model, "return": None}
+        handler.validator(validate)
+    return handler

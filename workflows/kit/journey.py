@@ -68,31 +68,6 @@ class Inbound:
     update: bool = False  # an update, whose caller waits for the answer
 
 
-def answering(signal: str, model: type[BaseModel], rule: str | None = None) -> Any:
-    """The update `<signal>_now`: the signal with an answer — the decision when
-    accepted; refused, the one refusal shape. `rule` names the journey's
-    method that says what is wrong with a payload (or None): it runs as the
-    update's validator, so an update refused up front leaves no trace in
-    history, and the same rule is applied again when the journey acts."""
-
-    async def update(self: Journey, payload: Any) -> Decision:
-        return await self._answer(signal, payload)
-
-    update.__name__ = update.__qualname__ = f"{signal}_now"
-    update.__doc__ = f"`{signal}` with an answer: accepted, or why not."
-    # The payload's type decodes the update's argument.
-    update.__annotations__ = {"payload": model, "return": Decision}
-    handler = workflow.update(name=f"{signal}_now")(update)
-    if rule is not None:
-        def validate(self: Journey, payload: Any) -> None:
-            if problem := getattr(self, rule)(payload):
-                raise refusal(problem)
-
-        validate.__annotations__ = {"payload": model, "return": None}
-        handler.validator(validate)
-    return handler
-
-
 class Journey:
     """What every journey workflow shares: an inbox of signals and updates that
     the journey acts on one at a time between the steps of its agenda,
