@@ -173,6 +173,21 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         exits=("delivery_escalated",),
         colour="#27ab83",
     ),
+    JourneyEntry(
+        name="nps",
+        workflow="workflows.nps:NpsJourney",
+        activities="activities.nps:NpsActivities",
+        policy="domain.nps:NpsPolicy",
+        id_prefix="nps",
+        entity_kind="nps",
+        noun="survey",
+        cli="starter.cli.nps:nps_app",
+        cli_name="nps",
+        open_roles="activities.nps:open_roles",
+        funnel=("asked", "answered"),
+        exits=("reminded", "expired", "follow_up_escalated", "followed_up"),
+        colour="#d64545",
+    ),
 )
 
 

@@ -705,3 +705,31 @@ class CustomerInterest(Base):
     at: Mapped[datetime]
 
     __table_args__ = (Index("ix_customer_interests_category", "category", "customer_id"),)
+
+
+class NpsSurvey(Base):
+    """One customer's NPS survey for a period: when it was asked and closes,
+    the answer (0-10, an optional reason and the category it matched), and a
+    detractor's follow-up: due when, done when and by whom, escalated to whom."""
+
+    __tablename__ = "nps_surveys"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)  # customer-period
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    period: Mapped[str] = mapped_column(String(8))
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    asked_at: Mapped[datetime]
+    reminded_at: Mapped[datetime | None]
+    closes_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    score: Mapped[int | None] = mapped_column(Integer)
+    respondent: Mapped[str | None] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(32))
+    follow_up_due: Mapped[datetime | None]
+    followed_up_at: Mapped[datetime | None]
+    followed_up_by: Mapped[str | None] = mapped_column(String(64))
+    escalated_to: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_nps_surveys_period", "period", "answered_at"),)

@@ -15,6 +15,7 @@ from domain.courses import enrollment_workflow_id
 from domain.leads import lead_workflow_id
 from domain.lifecycle import customer_workflow_id
 from domain.loyalty import membership_workflow_id
+from domain.nps import survey_workflow_id
 from domain.onboarding import onboarding_workflow_id
 from domain.opportunities import opportunity_workflow_id
 from domain.payments import contract_workflow_id
@@ -30,7 +31,7 @@ DOMAIN_IDS = {"lead": lead_workflow_id, "course": enrollment_workflow_id,
               "payment": contract_workflow_id, "lifecycle": customer_workflow_id,
               "ticket": ticket_workflow_id, "opportunity": opportunity_workflow_id,
               "onboarding": onboarding_workflow_id,
-              "membership": membership_workflow_id}
+              "membership": membership_workflow_id, "nps": survey_workflow_id}
 
 
 # -- the agenda ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 from domain.registry import JOURNEYS
 from domain.tickets import TicketStage
 from starter.report.customers import CustomerFigures
+from starter.report.nps import NpsFigures
 from starter.report.pipeline import PipelineFigures
 
 # Each journey's main path, in order; the other steps are exits or side events.
@@ -111,6 +112,7 @@ class Report:
     completed: dict[str, int] = field(default_factory=dict)
     customers: CustomerFigures = field(default_factory=CustomerFigures)
     pipeline: PipelineFigures = field(default_factory=PipelineFigures)
+    nps: NpsFigures = field(default_factory=NpsFigures)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -24,6 +24,7 @@ from starter.report.figures import (
     Report,
     TicketFigures,
 )
+from starter.report.nps import nps_figures
 from starter.report.pipeline import pipeline_figures
 
 
@@ -45,6 +46,7 @@ def build_report(store: Store, *, start: date, end: date,
         _funnels(session, report, lo, hi)
         report.customers = customer_figures(session, lo, hi)
         report.pipeline = pipeline_figures(session, lo, hi, report.as_of)
+        report.nps = nps_figures(session, lo, hi, report.as_of)
         report.ticket_groups = dict(sorted(report.ticket_groups.items()))
         report.ticket_agents = dict(sorted(report.ticket_agents.items()))
         report.tiers = {tier or "none": n for tier, n in session.execute(

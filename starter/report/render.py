@@ -19,6 +19,7 @@ from starter.report.figures import (
     Report,
     TicketFigures,
 )
+from starter.report.nps import nps_rows
 from starter.report.pipeline import pipeline_rows
 
 
@@ -73,6 +74,7 @@ def render_text(report: Report) -> list[tuple[str, str]]:
         ("CSAT", _csat(t)),
         *customer_rows(report.customers),
         *pipeline_rows(report.pipeline),
+        *nps_rows(report.nps),
         *[(f"{label}", value) for label, value in report.extra.items()],
     ]
 
