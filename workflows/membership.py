@@ -161,12 +161,14 @@ class MembershipJourney(Journey):
         self._publish()
         while True:
             await self._serve(lambda: self._renew or self._history_full())
-            # Finish the touches on their way, answering what arrives meanwhile.
-            while not self.messenger.settled():
-                await workflow.wait_condition(
-                    lambda: bool(self.inbox) or self.messenger.settled())
+            # Finish the touches on their way, answering what arrives meanwhile
+            # (and what came with the anniversary), before the next year's run.
+            while self.inbox or not self.messenger.settled():
                 if self.inbox:
                     await self._act_on(self.inbox.pop(0))
+                    continue
+                await workflow.wait_condition(
+                    lambda: bool(self.inbox) or self.messenger.settled())
             await self.messenger.drain()
             await workflow.wait_condition(workflow.all_handlers_finished)
             if not self.inbox:
