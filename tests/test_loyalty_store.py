@@ -1,13 +1,17 @@
 """The loyalty activities on the store (SQLite and PostgreSQL): an order's
 points once, a refund reversing exactly them, redemption refused beyond the
 balance with nothing written, expiry rows, the stored ledger sound after all
-of it; referral codes unguessable and stable, self- and circular referrals
-refused; the level and its discount written for other services."""
+of it (and after generated sequences of every write, hypothesis); referral
+codes unguessable and stable, self- and circular referrals refused; the
+level and its discount written for other services."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from activities.loyalty import LoyaltyActivities
 from activities.loyalty_records import load_book
@@ -139,3 +143,34 @@ def test_the_level_and_its_discount_for_other_services(store: Store) -> None:
     assert (result.level, result.changed, result.discount_percent) == ("silver", True, 10)
     [stored] = rows(store, schema.LoyaltyMember, customer_id="m4")
     assert (stored.level, stored.discount_percent) == ("silver", 10)
+
+
+_members = iter(range(10**6))
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["order", "redeem", "refund", "share", "expire"]),
+                          st.integers(0, 5), st.integers(1, 3000), st.integers(0, 900)),
+                max_size=25))
+def test_the_stored_ledger_stays_sound_whatever_the_activities_are_asked(
+        store: Store, ops: list[tuple[str, int, int, int]]) -> None:
+    customer_id = f"p{next(_members)}"
+    acts, _, _ = member(store, customer_id)
+    for op, ref, amount, day in ops:
+        at = THURSDAY + timedelta(days=day)
+        if op == "order":
+            order(acts, customer_id, f"{customer_id}-O{ref}", str(amount), at)
+        elif op == "refund":
+            acts.reverse_order(RefundRequest(customer_id=customer_id, refund=Refund(
+                order_id=f"{customer_id}-O{ref}"), now=at))
+        elif op == "expire":
+            acts.expire_points(ExpiryRequest(customer_id=customer_id, workflow_id="w", now=at))
+        else:
+            kind = "redeemed" if op == "redeem" else "behaviour"
+            acts.change_points(PointsChange(customer_id=customer_id, key=f"{op}:{ref}",
+                                            kind=kind, points=amount, now=at))
+    balance = sound(store, customer_id)
+    stored = rows(store, schema.LoyaltyPoints, customer_id=customer_id)
+    assert balance == sum(r.points for r in stored) >= 0
+    assert all(r.balance_after >= 0 for r in stored)
