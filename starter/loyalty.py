@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
@@ -79,36 +79,10 @@ def member(store: Store, customer_id: str) -> schema.LoyaltyMember | None:
 
 
 def figures(store: Store, start: datetime, end: datetime) -> dict[str, Any]:
-    """Points issued, redeemed and expired in [start, end); members per level
-    now; level changes, retention offers and those taken up (the level kept),
-    referral conversions in the period."""
+    """The programme's figures for [start, end), as the report counts them."""
+    import dataclasses
+
+    from starter.report.loyalty import loyalty_figures
+
     with store.unit_of_work() as session:
-        points: dict[str, int] = dict(session.execute(
-            select(schema.LoyaltyPoints.kind, func.coalesce(func.sum(schema.LoyaltyPoints.points),
-                                                            0))
-            .where(schema.LoyaltyPoints.at >= start, schema.LoyaltyPoints.at < end)
-            .group_by(schema.LoyaltyPoints.kind)).all())
-        levels: dict[str, int] = dict(session.execute(
-            select(schema.LoyaltyMember.level, func.count())
-            .group_by(schema.LoyaltyMember.level)).all())
-        steps: dict[str, int] = dict(session.execute(
-            select(schema.JourneyEvent.step, func.count())
-            .where(schema.JourneyEvent.journey == "membership",
-                   schema.JourneyEvent.at >= start, schema.JourneyEvent.at < end)
-            .group_by(schema.JourneyEvent.step)).all())
-    issued = sum(int(v) for k, v in points.items()
-                 if k in ("earned", "behaviour", "granted", "gift", "referral"))
-    offered = int(steps.get("retention_offered", 0))
-    kept = int(steps.get("retention_kept", 0))
-    return {
-        "points_issued": issued,
-        "points_redeemed": -int(points.get("redeemed", 0)),
-        "points_reversed": -int(points.get("reversed", 0)),
-        "points_expired": -int(points.get("expired", 0)),
-        "members_per_level": {k: int(v) for k, v in sorted(levels.items())},
-        "joined": int(steps.get("joined", 0)),
-        "level_changes": int(steps.get("level_changed", 0)),
-        "retention_offers": offered,
-        "retention_taken_up": kept,
-        "referral_conversions": int(steps.get("referral_converted", 0)),
-    }
+        return dataclasses.asdict(loyalty_figures(session, start, end))

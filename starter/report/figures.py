@@ -12,6 +12,7 @@ from typing import Any
 from domain.registry import JOURNEYS
 from domain.tickets import TicketStage
 from starter.report.customers import CustomerFigures
+from starter.report.loyalty import LoyaltyFigures
 from starter.report.nps import NpsFigures
 from starter.report.pipeline import PipelineFigures
 
@@ -113,6 +114,7 @@ class Report:
     customers: CustomerFigures = field(default_factory=CustomerFigures)
     pipeline: PipelineFigures = field(default_factory=PipelineFigures)
     nps: NpsFigures = field(default_factory=NpsFigures)
+    loyalty: LoyaltyFigures = field(default_factory=LoyaltyFigures)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

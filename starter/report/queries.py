@@ -24,6 +24,7 @@ from starter.report.figures import (
     Report,
     TicketFigures,
 )
+from starter.report.loyalty import loyalty_figures
 from starter.report.nps import nps_figures
 from starter.report.pipeline import pipeline_figures
 
@@ -47,6 +48,7 @@ def build_report(store: Store, *, start: date, end: date,
         report.customers = customer_figures(session, lo, hi)
         report.pipeline = pipeline_figures(session, lo, hi, report.as_of)
         report.nps = nps_figures(session, lo, hi, report.as_of)
+        report.loyalty = loyalty_figures(session, lo, hi)
         report.ticket_groups = dict(sorted(report.ticket_groups.items()))
         report.ticket_agents = dict(sorted(report.ticket_agents.items()))
         report.tiers = {tier or "none": n for tier, n in session.execute(

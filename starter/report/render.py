@@ -19,6 +19,7 @@ from starter.report.figures import (
     Report,
     TicketFigures,
 )
+from starter.report.loyalty import loyalty_rows
 from starter.report.nps import nps_rows
 from starter.report.pipeline import pipeline_rows
 
@@ -75,6 +76,7 @@ def render_text(report: Report) -> list[tuple[str, str]]:
         *customer_rows(report.customers),
         *pipeline_rows(report.pipeline),
         *nps_rows(report.nps),
+        *loyalty_rows(report.loyalty),
         *[(f"{label}", value) for label, value in report.extra.items()],
     ]
 
