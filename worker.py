@@ -26,6 +26,7 @@ from activities.messaging import MessagingActivities
 from activities.parts import ActivityParts, build_journey_activities, defined
 from activities.segments import SegmentActivities
 from activities.store import Store
+from domain.nps import LaunchPage, NpsPolicy
 from domain.registry import JOURNEYS, load
 from domain.segments import SegmentPolicy, SegmentRefreshRequest
 from domain.settings import Settings
@@ -53,6 +54,8 @@ SHUTDOWN_LIMIT = GRACEFUL_SHUTDOWN + timedelta(seconds=10)
 EXIT_FORCED = 2
 # The segment refresh runs this long after the RFM sweep starts.
 SEGMENTS_AFTER_RFM_MINUTES = 30
+# The NPS surveys go out at this hour of a period's first day (business zone).
+NPS_LAUNCH_HOUR = 10
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -159,9 +162,11 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
 
 async def ensure_schedules(client: Client, settings: Settings) -> None:
     """The daily RFM sweep at 02:00 in the business time zone (`rfm-daily`),
-    and the segment refresh half an hour later (`segments-daily`, so rules on
-    the tier see the day's tiers): created on the first start, brought in
-    line with the settings on every later one."""
+    the segment refresh half an hour later (`segments-daily`, so rules on the
+    tier see the day's tiers) and the NPS surveys at the start of each
+    quarter (policy: or half year) for the one that ended (`nps-quarterly`):
+    created on the first start, brought in line with the settings on every
+    later one."""
     from temporalio.client import (
         Schedule,
         ScheduleActionStartWorkflow,
@@ -192,6 +197,18 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
         "segments-daily": daily(ScheduleActionStartWorkflow(
             "SegmentRefresh", SegmentRefreshRequest(), id="segment-refresh",
             task_queue=settings.task_queue), SEGMENTS_AFTER_RFM_MINUTES),
+        # At the start of each survey period, for the period that ended.
+        "nps-quarterly": Schedule(
+            action=ScheduleActionStartWorkflow(
+                "NpsLaunch", LaunchPage(), id="nps-launch", task_queue=settings.task_queue),
+            spec=ScheduleSpec(
+                calendars=[ScheduleCalendarSpec(
+                    month=[ScheduleRange(1, 12, settings.policy_for("nps", NpsPolicy)
+                                         .every_months)],
+                    day_of_month=[ScheduleRange(1)], hour=[ScheduleRange(NPS_LAUNCH_HOUR)],
+                    minute=[ScheduleRange(0)], second=[ScheduleRange(0)])],
+                time_zone_name=settings.default_timezone),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP)),
     }
     for schedule_id, schedule in schedules.items():
         try:

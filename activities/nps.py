@@ -6,8 +6,10 @@ it), each started on its own journey."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, union, update
 from sqlalchemy.orm import Session
@@ -31,6 +33,8 @@ from domain.nps import (
     FollowedUp,
     FollowUpEscalation,
     FollowUpRecord,
+    LaunchedPage,
+    LaunchPage,
     NpsInput,
     NpsPolicy,
     NpsStage,
@@ -42,6 +46,7 @@ from domain.nps import (
     SurveyStep,
     nps_workflow_id,
     period_bounds,
+    previous_period,
     respondent,
     survey_id,
 )
@@ -64,30 +69,61 @@ async def start_nps_journey(client: Client, *, task_queue: str, survey: NpsInput
     return workflow_id
 
 
-def active_customers(session: Session, period: str) -> list[str]:
-    """The customers with a purchase or a ticket opened in the period (UTC days)."""
+def active_customers(session: Session, period: str, *, after: str = "",
+                     limit: int | None = None) -> list[str]:
+    """The customers with a purchase or a ticket opened in the period (UTC
+    days), in id order; those after `after`, at most `limit` of them."""
     start, end = period_bounds(period)
     lo = datetime.combine(start, time.min, UTC)
     hi = datetime.combine(end, time.min, UTC)
-    bought = select(schema.Order.customer_id).where(schema.Order.at >= lo, schema.Order.at < hi)
-    asked = select(schema.Ticket.customer_id).where(schema.Ticket.created_at >= lo,
-                                                    schema.Ticket.created_at < hi)
-    return sorted(session.scalars(union(bought, asked)))
+    bought = select(schema.Order.customer_id.label("id")).where(
+        schema.Order.at >= lo, schema.Order.at < hi, schema.Order.customer_id > after)
+    asked = select(schema.Ticket.customer_id.label("id")).where(
+        schema.Ticket.created_at >= lo, schema.Ticket.created_at < hi,
+        schema.Ticket.customer_id > after)
+    found = union(bought, asked).subquery()
+    query = select(found.c.id).order_by(found.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
 
 
 class NpsActivities:
     @classmethod
     def from_parts(cls, parts: ActivityParts, policy: NpsPolicy) -> NpsActivities:
-        return cls(store=parts.store, policy=policy, client=parts.client)
+        return cls(store=parts.store, policy=policy, client=parts.client,
+                   task_queue=parts.task_queue, zone=parts.settings.default_timezone)
 
-    def __init__(self, *, store: Store, policy: NpsPolicy, client: Client | None = None) -> None:
+    def __init__(self, *, store: Store, policy: NpsPolicy, client: Client | None = None,
+                 task_queue: str = "crm-journeys", zone: str = "Asia/Shanghai") -> None:
         self.store = store
         self.policy = policy
         self.client = client
+        self.task_queue = task_queue
+        self.zone = zone
 
     @activity.defn
     def load_nps_policy(self) -> NpsPolicy:
         return self.policy
+
+    @activity.defn
+    async def launch_nps_page(self, page: LaunchPage) -> LaunchedPage:
+        """Starts the surveys of one page of the period's active customers (a
+        survey already started is left as it is, so a retried page is harmless)."""
+        if self.client is None:
+            raise ApplicationError("no Temporal client to start the surveys",
+                                   non_retryable=True)
+        period = page.period or previous_period(
+            datetime.now(UTC).astimezone(ZoneInfo(self.zone)).date(), self.policy.every_months)
+        ids = await asyncio.to_thread(self._page, period, page.after, page.limit)
+        for customer_id in ids:
+            await start_nps_journey(self.client, task_queue=self.task_queue,
+                                    survey=NpsInput(customer_id=customer_id, period=period))
+        return LaunchedPage(period=period, started=len(ids), last=ids[-1] if ids else page.after)
+
+    def _page(self, period: str, after: str, limit: int) -> list[str]:
+        with self.store.unit_of_work() as session:
+            return active_customers(session, period, after=after, limit=limit)
 
     @activity.defn
     def open_nps_survey(self, request: OpenSurvey) -> SurveyOpened:

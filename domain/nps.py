@@ -252,6 +252,21 @@ class OwnerHandover(Lenient):
     n: int
 
 
+class LaunchPage(Lenient):
+    """One page of a period's launch: the surveys of the active customers
+    whose ids come after `after` (empty: the period before today's)."""
+
+    period: str = ""
+    after: str = ""
+    limit: int = 200
+
+
+class LaunchedPage(Lenient):
+    period: str
+    started: int
+    last: str  # the last customer id of the page; where the next page starts
+
+
 class NpsStatus(Lenient):
     customer_id: str
     period: str

@@ -187,6 +187,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         funnel=("asked", "answered"),
         exits=("reminded", "expired", "follow_up_escalated", "followed_up"),
         colour="#d64545",
+        more_workflows=("workflows.nps:NpsLaunch",),
     ),
 )
 

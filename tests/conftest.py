@@ -104,6 +104,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_membership_referral": "workflow",
     "test_onboarding_workflow": "workflow",
     "test_opportunity_workflow": "workflow",
+    "test_nps_launch": "workflow",
     "test_nps_workflow": "workflow",
     "test_payment_allocation": "workflow",
     "test_segment_refresh_workflow": "workflow",

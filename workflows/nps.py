@@ -13,7 +13,7 @@ that contains a word of a policy category is tagged with that category.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
         FollowedUp,
         FollowUpEscalation,
         FollowUpRecord,
+        LaunchedPage,
+        LaunchPage,
         LogFollowUp,
         NpsInput,
         NpsPolicy,
@@ -55,6 +57,7 @@ from workflows.kit import (
     CRM_OWNER_ID,
     CRM_SLA_DEADLINE,
     CRM_STAGE,
+    STORE_RETRY,
     Agenda,
     Deadline,
     Due,
@@ -324,3 +327,25 @@ class NpsJourney(Journey):
             f"**NPS survey {s.period} of customer {s.customer_id}** — stage "
             f"`{s.stage.value}`\n\nanswer: {answered}; owner: {s.owner_id or 'nobody'}"
             + (f"; next at {deadline.isoformat()}" if deadline else ""))
+
+
+@workflow.defn(name="NpsLaunch")
+class NpsLaunch:
+    """A period's surveys (started by the `nps-quarterly` schedule at the start
+    of each period, for the one that ended): every customer with a purchase or
+    a ticket in it, a page at a time, at most a page a second."""
+
+    @workflow.run
+    async def run(self, page: LaunchPage) -> LaunchedPage:
+        started = 0
+        while True:
+            done: LaunchedPage = await workflow.execute_activity(
+                "launch_nps_page", page, start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=STORE_RETRY, result_type=LaunchedPage)
+            started += done.started
+            page = LaunchPage(period=done.period, after=done.last, limit=page.limit)
+            if done.started < page.limit:
+                return LaunchedPage(period=done.period, started=started, last=done.last)
+            if workflow.info().is_continue_as_new_suggested():
+                workflow.continue_as_new(page)
+            await workflow.sleep(timedelta(seconds=1))
