@@ -39,6 +39,7 @@ from domain.leads import (
     StageChange,
 )
 from domain.messaging import SendOutcome, SendRequest
+from domain.opportunities import LeadHandover
 from domain.policy import LeadPolicy
 from domain.settings import Settings
 from worker import WORKFLOWS, build_worker
@@ -163,11 +164,16 @@ class NoopLeadActivities:
     def record_rejection(self, record: RejectionRecord) -> None:
         return None
 
+    @activity.defn(name="start_opportunity_journey")
+    def start_opportunity_journey(self, request: LeadHandover) -> str | None:
+        return f"opportunity-{request.opportunity_id}"
+
     def all(self) -> list[Callable[..., Any]]:
         return [
             self.send_message, self.load_lead_policy, self.intake_lead, self.undo_merge,
             self.assign_lead, self.claim_lead, self.escalate_lead, self.record_contact,
             self.miss_follow_up, self.change_lead_stage, self.convert_lead, self.record_rejection,
+            self.start_opportunity_journey,
         ]
 
 

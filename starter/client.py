@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 from temporalio.api.common.v1 import Payload
@@ -18,6 +18,7 @@ from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.exceptions import ApplicationError, FailureError
 
 from domain.courses import (
+    CoursePolicy,
     CourseStatus,
     EndCourse,
     EnrollmentInput,
@@ -46,9 +47,11 @@ from domain.payments import (
     Cancel,
     ContractInput,
     ContractStatus,
+    PaymentPolicy,
     RecordPayment,
     contract_workflow_id,
 )
+from domain.policy import LeadPolicy
 from domain.settings import TASK_QUEUE, Settings
 from domain.tickets import (
     CustomerReplied,
@@ -57,10 +60,13 @@ from domain.tickets import (
     Resolve,
     Respond,
     TicketInput,
+    TicketPolicy,
     TicketStatus,
     WaitOnCustomer,
     ticket_workflow_id,
 )
+
+S = TypeVar("S", bound=pydantic.BaseModel)
 
 
 class JourneyPayloadConverter(PydanticPayloadConverter):
@@ -112,14 +118,24 @@ async def connect(settings: Settings, runtime: Any = None) -> Client:
 class Journeys:
     """Start and signal journeys knowing only CRM ids."""
 
-    def __init__(self, client: Client, *, task_queue: str = TASK_QUEUE) -> None:
+    def __init__(self, client: Client, *, task_queue: str = TASK_QUEUE,
+                 settings: Settings | None = None) -> None:
         self.client = client
         self.task_queue = task_queue
+        # With settings, a journey started here carries its policy from them in
+        # its start input (unless the input names one), and so does not load it
+        # by an activity of its own: the same policy, one activity fewer.
+        self.settings = settings
+
+    def _with_policy(self, journey: str, start: S, model: type[pydantic.BaseModel]) -> S:
+        if self.settings is None or getattr(start, "policy", None) is not None:
+            return start
+        return start.model_copy(update={"policy": self.settings.policy_for(journey, model)})
 
     async def start_lead(self, lead: LeadInput) -> WorkflowHandle[Any, LeadStatus]:
         return await self.client.start_workflow(
             "LeadJourney",
-            lead,
+            self._with_policy("lead", lead, LeadPolicy),
             id=lead_workflow_id(lead.lead_id),
             task_queue=self.task_queue,
             static_summary=f"Lead {lead.lead_id} · {lead.region or '?'}/{lead.product_line or '?'}"
@@ -165,7 +181,7 @@ class Journeys:
     async def enroll(self, enrollment: EnrollmentInput) -> WorkflowHandle[Any, CourseStatus]:
         return await self.client.start_workflow(
             "CourseJourney",
-            enrollment,
+            self._with_policy("course", enrollment, CoursePolicy),
             id=enrollment_workflow_id(enrollment.enrollment_id),
             task_queue=self.task_queue,
             static_summary=f"Enrolment {enrollment.enrollment_id} · course {enrollment.course_id}"
@@ -196,7 +212,7 @@ class Journeys:
     async def sign_contract(self, contract: ContractInput) -> WorkflowHandle[Any, ContractStatus]:
         return await self.client.start_workflow(
             "PaymentJourney",
-            contract,
+            self._with_policy("payment", contract, PaymentPolicy),
             id=contract_workflow_id(contract.contract_id),
             task_queue=self.task_queue,
             static_summary=f"Contract {contract.contract_id} · {contract.amount} "
@@ -230,7 +246,7 @@ class Journeys:
     async def open_ticket(self, ticket: TicketInput) -> WorkflowHandle[Any, TicketStatus]:
         return await self.client.start_workflow(
             "TicketJourney",
-            ticket,
+            self._with_policy("ticket", ticket, TicketPolicy),
             id=ticket_workflow_id(ticket.ticket_id),
             task_queue=self.task_queue,
             static_summary=f"Ticket {ticket.ticket_id} · {ticket.type.value}/"

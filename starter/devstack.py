@@ -288,7 +288,7 @@ async def _with_demo(worker_run: Any, settings: Settings) -> None:
     store = Store.from_url(settings.database_url)
     try:
         client = await connect(settings)
-        await run_demo(Journeys(client, task_queue=settings.task_queue), store,
+        await run_demo(Journeys(client, task_queue=settings.task_queue, settings=settings), store,
                        seconds_per_day=86400 / settings.time_scale)
     except Exception as exc:  # noqa: BLE001 - the demo failing must not stop the worker
         print(f"demo stopped: {exc!r}", file=sys.stderr)

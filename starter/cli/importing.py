@@ -162,7 +162,7 @@ async def _start_leads(
     except RuntimeError as exc:  # the SDK's connect failure
         return CliError(f"{unreachable(settings, exc)}\nno lead journey was started")
     await imports.start_lead_journeys(
-        Journeys(client, task_queue=settings.task_queue), good, report, tick=tick
+        Journeys(client, task_queue=settings.task_queue, settings=settings), good, report, tick=tick
     )
     return None
 

@@ -207,7 +207,8 @@ def with_journeys(
         try:
             # Without a worker an update waits for ever; a person should not.
             async with asyncio.timeout(ANSWER_WITHIN_S):
-                return await action(Journeys(client, task_queue=settings.task_queue))
+                return await action(Journeys(client, task_queue=settings.task_queue,
+                                             settings=settings))
         except TimeoutError:
             return no_answer(settings, subject)
         except (

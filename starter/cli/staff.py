@@ -170,7 +170,7 @@ async def _tell_journeys(
             f"journeys were not told: {', '.join(workflow_ids)}; run "
             f"`crm staff deactivate {staff_id}` again once Temporal is up"
         )
-    journeys = Journeys(client, task_queue=settings.task_queue)
+    journeys = Journeys(client, task_queue=settings.task_queue, settings=settings)
     told: list[str] = []
     failed: dict[str, str] = {}
     for workflow_id in workflow_ids:
