@@ -203,7 +203,8 @@ class LoyaltyActivities:
     def change_points(self, request: PointsChange) -> PointsResult:
         """A credit (behaviour, grant, gift, referral) or a redemption under its
         key, once. A redemption beyond the balance is refused and writes nothing;
-        an accepted one answers its receipt (the ledger row's key)."""
+        an accepted one answers its receipt (the ledger row's key). A grant's
+        `source` is the staff member granting it, who must be active."""
         kind = PointsKind(request.kind)
         refuse_invalid({"points": limits.range_problem(request.points, 1, limits.MAX_MINOR),
                         "reason": limits.text_problem(request.reason, limits.TEXT),
@@ -216,6 +217,12 @@ class LoyaltyActivities:
                 row = stored[request.key]
                 return self._result(book, duplicate=True, points=row.points,
                                     receipt=request.key)
+            if kind is PointsKind.granted:
+                # Compensation is granted by someone who answers for it.
+                staff = session.get(schema.Staff, request.source)
+                if staff is None or not staff.active:
+                    return self._result(book, refused=f"{request.source or 'nobody'} is not "
+                                        "an active staff member: only staff grant points")
             try:
                 if kind is PointsKind.redeemed:
                     book.debit(key=request.key, kind=kind, points=request.points,

@@ -91,6 +91,9 @@ async def test_behaviour_grants_and_redemption_refused_beyond_the_balance(
     assert granted.accepted
     assert await refused(loyalty.ask(harness.client, "m2", "grant_now", Grant(
         points=10, reason=" ", staff_id="rep-a"))) == "a grant needs a reason"
+    assert await refused(loyalty.ask(harness.client, "m2", "grant_now", Grant(
+        points=10, reason="goodwill", staff_id="someone"))) == (
+        "someone is not an active staff member: only staff grant points")
     assert balance(harness, "m2") == 150
     too_much = await refused(loyalty.ask(harness.client, "m2", "redeem_now",
                                          Redeem(points=151, for_="tea set")))
@@ -102,6 +105,7 @@ async def test_behaviour_grants_and_redemption_refused_beyond_the_balance(
     status = await loyalty.status(harness.client, "m2")
     assert [r.reason for r in status.rejections] == [
         "unknown behaviour 'dance': expected one of check_in, share, survey",
+        "someone is not an active staff member: only staff grant points",
         "redemption refused: 151 points asked, the balance is 150"]
     assert [t.step for t in harness.touches(recipient_id="m2")] == ["redeem_receipt"]
 
