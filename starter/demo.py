@@ -1,6 +1,7 @@
 """The demo: staff and a handful of leads, driven through every turn of the lead
 journey with time sped up, so a newcomer sees it all within two minutes in the
-Temporal UI and in the outbox.
+Temporal UI and in the outbox; the converted lead's opportunity goes on to a
+won deal, its contract, onboarding and first payment.
 
 With the default scale a day lasts five seconds: the 24-hour first touch is
 5 s, the 3-day follow-up 15 s, and a lead nobody follows up goes stale after
@@ -12,16 +13,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TypeVar
 
 from rich.console import Console
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from activities.store import Store
 from activities.store.staff import StaffMember, add_staff
 from domain.leads import Convert, LeadInput, LeadStage, LogContact
+from domain.onboarding import Delivered, GroupReady
+from domain.opportunities import Advance, SendQuote, Win, WinContract
+from domain.payments import RecordPayment
 from starter.client import Journeys
+from starter.opportunities import Opportunities
 
 DEMO_TIME_SCALE = 17280.0  # one day in five seconds
+T = TypeVar("T")
 
 STAFF = [
     StaffMember(
@@ -66,6 +75,53 @@ STAFF = [
         email="zhao.lei@example.com",
     ),
 ]
+
+
+async def _answered(query: Callable[[], Awaitable[T]], *, within: float = 60.0) -> T:
+    """A journey's answer once it has one (it is being started by another)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            return await query()
+        except RPCError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def deal_to_cash(journeys: Journeys, opportunity_id: str, *, out: Console,
+                       run: str) -> None:
+    """The converted lead's opportunity from needs analysis to its first
+    payment: proposal and the quote, negotiation, won (the contract, its payment
+    journey and onboarding), the service group and delivery, the 30 % deposit."""
+    pipeline = Opportunities(journeys.client, task_queue=journeys.task_queue)
+    try:
+        opened = await _answered(lambda: pipeline.status(opportunity_id))
+    except RPCError:
+        out.print(f"  opportunity-{opportunity_id}: not started (the conversion was refused?)")
+        return
+    out.print(f"  opportunity-{opportunity_id}: {opened.stage.value}, owner {opened.owner_id}")
+    await pipeline.advance(opportunity_id, Advance(stage="proposal", note="需求调研完成"))
+    await pipeline.send_quote(opportunity_id, SendQuote(amount=Decimal("360000")))
+    await pipeline.advance(opportunity_id, Advance(stage="negotiation", note="报价已接受"))
+    await pipeline.win(opportunity_id, Win(contract=WinContract(amount=Decimal("360000"))))
+    out.print(f"  opportunity-{opportunity_id}: proposal, quote sent, negotiation, won")
+    contract = await _answered(lambda: journeys.contract_status(opportunity_id))
+    while not contract.milestones:  # the journey is recording the contract
+        await asyncio.sleep(0.1)
+        contract = await journeys.contract_status(opportunity_id)
+    out.print(f"  contract-{opportunity_id}: signed, {len(contract.milestones)} milestones; "
+              f"onboarding-{opportunity_id} started")
+    onboarding = journeys.client.get_workflow_handle(f"onboarding-{opportunity_id}")
+    await _answered(lambda: onboarding.query("status"))
+    await onboarding.signal("group_ready", GroupReady(link=f"https://work.weixin.qq.com/g/{run}"))
+    await onboarding.signal("delivered", Delivered(by=opened.owner_id, note="最小可用版本上线"))
+    out.print(f"  onboarding-{opportunity_id}: service group ready, first version delivered")
+    deposit = contract.milestones[0].amount
+    answer = await journeys.record_payment(opportunity_id, RecordPayment(
+        amount=deposit, reference=f"DEMO-{run}"))
+    out.print(f"  contract-{opportunity_id}: first payment {deposit} "
+              f"{'received' if answer.accepted else 'refused'}")
 
 
 def seed_demo_staff(store: Store) -> None:
@@ -126,6 +182,9 @@ async def run_demo(
                     continue
                 out.print(f"  {lead_id}: {owner_id}'s contact refused ({reason})")
                 return
+            except RPCError as ended:  # the journey completed while the call was made
+                out.print(f"  {lead_id}: {owner_id}'s contact not taken ({ended})")
+                return
             out.print(f"  {lead_id}: {owner_id} logged a contact "
                       f"(next follow-up due {answer.due_at})")
             return
@@ -169,6 +228,7 @@ async def run_demo(
             converting.lead_id, Convert(opportunity_name="星辰制造 ERP", amount="380000")
         )
         out.print(f"  {converting.lead_id}: converted to an opportunity")
+        await deal_to_cash(journeys, f"opp-{converting.lead_id}", out=out, run=run)
 
     await asyncio.gather(
         after(0.4 * day, lambda: contact(converting.lead_id, "首次电话沟通，约演示")),

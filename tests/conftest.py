@@ -126,6 +126,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_integration_course": "workflow",
     "test_integration_lead": "workflow",
     "test_integration_lifecycle": "workflow",
+    "test_integration_opportunity": "workflow",
     "test_integration_payment": "workflow",
     "test_integration_ticket": "workflow",
     "test_rfm_daily_schedule": "workflow",

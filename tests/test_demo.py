@@ -65,3 +65,9 @@ async def test_the_demo_leads_end_as_the_readme_says(
         assert escalated.reassignments == 1 and escalated.previous_owners, out
         assert escalated.stage in (LeadStage.following_up, LeadStage.stale), out
         assert f"D{run[1]}-5: claimed by rep-zhao -> accepted" in out
+        # Lead 1's opportunity went on to a won deal and its first payment.
+        deal = f"opp-D{run[1]}-1"
+        h.journeys.started += [f"opportunity-{deal}", f"contract-{deal}", f"onboarding-{deal}"]
+        assert f"contract-{deal}: first payment 108000.00 received" in out, out
+        contract = await h.journeys.contract_status(deal)
+        assert contract.milestones[0].state == "paid" and contract.accepted_at is not None, out
