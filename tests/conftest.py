@@ -137,6 +137,7 @@ MODULE_TIERS: dict[str, str] = {
     # integration
     "test_cli_contract": "integration",
     "test_cli_course": "integration",
+    "test_cli_opportunity": "integration",
     "test_cli_customer": "integration",
     "test_cli_erase": "integration",
     "test_cli_import": "integration",
