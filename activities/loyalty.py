@@ -28,13 +28,21 @@ from domain import limits, schema
 from domain.loyalty import (
     CURRENCY,
     JOURNEY,
+    LoyaltyPolicy,
+    anniversary,
+    level_for,
+    next_birthday_greeting,
+    order_points,
+    points_expire_at,
+    rank,
+)
+from domain.loyalty_requests import (
     DatesRequest,
     Enrolment,
     EnrolRequest,
     ExpiryRequest,
     LevelRequest,
     LevelResult,
-    LoyaltyPolicy,
     MembershipDates,
     OrderPoints,
     PointsChange,
@@ -44,12 +52,6 @@ from domain.loyalty import (
     RefundRequest,
     RetentionRequest,
     RetentionResult,
-    anniversary,
-    level_for,
-    next_birthday_greeting,
-    order_points,
-    points_expire_at,
-    rank,
 )
 from domain.money import minor_digits, to_minor
 from domain.points import PointsBook, PointsKind, PointsRefused

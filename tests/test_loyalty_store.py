@@ -18,14 +18,16 @@ from activities.loyalty_records import load_book
 from activities.store import Store
 from domain import schema
 from domain.loyalty import (
+    LoyaltyPolicy,
+    MemberPurchase,
+    Refund,
+)
+from domain.loyalty_requests import (
     EnrolRequest,
     ExpiryRequest,
     LevelRequest,
-    LoyaltyPolicy,
-    MemberPurchase,
     OrderPoints,
     PointsChange,
-    Refund,
     RefundRequest,
     RetentionRequest,
 )

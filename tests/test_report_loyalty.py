@@ -11,14 +11,16 @@ from activities.journal import record_event
 from activities.loyalty import LoyaltyActivities
 from activities.store import Store
 from domain.loyalty import (
-    EnrolRequest,
-    LevelRequest,
     LoyaltyPolicy,
     MemberPurchase,
+    Refund,
+)
+from domain.loyalty_requests import (
+    EnrolRequest,
+    LevelRequest,
     OrderPoints,
     PointsChange,
     ReferralReward,
-    Refund,
     RefundRequest,
 )
 from starter.report import build_report, render_text
