@@ -189,6 +189,21 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         colour="#d64545",
         more_workflows=("workflows.nps:NpsLaunch",),
     ),
+    JourneyEntry(
+        name="campaign",
+        workflow="workflows.campaign:CampaignJourney",
+        activities="activities.campaigns:CampaignActivities",
+        policy="domain.campaigns:CampaignPolicy",
+        id_prefix="campaign",
+        entity_kind="campaign",
+        noun="campaign run",
+        cli="starter.cli.campaign:campaign_app",
+        cli_name="campaign",
+        open_roles="activities.campaigns:open_roles",
+        funnel=("converted",),
+        exits=("completed",),
+        colour="#8662c7",
+    ),
 )
 
 

@@ -733,3 +733,37 @@ class NpsSurvey(Base):
     escalated_to: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_nps_surveys_period", "period", "answered_at"),)
+
+
+class Campaign(Base):
+    """A campaign's declaration (`domain/campaigns.py`) and whether it runs:
+    off (defined, never launched), active or paused."""
+
+    __tablename__ = "campaigns"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    definition: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(10))
+    defined_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CampaignMember(Base):
+    """A customer's run of a campaign: the arm they were put in (a variant or
+    the hold-out) when they entered, and how the run ended."""
+
+    __tablename__ = "campaign_members"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign: Mapped[str] = mapped_column(ForeignKey("campaigns.name"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    run: Mapped[int] = mapped_column(Integer)
+    arm: Mapped[str] = mapped_column(String(20))
+    entered_at: Mapped[datetime]
+    attributed_until: Mapped[datetime]  # orders before this are the campaign's
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(10))  # converted, completed
+    order_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("campaign", "customer_id", "run",
+                                       name="uq_campaign_members_run"),)

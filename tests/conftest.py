@@ -104,6 +104,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_membership_referral": "workflow",
     "test_onboarding_workflow": "workflow",
     "test_opportunity_workflow": "workflow",
+    "test_campaign_workflow": "workflow",
     "test_nps_launch": "workflow",
     "test_nps_workflow": "workflow",
     "test_payment_allocation": "workflow",

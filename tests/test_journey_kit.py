@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from domain.campaigns import run_workflow_id
 from domain.courses import enrollment_workflow_id
 from domain.leads import lead_workflow_id
 from domain.lifecycle import customer_workflow_id
@@ -31,7 +32,8 @@ DOMAIN_IDS = {"lead": lead_workflow_id, "course": enrollment_workflow_id,
               "payment": contract_workflow_id, "lifecycle": customer_workflow_id,
               "ticket": ticket_workflow_id, "opportunity": opportunity_workflow_id,
               "onboarding": onboarding_workflow_id,
-              "membership": membership_workflow_id, "nps": survey_workflow_id}
+              "membership": membership_workflow_id, "nps": survey_workflow_id,
+              "campaign": run_workflow_id}
 
 
 # -- the agenda ------------------------------------------------------------------------

@@ -1,0 +1,237 @@
+"""Campaigns in the store: declarations, launching (the audience from the
+segment, each customer's arm recorded, a run started for each who is not in
+the hold-out and may enter again), what a run asks while it walks its steps,
+and the results per arm, set-based."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, distinct, func, select, update
+from sqlalchemy.orm import Session
+from temporalio import activity
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.journal import record_event
+from activities.parts import ActivityParts
+from activities.store import Store
+from domain import schema
+from domain.campaigns import (
+    HOLDOUT,
+    JOURNEY,
+    ArmResult,
+    CampaignDefinition,
+    CampaignError,
+    CampaignInput,
+    CampaignName,
+    CampaignPolicy,
+    CampaignStage,
+    CampaignState,
+    LocalTime,
+    NextTime,
+    PurchaseCheck,
+    PurchaseFound,
+    Reentry,
+    RunEnded,
+    arm,
+    campaign_workflow_id,
+    check_campaign,
+)
+from domain.money import from_minor
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+OFF, ACTIVE, PAUSED = "off", "active", "paused"
+
+
+def define_campaign(store: Store, data: Any, *, now: datetime) -> CampaignDefinition:
+    """Stores a declaration (checked first: `CampaignError` says why it is
+    refused). A new campaign is off; a redefined one keeps its status."""
+    definition = check_campaign(data)
+    with store.unit_of_work() as session:
+        if session.get(schema.Segment, definition.segment) is None:
+            raise CampaignError(f"segment: no segment named {definition.segment!r}")
+        row = session.get(schema.Campaign, definition.name)
+        if row is None:
+            session.add(schema.Campaign(name=definition.name,
+                                        definition=definition.model_dump(mode="json"),
+                                        status=OFF, defined_at=now, updated_at=now))
+        else:
+            row.definition, row.updated_at = definition.model_dump(mode="json"), now
+    return definition
+
+
+def campaign(session: Session, name: str) -> tuple[schema.Campaign, CampaignDefinition]:
+    row = session.get(schema.Campaign, name)
+    if row is None:
+        raise CampaignError(f"no campaign named {name!r}")
+    return row, CampaignDefinition.model_validate(row.definition)
+
+
+def set_status(store: Store, name: str, status: str, *, now: datetime) -> None:
+    with store.unit_of_work() as session:
+        row, _ = campaign(session, name)
+        row.status, row.updated_at = status, now
+
+
+def entrants(session: Session, definition: CampaignDefinition,
+             now: datetime) -> list[tuple[str, int]]:
+    """(customer, run number) of the segment's members who may enter now: the
+    re-entry policy decides for those who were in a run before, and nobody
+    enters while their previous run is still going."""
+    m = schema.CampaignMember
+    members = list(session.scalars(select(schema.SegmentMember.customer_id).where(
+        schema.SegmentMember.segment == definition.segment).order_by(
+        schema.SegmentMember.customer_id)))
+    last = {customer: (run, ended) for customer, run, ended in session.execute(
+        select(m.customer_id, m.run, m.ended_at).where(m.campaign == definition.name)
+        .order_by(m.run)).all()}
+    found = []
+    for customer in members:
+        if customer not in last:
+            found.append((customer, 1))
+            continue
+        run, ended = last[customer]
+        if definition.reentry is Reentry.never or ended is None:
+            continue
+        if definition.reentry is Reentry.after_cooldown and \
+                now < ended + timedelta(days=definition.cooldown_days):
+            continue
+        found.append((customer, run + 1))
+    return found
+
+
+async def launch(store: Store, client: Client, *, task_queue: str, name: str,
+                 now: datetime) -> dict[str, int]:
+    """Enters the segment's members who may enter: each one's arm recorded,
+    a run started for each outside the hold-out. Counts per arm."""
+    with store.unit_of_work() as session:
+        row, definition = campaign(session, name)
+        if row.status == PAUSED:
+            raise CampaignError(f"campaign {name!r} is paused: resume it to launch")
+        row.status = ACTIVE
+        found = entrants(session, definition, now)
+        counts: dict[str, int] = {}
+        entered = []
+        for customer, run in found:
+            chosen = arm(definition, customer)
+            counts[chosen] = counts.get(chosen, 0) + 1
+            session.add(schema.CampaignMember(
+                campaign=name, customer_id=customer, run=run, arm=chosen, entered_at=now,
+                attributed_until=now + timedelta(days=definition.attribution_days),
+                ended_at=now if chosen == HOLDOUT else None,
+                outcome="holdout" if chosen == HOLDOUT else None))
+            if chosen != HOLDOUT:
+                entered.append((customer, chosen))
+    variants = {v.name: v for v in definition.variants}
+    for customer, chosen in entered:
+        try:
+            await client.start_workflow(
+                "CampaignJourney", CampaignInput(
+                    campaign=name, customer_id=customer, arm=chosen, steps=definition.steps,
+                    templates=variants[chosen].templates,
+                    exit_on_conversion=definition.exit_on_conversion, entered_at=now),
+                id=campaign_workflow_id(name, customer), task_queue=task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+        except WorkflowAlreadyStartedError:
+            pass  # still in a run: one run of a campaign at a time
+    return counts
+
+
+def results(store: Store, name: str, *, currency: str = "CNY") -> list[ArmResult]:
+    """Per arm: the customers who entered, those with an order within the
+    attribution window after entering (converted), and its revenue."""
+    m, o = schema.CampaignMember, schema.Order
+    with store.unit_of_work() as session:
+        _, definition = campaign(session, name)
+        entered: dict[str, int] = {a: int(n) for a, n in session.execute(
+            select(m.arm, func.count()).where(m.campaign == name).group_by(m.arm)).all()}
+        in_window = and_(o.customer_id == m.customer_id, o.at >= m.entered_at,
+                         o.at < m.attributed_until, o.currency == currency)
+        converted: dict[str, tuple[int, int]] = {
+            arm_name: (int(n), int(minor or 0)) for arm_name, n, minor in session.execute(
+                select(m.arm, func.count(distinct(m.id)), func.sum(o.amount_minor))
+                .join(o, in_window).where(m.campaign == name).group_by(m.arm)).all()}
+    arms = [HOLDOUT, *(v.name for v in definition.variants)]
+    return [ArmResult(arm=a, customers=int(entered.get(a, 0)),
+                      converted=converted.get(a, (0, 0))[0],
+                      revenue=from_minor(converted.get(a, (0, 0))[1], currency)
+                      if a in converted else Decimal("0.00"))
+            for a in arms]
+
+
+class CampaignActivities:
+    """What a run asks of the store while it walks its steps."""
+
+    @classmethod
+    def from_parts(cls, parts: ActivityParts, policy: CampaignPolicy) -> CampaignActivities:
+        return cls(store=parts.store, policy=policy, zone=parts.settings.default_timezone)
+
+    def __init__(self, *, store: Store, policy: CampaignPolicy,
+                 zone: str = "Asia/Shanghai") -> None:
+        self.store = store
+        self.policy = policy
+        self.zone = zone
+
+    @activity.defn
+    def campaign_purchase_since(self, check: PurchaseCheck) -> PurchaseFound:
+        """The customer's first order at or after `since`, if any."""
+        with self.store.unit_of_work() as session:
+            order_id = session.scalar(select(schema.Order.id).where(
+                schema.Order.customer_id == check.customer_id, schema.Order.at >= check.since)
+                .order_by(schema.Order.at).limit(1))
+        return PurchaseFound(order_id=order_id)
+
+    @activity.defn
+    def load_campaign_policy(self) -> CampaignPolicy:
+        return self.policy
+
+    @activity.defn
+    def campaign_state(self, request: CampaignName) -> CampaignState:
+        """Whether the campaign runs (active) or is paused (its touches wait)."""
+        with self.store.unit_of_work() as session:
+            row = session.get(schema.Campaign, request.campaign)
+        return CampaignState(status=row.status if row else None)
+
+    @activity.defn
+    def campaign_next_local_time(self, request: LocalTime) -> NextTime:
+        """The next `until` (HH:MM) in the customer's time zone after `now`."""
+        from datetime import time
+
+        with self.store.unit_of_work() as session:
+            customer = session.get(schema.Customer, request.customer_id)
+            zone = ZoneInfo(customer.timezone if customer and customer.timezone else self.zone)
+        local = request.now.astimezone(zone)
+        at = datetime.combine(local.date(), time.fromisoformat(request.until), zone)
+        if at <= local:
+            at = datetime.combine(local.date() + timedelta(days=1),
+                                  time.fromisoformat(request.until), zone)
+        return NextTime(at=at.astimezone(UTC))
+
+    @activity.defn
+    def end_campaign_run(self, request: RunEnded) -> None:
+        m = schema.CampaignMember
+        with self.store.unit_of_work() as session:
+            session.execute(update(m).where(
+                m.campaign == request.campaign, m.customer_id == request.customer_id,
+                m.ended_at.is_(None)).values(ended_at=request.now, outcome=request.outcome.value,
+                                              order_id=request.order_id))
+            record_event(session, key=f"{request.workflow_id}:{request.outcome.value}:"
+                         f"{request.now.isoformat()}", journey=JOURNEY,
+                         entity_id=f"{request.campaign}:{request.customer_id}",
+                         step=request.outcome.value, at=request.now,
+                         detail={"order_id": request.order_id})
+
+
+def open_roles(session: Session, staff_id: str) -> list[str]:
+    """A campaign run gives no one a role."""
+    return []
+
+
+__all__ = ["ACTIVE", "OFF", "PAUSED", "CampaignActivities", "CampaignStage", "define_campaign",
+           "launch", "results", "set_status"]
