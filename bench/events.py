@@ -4,10 +4,13 @@ customer pays for (actions) and what the server spends its CPU on.
     python -m bench.events [--policy-from-worker]
 
 Runs one happy path of each of the lead, ticket, payment and course journeys on
-the time-skipping test server, with the real worker (SQLite store in a
-temporary directory, delivery to the outbox), and prints the count of each
-event type in each journey's history. It asserts nothing; the exit status is 1
-when a journey did not end as its happy path does.
+a local Temporal dev server, with the real worker (SQLite store in a temporary
+directory, delivery to the outbox), and prints the count of each event type in
+each journey's history. It asserts nothing; the exit status is 1 when a
+journey did not end as its happy path does. The ticket's linger after closing
+and the course's 72 hours to the callback are cut to seconds (a policy the
+ticket and the course carry, or the worker's with `--policy-from-worker`):
+the same events, in real time.
 
 - lead: intake, assignment, welcome, the owner's first contact, conversion;
 - ticket: opened and assigned, responded, resolved, rated 5, closed;
@@ -38,15 +41,19 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store, migrate
-from domain.courses import CourseStage, EnrollmentInput, LogCallback
+from bench.lead_infra import temporal_binary
+from bench.quiet import stdout_to_devnull
+from domain.courses import CoursePolicy, CourseStage, EnrollmentInput, LogCallback
 from domain.leads import Convert, LeadInput, LeadStage, LogContact
 from domain.payments import ContractInput, ContractStage, MilestoneRule, RecordPayment
-from domain.tickets import TicketInput, TicketStage
+from domain.tickets import TicketInput, TicketPolicy, TicketStage
 from starter.client import Journeys, data_converter
-from tests.conftest import register_search_attributes, time_skipping_binary
 from tests.harness import make_settings, running_worker, seed_staff
+from workflows.kit import SEARCH_ATTRIBUTES
 
 POLL_S = 0.05
+TICKET_POLICY = TicketPolicy(linger_after_close=timedelta(seconds=1))
+COURSE_POLICY = CoursePolicy(callback_after=timedelta(seconds=2))
 
 
 async def until(check: Callable[[], Awaitable[Any]], what: str) -> Any:
@@ -72,10 +79,11 @@ async def _owner(journeys: Journeys) -> str | None:
     return (await journeys.lead_status("EV1")).owner_id
 
 
-async def ticket(journeys: Journeys) -> tuple[WorkflowHandle, bool]:
+async def ticket(journeys: Journeys, policy: TicketPolicy | None
+                 ) -> tuple[WorkflowHandle, bool]:
     handle = await journeys.open_ticket(TicketInput(
         ticket_id="EV2", customer_id="cust-1", type="technical", priority="normal",
-        subject="VPN drops every hour", channel="email"))
+        subject="VPN drops every hour", channel="email", policy=policy))
 
     async def assignee() -> str | None:
         return (await journeys.ticket_status("EV2")).assignee_id
@@ -98,18 +106,16 @@ async def payment(journeys: Journeys) -> tuple[WorkflowHandle, bool]:
     return handle, (await handle.result()).stage is ContractStage.paid
 
 
-async def course(journeys: Journeys, env: WorkflowEnvironment) -> tuple[WorkflowHandle, bool]:
-    now = await env.get_current_time()
+async def course(journeys: Journeys, policy: CoursePolicy | None
+                 ) -> tuple[WorkflowHandle, bool]:
     handle = await journeys.enroll(EnrollmentInput(
         enrollment_id="EV4", customer_id="cust-1", course_id="PY-101", advisor_id="adv-1",
-        ends_at=now + timedelta(hours=1)))
-    async def stage(wanted: CourseStage) -> bool:
-        return (await journeys.course_status("EV4")).stage is wanted
+        ends_at=datetime.now(UTC) + timedelta(seconds=1), policy=policy))
 
-    await env.sleep(timedelta(hours=1, minutes=1))
-    await until(lambda: stage(CourseStage.course_ended), "course ended")
-    await env.sleep(timedelta(hours=72))
-    await until(lambda: stage(CourseStage.awaiting_callback), "callback due")
+    async def due() -> bool:
+        return (await journeys.course_status("EV4")).stage is CourseStage.awaiting_callback
+
+    await until(due, "callback due")
     answer = await journeys.log_callback(
         "EV4", LogCallback(advisor_id="adv-1", outcome="renewal_intent"))
     assert answer.accepted, answer.reason
@@ -122,9 +128,11 @@ def event_types(history: Any) -> Counter[str]:
 
 
 async def main(args: argparse.Namespace) -> int:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=time_skipping_binary(), data_converter=data_converter())
-    await register_search_attributes(env.client)
+    with stdout_to_devnull():  # the server's banner
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_binary(), search_attributes=SEARCH_ATTRIBUTES,
+            data_converter=data_converter(), dev_server_log_level="error")
+    in_input = not args.policy_from_worker
     counts: dict[str, Counter[str]] = {}
     failed: list[str] = []
     try:
@@ -134,14 +142,15 @@ async def main(args: argparse.Namespace) -> int:
             store = Store.from_url(url)
             seed_staff(store)
             settings = make_settings(Path(tmp))
-            async with running_worker(env.client, store, settings) as h:
+            async with running_worker(env.client, store, settings, ticket_policy=TICKET_POLICY,
+                                      course_policy=COURSE_POLICY) as h:
                 journeys = Journeys(env.client, task_queue=h.task_queue,
-                                    settings=None if args.policy_from_worker else settings)
+                                    settings=settings if in_input else None)
                 runs: dict[str, Callable[[], Awaitable[tuple[WorkflowHandle, bool]]]] = {
                     "lead": lambda: lead(journeys),
-                    "ticket": lambda: ticket(journeys),
+                    "ticket": lambda: ticket(journeys, TICKET_POLICY if in_input else None),
                     "payment": lambda: payment(journeys),
-                    "course": lambda: course(journeys, env),
+                    "course": lambda: course(journeys, COURSE_POLICY if in_input else None),
                 }
                 for name, run in runs.items():
                     handle, ok = await run()

@@ -71,6 +71,7 @@ from workflows.kit import (
     WaitUntil,
     call,
     moves,
+    patched,
     start_input,
 )
 
@@ -146,7 +147,7 @@ class CustomerLifecycle(Journey):
                 # Finish what is on its way, acting meanwhile on what arrives: a
                 # purchase does not wait hours behind a win-back held by quiet
                 # hours. Older runs waited, and replay so.
-                serve = workflow.patched(SERVE_DURING_HANDOVER)
+                serve = patched(SERVE_DURING_HANDOVER)
                 while serve and not self.messenger.settled():
                     await workflow.wait_condition(
                         lambda: bool(self.inbox) or self.messenger.settled())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
@@ -37,7 +38,8 @@ from tests.recorders.common import (
 )
 
 
-async def record_course_full(env: WorkflowEnvironment, workdir: Path) -> str:
+async def record_course_full(env: WorkflowEnvironment, workdir: Path,
+                             enrollment_id: str = "R2") -> str:
     """Enrolment and welcome, the end moved earlier, the callback task 72 h later,
     escalation, a rejected callback from another advisor, the renewal intent."""
     url = f"sqlite:///{workdir / 'crm-course.db'}"
@@ -47,14 +49,15 @@ async def record_course_full(env: WorkflowEnvironment, workdir: Path) -> str:
     async with running_worker(env.client, store, make_settings(workdir)) as h:
         now = await env.get_current_time()
         handle = await h.journeys.enroll(EnrollmentInput(
-            enrollment_id="R2", customer_id="cust-1", course_id="PY-101", advisor_id="adv-1",
+            enrollment_id=enrollment_id, customer_id="cust-1", course_id="PY-101",
+            advisor_id="adv-1",
             ends_at=now + timedelta(days=10)))
         await asyncio.sleep(1)
         await handle.signal("end_course", EndCourse(ended_at=now + timedelta(days=2)))
         await env.sleep(timedelta(days=2 + 3 + 1, minutes=5))
-        await eventually(lambda: h.rows(schema.Escalation, entity_id="R2"))
+        await eventually(lambda: h.rows(schema.Escalation, entity_id=enrollment_id))
         await handle.signal("log_callback", LogCallback(advisor_id="adv-2", outcome="no_interest"))
-        answer = await h.journeys.log_callback("R2", LogCallback(advisor_id="adv-1",
+        answer = await h.journeys.log_callback(enrollment_id, LogCallback(advisor_id="adv-1",
                                                                  outcome="renewal_intent"))
         assert answer.accepted
         await handle.result()
@@ -68,7 +71,8 @@ async def _timers_fired(handle: WorkflowHandle) -> int:
                 async for event in handle.fetch_history_events()])
 
 
-async def record_course_every_signal(env: WorkflowEnvironment, workdir: Path) -> str:
+async def record_course_every_signal(env: WorkflowEnvironment, workdir: Path,
+                                     enrollment_id: str = "R8") -> str:
     """Every course signal refused in every shape, the end moved, the advisor
     deactivated (handed on); then, the worker down, the callback step falls
     due and the callback is logged after it: the step goes first and the
@@ -82,10 +86,11 @@ async def record_course_every_signal(env: WorkflowEnvironment, workdir: Path) ->
     quiet = MessagingPolicy(quiet_hours=local_window_around(callback_due, ZONE, before_min=10,
                                                             after_min=180))
     journeys = Journeys(env.client, task_queue=task_queue)
-    status = lambda: journeys.course_status("R8")  # noqa: E731
+    status = lambda: journeys.course_status(enrollment_id)  # noqa: E731
     async with _worker(env, store, settings, task_queue, messaging_policy=quiet, cache=False):
         handle = await journeys.enroll(EnrollmentInput(
-            enrollment_id="R8", customer_id="cust-1", course_id="PY-201", advisor_id="adv-1",
+            enrollment_id=enrollment_id, customer_id="cust-1", course_id="PY-201",
+            advisor_id="adv-1",
             ends_at=now + timedelta(hours=2)))
         await _when(status, lambda s: s.stage is CourseStage.enrolled, "enrolled")
         await signal_all(handle, [
@@ -101,7 +106,7 @@ async def record_course_every_signal(env: WorkflowEnvironment, workdir: Path) ->
             ("staff_deactivated", [{"staff_id": "adv-1"}]),                   # handed on
         ])
         await _when(status, lambda s: s.advisor_id == "adv-2", "handed on")
-        await refused(journeys.log_callback("R8", LogCallback(advisor_id="adv-2",
+        await refused(journeys.log_callback(enrollment_id, LogCallback(advisor_id="adv-2",
                                                               outcome="no_interest")))
         await env.sleep(ends_at - await env.get_current_time() + timedelta(minutes=5))
         await _when(status, lambda s: s.stage is CourseStage.course_ended, "course ended")
@@ -119,7 +124,7 @@ async def record_course_every_signal(env: WorkflowEnvironment, workdir: Path) ->
         assert done.outcome == "renewal_intent" and len(done.rejections) == 10
         await eventually(lambda: _touches(store, "renewal_offer", "deferred"))
         # The offer still waits: the journey answers until it completes.
-        await refused(journeys.log_callback("R8", LogCallback(advisor_id="adv-2",
+        await refused(journeys.log_callback(enrollment_id, LogCallback(advisor_id="adv-2",
                                                               outcome="no_interest")))
         await handle.signal("end_course", EndCourse())
         await _rejected(handle, CourseStatus, 11)
@@ -130,4 +135,8 @@ async def record_course_every_signal(env: WorkflowEnvironment, workdir: Path) ->
 
 
 # The histories this journey's recorders write, by file name (the workflow id).
-RECORDINGS = {"enrollment-R2": record_course_full, "enrollment-R8": record_course_every_signal}
+# The C recordings: the same journeys started since cost-per-journey (store
+# calls as local activities, one patch marker for the changes before it).
+RECORDINGS = {"enrollment-R2": record_course_full, "enrollment-R8": record_course_every_signal,
+              "enrollment-C2": partial(record_course_full, enrollment_id="C2"),
+              "enrollment-C8": partial(record_course_every_signal, enrollment_id="C8")}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import time, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
@@ -28,7 +29,8 @@ from tests.recorders.common import (
 )
 
 
-async def record_contract_full(env: WorkflowEnvironment, workdir: Path) -> str:
+async def record_contract_full(env: WorkflowEnvironment, workdir: Path,
+                               contract_id: str = "R4") -> str:
     """Signing, reminders, a partial payment, acceptance, the deposit overdue and
     escalated, a duplicate reference, a wrong currency, payment in full."""
     url = f"sqlite:///{workdir / 'crm-payment.db'}"
@@ -38,27 +40,28 @@ async def record_contract_full(env: WorkflowEnvironment, workdir: Path) -> str:
     async with running_worker(env.client, store, make_settings(workdir)) as h:
         now = await env.get_current_time()
         handle = await h.journeys.sign_contract(ContractInput(
-            contract_id="R4", customer_id="cust-1", owner_id="rep-a",
+            contract_id=contract_id, customer_id="cust-1", owner_id="rep-a",
             amount=Decimal("999.99"), signed_at=now))
         await asyncio.sleep(1)
         assert (await h.journeys.record_payment(
-            "R4", RecordPayment(amount=Decimal("100"), reference="B1"))).accepted
+            contract_id, RecordPayment(amount=Decimal("100"), reference="B1"))).accepted
         await handle.signal("accept", Accept())
         await env.sleep(timedelta(days=15))
-        await eventually(lambda: h.rows(schema.Escalation, entity_id="R4"))
+        await eventually(lambda: h.rows(schema.Escalation, entity_id=contract_id))
         await handle.signal("record_payment", RecordPayment(amount=Decimal("100"),
                                                             reference="B1"))
         await handle.signal("record_payment", RecordPayment(amount=Decimal("5"),
                                                             reference="B2", currency="USD"))
         assert (await h.journeys.record_payment(
-            "R4", RecordPayment(amount=Decimal("899.99"), reference="B3"))).accepted
+            contract_id, RecordPayment(amount=Decimal("899.99"), reference="B3"))).accepted
         await handle.result()
         history = await handle.fetch_history()
     store.dispose()
     return history.to_json()
 
 
-async def record_contract_every_signal(env: WorkflowEnvironment, workdir: Path) -> str:
+async def record_contract_every_signal(env: WorkflowEnvironment, workdir: Path,
+                                       contract_id: str = "R7") -> str:
     """Every payment signal refused in every shape, a partial payment and its
     duplicate, acceptance (and a second one), the owner deactivated, a payment
     by update, then cancellation while a reminder waits out quiet hours, and an
@@ -72,9 +75,9 @@ async def record_contract_every_signal(env: WorkflowEnvironment, workdir: Path) 
         journeys = Journeys(env.client, task_queue=task_queue)
         now = await env.get_current_time()
         handle = await journeys.sign_contract(ContractInput(
-            contract_id="R7", customer_id="cust-1", owner_id="rep-a",
+            contract_id=contract_id, customer_id="cust-1", owner_id="rep-a",
             amount=Decimal("1000"), signed_at=now))
-        status = lambda: journeys.contract_status("R7")  # noqa: E731
+        status = lambda: journeys.contract_status(contract_id)  # noqa: E731
         await _when(status, lambda s: s.milestones, "signed")
         await signal_all(handle, [
             ("record_payment", [{"amount": "0", "reference": "P0"}]),       # not positive
@@ -95,19 +98,19 @@ async def record_contract_every_signal(env: WorkflowEnvironment, workdir: Path) 
         ])
         await _rejected(handle, ContractStatus, 13)
         await _when(status, lambda s: s.owner_id != "rep-a", "handed over")
-        assert (await journeys.record_payment("R7", RecordPayment(amount=Decimal("50"),
+        assert (await journeys.record_payment(contract_id, RecordPayment(amount=Decimal("50"),
                                                                   reference="P4"))).accepted
-        await refused(journeys.record_payment("R7", RecordPayment(amount=Decimal("-1"),
+        await refused(journeys.record_payment(contract_id, RecordPayment(amount=Decimal("-1"),
                                                                   reference="P5")))
         waiting = await status()
         assert waiting.next_action is not None
         await env.sleep(waiting.next_action.at - await env.get_current_time()
                         + timedelta(minutes=1))
         await eventually(lambda: _touches(store, "payment_reminder", "deferred"))
-        await journeys.cancel_contract("R7", "customer withdrew")
+        await journeys.cancel_contract(contract_id, "customer withdrew")
         await _when(status, lambda s: s.stage is ContractStage.cancelled, "cancelled")
         # The reminder still waits: the journey answers until it completes.
-        await refused(journeys.record_payment("R7", RecordPayment(amount=Decimal("10"),
+        await refused(journeys.record_payment(contract_id, RecordPayment(amount=Decimal("10"),
                                                                   reference="P6")))
         await signal_all(handle, [("record_payment", [{"amount": "10", "reference": "P7"}]),
                                    ("accept", [{}])])
@@ -119,4 +122,8 @@ async def record_contract_every_signal(env: WorkflowEnvironment, workdir: Path) 
 
 
 # The histories this journey's recorders write, by file name (the workflow id).
-RECORDINGS = {"contract-R4": record_contract_full, "contract-R7": record_contract_every_signal}
+# The C recordings: the same journeys started since cost-per-journey (store
+# calls as local activities, one patch marker for the changes before it).
+RECORDINGS = {"contract-R4": record_contract_full, "contract-R7": record_contract_every_signal,
+              "contract-C4": partial(record_contract_full, contract_id="C4"),
+              "contract-C7": partial(record_contract_every_signal, contract_id="C7")}

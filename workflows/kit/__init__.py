@@ -37,6 +37,7 @@ from workflows.kit.calls import (
     answering,
     call,
     call_local,
+    patched,
     refusal,
     start_input,
     upsert_search_attributes,
@@ -48,5 +49,5 @@ __all__ = [
     "CRM_STAGE", "CRM_STEP", "CRM_TIER", "CRM_VERSION", "SEARCH_ATTRIBUTES", "STORE_RETRY",
     "Agenda", "Cadence", "Deadline", "Due", "Inbound", "Journey", "Ladder", "Level", "Plan",
     "StepsPerWake", "Transition", "WaitUntil", "answering", "call", "call_local", "moves",
-    "refusal", "span", "start_input", "upsert_search_attributes",
+    "patched", "refusal", "span", "start_input", "upsert_search_attributes",
 ]

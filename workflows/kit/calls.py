@@ -66,6 +66,52 @@ WITHDRAW_UNWANTED_TOUCHES = "withdraw-unwanted-touches"
 STORE_LIMITS = "store-limits"
 INCIDENT_ATTRIBUTE = "incident-attribute"
 
+# Journeys started since this change take every change made before it (the
+# patches below) without asking each: every patch asked costs two history
+# events, its marker and an upsert of TemporalChangeVersion. Those of them
+# that opt in (`Journey.store_calls_local`) also run their store calls as local
+# activities: one history event each instead of three, and no workflow task of
+# their own. Asked once per run, at its first patch question or store call.
+COST_PER_JOURNEY = "cost-per-journey"
+BEFORE_COST_PER_JOURNEY = frozenset({
+    SIGNALS_IN_TIME_ORDER, UNKNOWN_SIGNALS_REFUSED, STORE_REFUSAL_REJECTS,
+    ANSWER_UNTIL_COMPLETE, REFUSED_UPDATES_FAIL, STAFF_ID_REQUIRED, WITHDRAW_UNWANTED_TOUCHES,
+    STORE_LIMITS, INCIDENT_ATTRIBUTE,
+    # the journeys' own, as they stood then
+    "contact-checked", "convert-starts-opportunity", "adopt-recorded-payment",
+    "serve-during-handover", "low-rating-notice", "ticket-transfer", "ticket-step-published",
+})
+# Runs that asked COST_PER_JOURNEY in their constructor, before the workflow
+# instance that keeps the answer exists; taken over by the instance after.
+_ASKED_BEFORE_INSTANCE: dict[str, bool] = {}
+
+
+def patched(change: str) -> bool:
+    """`workflow.patched(change)`, except that a journey started since
+    COST_PER_JOURNEY takes a change made before it without asking."""
+    if change in BEFORE_COST_PER_JOURNEY and since_cost_per_journey():
+        return True
+    return workflow.patched(change)
+
+
+def since_cost_per_journey() -> bool:
+    """Whether this run started on code with COST_PER_JOURNEY (or reached its
+    first patch question or store call there): asked once per run, so that
+    the answer is the same at every later point and on every replay."""
+    holder = workflow.instance()
+    run_id = workflow.info().run_id
+    if holder is None:  # the journey's constructor
+        if run_id not in _ASKED_BEFORE_INSTANCE:
+            _ASKED_BEFORE_INSTANCE[run_id] = workflow.patched(COST_PER_JOURNEY)
+        return _ASKED_BEFORE_INSTANCE[run_id]
+    answer: bool | None = getattr(holder, "_since_cost_per_journey", None)
+    if answer is None:
+        answer = _ASKED_BEFORE_INSTANCE.pop(run_id, None)
+        if answer is None:
+            answer = workflow.patched(COST_PER_JOURNEY)
+        holder._since_cost_per_journey = answer
+    return answer
+
 
 def refusal(reason: str) -> ApplicationError:
     """The one shape of a refused update: an update failure whose message is
@@ -96,7 +142,7 @@ def start_input(args: Sequence[Any], model: type[T]) -> T:
     # with a value the store happened to keep replays, and a run continued as
     # new was checked when its first run started.
     checked = (workflow.info().continued_run_id is None
-               and workflow.patched(STORE_LIMITS))
+               and patched(STORE_LIMITS))
     return model.model_validate(value, context=None if checked else WITHOUT_LIMITS)
 
 
@@ -122,8 +168,28 @@ async def call(activity: str, *, result_type: type[T]) -> T: ...
 
 
 async def call(activity: str, arg: Any = None, result_type: type[T] | None = None) -> Any:
-    """Runs a store activity by name (workflows never import activity code)."""
+    """Runs a store activity by name (workflows never import activity code):
+    as a local activity in a journey that takes its store calls so (with the
+    same timeout and retries: a store outage is retried in the worker, then
+    on timers), else as an activity."""
     args = [] if arg is None else [arg]
+    if getattr(workflow.instance(), "store_calls_local", False) and since_cost_per_journey():
+        try:
+            if result_type is None:
+                return await workflow.execute_local_activity(
+                    activity, args=args, start_to_close_timeout=STORE_TIMEOUT,
+                    retry_policy=STORE_RETRY, summary=summary_of(activity))
+            return await workflow.execute_local_activity(
+                activity, args=args, result_type=result_type,
+                start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY,
+                summary=summary_of(activity))
+        except ApplicationError as err:
+            # A local activity's failure reaches the workflow as the activity's
+            # own error; journeys read a store call's refusal as an
+            # ActivityError's cause, whichever way the call ran.
+            raise ActivityError(f"local activity {activity} failed", scheduled_event_id=0,
+                                started_event_id=0, identity="", activity_type=activity,
+                                activity_id="", retry_state=None) from err
     # The options are spelled out, not spread from a dict, so that the
     # SDK's typed overloads check them.
     if result_type is None:

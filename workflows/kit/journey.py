@@ -44,6 +44,7 @@ from workflows.kit.calls import (
     UNKNOWN_SIGNALS_REFUSED,
     call,
     decode_signal,
+    patched,
     refusal,
     store_refusal,
     until,
@@ -84,6 +85,10 @@ class Journey:
     signals: ClassVar[dict[str, type[BaseModel]]]
     # The journey's plan from its policy (the default policy when called bare).
     planned: ClassVar[Callable[..., Plan]]
+    # Whether its store calls (`call`) run as local activities, in journeys
+    # started since COST_PER_JOURNEY: each a short write whose retries the
+    # worker runs, one history event instead of three and no workflow task.
+    store_calls_local: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -125,7 +130,7 @@ class Journey:
         if model is None:
             # Older code left an unknown signal unhandled; journeys that got
             # one then keep ignoring it on replay.
-            if workflow.patched(UNKNOWN_SIGNALS_REFUSED):
+            if patched(UNKNOWN_SIGNALS_REFUSED):
                 known = ", ".join(sorted(self._signal_models()))
                 self.inbox.append(Inbound(name=name, payload=None, received_at=workflow.now(),
                                           problem=f"unknown signal {name!r}: "
@@ -171,7 +176,7 @@ class Journey:
         before there was an incident attribute replay without it."""
         recipient = f"{request.recipient.kind}:{request.recipient.id}"
         if failed:
-            if not workflow.patched(INCIDENT_ATTRIBUTE):
+            if not patched(INCIDENT_ATTRIBUTE):
                 return
             first = not self._incidents
             self._incidents[recipient] = request.step
@@ -187,7 +192,7 @@ class Journey:
         self.inbox.append(item)
         await workflow.wait_condition(lambda: item.answered)
         assert item.answer is not None
-        if not item.answer.accepted and workflow.patched(REFUSED_UPDATES_FAIL):
+        if not item.answer.accepted and patched(REFUSED_UPDATES_FAIL):
             raise refusal(item.answer.reason or "refused")
         return item.answer
 
@@ -250,7 +255,7 @@ class Journey:
         if self._in_time_order is None:
             # Decided once per run, at its first wait: journeys started on older
             # code keep its rule, and replay as they ran.
-            self._in_time_order = workflow.patched(SIGNALS_IN_TIME_ORDER)
+            self._in_time_order = patched(SIGNALS_IN_TIME_ORDER)
         if not self._in_time_order:
             return await self._next_inbound_as_before(step)
         wake = step.at if step else None
@@ -290,7 +295,7 @@ class Journey:
                 # A store that refuses a value for good (too long, out of range)
                 # refuses the signal; it is recorded, and the journey goes on.
                 reason = store_refusal(err)
-                if reason is None or not workflow.patched(STORE_REFUSAL_REJECTS):
+                if reason is None or not patched(STORE_REFUSAL_REJECTS):
                     raise
                 answer = Decision(accepted=False, reason=reason)
         if answer is not None and not answer.accepted:
@@ -331,7 +336,7 @@ class Journey:
     def _nobody_named(item: Inbound) -> Decision | None:
         """The rejection of a `staff_deactivated` that names nobody, or None.
         Journeys that ignored one on older code keep doing so on replay."""
-        if item.payload.staff_id.strip() or not workflow.patched(STAFF_ID_REQUIRED):
+        if item.payload.staff_id.strip() or not patched(STAFF_ID_REQUIRED):
             return None
         return Decision(accepted=False, reason="staff_id is required")
 
@@ -356,7 +361,7 @@ class Journey:
         deferred by quiet hours, say). Until it completes the journey answers:
         a signal or update that arrives meanwhile is refused with the reason
         and recorded, never left waiting."""
-        if not workflow.patched(ANSWER_UNTIL_COMPLETE):
+        if not patched(ANSWER_UNTIL_COMPLETE):
             # Older journeys left signals in the inbox, and replay so; an update
             # left there kept its caller and the journey waiting for ever, so
             # no history goes past answering it.

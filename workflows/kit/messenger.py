@@ -13,7 +13,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from domain.messaging import MessageClass, Recipient, SendOutcome, SendRequest
 
-from workflows.kit.calls import WITHDRAW_UNWANTED_TOUCHES, send_message
+from workflows.kit.calls import WITHDRAW_UNWANTED_TOUCHES, patched, send_message
 
 
 class Messenger:
@@ -95,7 +95,7 @@ class Messenger:
             # A touch that waits out quiet hours may lose its point meanwhile;
             # older journeys sent it anyway, and replay so.
             withdrawable = withdrawable or (unwanted is not None
-                                            and workflow.patched(WITHDRAW_UNWANTED_TOUCHES))
+                                            and patched(WITHDRAW_UNWANTED_TOUCHES))
             await workflow.sleep(max(outcome.until - workflow.now(), timedelta(seconds=1)))
 
     async def drain(self) -> None:

@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.opportunities import LeadHandover
 
-from workflows.kit import Inbound, call
+from workflows.kit import Inbound, call, patched
 from workflows.lead.base import LeadBase
 from workflows.lead.plan import CONTACT_CHECKED, ENDED, OPPORTUNITY_HANDOVER, OWNED
 
@@ -61,7 +61,7 @@ class LeadSignals(LeadBase):
         # a channel outside the list was taken, and journeys that took one
         # replay so.
         problem = contact_problem(contact)
-        if problem and (not contact.owner_id or workflow.patched(CONTACT_CHECKED)):
+        if problem and (not contact.owner_id or patched(CONTACT_CHECKED)):
             return Decision(accepted=False, reason=problem)
         if contact.owner_id != s.owner_id:
             return Decision(
@@ -119,7 +119,7 @@ class LeadSignals(LeadBase):
             return Decision(accepted=False,
                             reason=cause.message if isinstance(cause, ApplicationError)
                             else str(err))
-        if workflow.patched(OPPORTUNITY_HANDOVER):
+        if patched(OPPORTUNITY_HANDOVER):
             await call("start_opportunity_journey", LeadHandover(
                 opportunity_id=s.opportunity_id, lead_workflow_id=self.workflow_id))
         s.deadline = None

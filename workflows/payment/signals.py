@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
         Schedule,
     )
 
-from workflows.kit import CRM_OWNER_ID, Inbound, call
+from workflows.kit import CRM_OWNER_ID, Inbound, call, patched
 from workflows.payment.base import PaymentBase
 from workflows.payment.plan import ADOPT_RECORDED_PAYMENT, ENDED
 
@@ -67,7 +67,7 @@ class PaymentSignals(PaymentBase):
             return Decision(accepted=False, reason=cause.message
                             if isinstance(cause, ApplicationError) else str(err))
         if result.duplicate and payment.reference not in s.references and \
-                workflow.patched(ADOPT_RECORDED_PAYMENT):
+                patched(ADOPT_RECORDED_PAYMENT):
             # The store holds this payment but the journey never took it in (a
             # retry once mistook its own first attempt for a duplicate): the
             # journey takes the store's milestones, and sending the payment

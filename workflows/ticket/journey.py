@@ -55,6 +55,7 @@ from workflows.kit import (
     Due,
     answering,
     call,
+    patched,
     span,
     start_input,
 )
@@ -71,6 +72,7 @@ class TicketJourney(TicketSignals, TicketClockSteps):
                "customer_replied": CustomerReplied, "resolve": Resolve, "reopen": Reopen,
                "rate": Rate, "transfer": Transfer}
     planned = staticmethod(plan)
+    store_calls_local = True
 
     @workflow.init
     def __init__(self, *args: Any) -> None:
@@ -95,7 +97,7 @@ class TicketJourney(TicketSignals, TicketClockSteps):
         if ticket.policy is None:
             self.policy = await call("load_ticket_policy", result_type=TicketPolicy)
             self.plan = plan(self.policy)
-        self._step_published = workflow.patched(STEP_PUBLISHED)
+        self._step_published = patched(STEP_PUBLISHED)
         self._upsert({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id,
                       CRM_STAGE: s.stage.value})
         await self._open(ticket)

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         Transfer,
     )
 
-from workflows.kit import Inbound, call
+from workflows.kit import Inbound, call, patched
 from workflows.ticket.base import TicketBase
 from workflows.ticket.plan import FIRST_RESPONSE, LOW_RATING, LOW_RATING_NOTICE, TICKET_TRANSFER
 
@@ -146,7 +146,7 @@ class TicketSignals(TicketBase):
         s.rating, s.rating_comment = score, rate.comment
         if score >= self.policy.reopen_below:
             # A middling score closes the ticket, and the supervisor hears of it.
-            if score < self.policy.notify_below and workflow.patched(LOW_RATING_NOTICE):
+            if score < self.policy.notify_below and patched(LOW_RATING_NOTICE):
                 self._notify_staff(s.supervisor_id, "low_rating_notice", {
                     "score": score, "comment": rate.comment, "assignee_id": s.assignee_id})
             await self._close("rated")
@@ -190,7 +190,7 @@ class TicketSignals(TicketBase):
 
     async def _on_transfer(self, item: Inbound) -> Decision:
         s, transfer = self.state, item.payload
-        if not workflow.patched(TICKET_TRANSFER):
+        if not patched(TICKET_TRANSFER):
             known = ", ".join(sorted(set(self._signal_models()) - {"transfer"}))
             return Decision(accepted=False,
                             reason=f"unknown signal 'transfer': this journey takes {known}")
