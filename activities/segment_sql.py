@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     and_,
     func,
+    literal,
     not_,
     or_,
     select,
@@ -98,28 +99,35 @@ def _interactions(condition: Interactions, now: datetime) -> ColumnElement[bool]
 
 
 def _orders(condition: Orders, now: datetime) -> ColumnElement[bool]:
-    """Customers by their orders in the window: those whose figures meet the
-    condition, or, when having no such order meets it too ("max_count": 0),
-    everyone but those whose figures break it."""
+    """Customers by their orders in the window. "At least one" (or "none") is
+    a semi-join (anti-join) on the orders' (at, customer) index; a count or an
+    amount groups the window's orders by customer: those whose figures meet the
+    condition, or, when having no such order meets it too ("max_count": 2),
+    everyone but those whose figures break it. The currency only matters to
+    amounts."""
     since = now - timedelta(days=condition.within_days)
-    per_customer = (select(orders.c.customer_id)
-                    .where(orders.c.at >= since, orders.c.at < now,
-                           orders.c.currency == condition.currency)
-                    .group_by(orders.c.customer_id))
+    window = [orders.c.at >= since, orders.c.at < now]
     if condition.category:
-        per_customer = per_customer.where(orders.c.category.in_(condition.category))
+        window.append(orders.c.category.in_(condition.category))
     count, amount = func.count(), func.sum(orders.c.amount_minor)
     tests: list[ColumnElement[bool]] = []
     if condition.least > 1:
         tests.append(count >= condition.least)
-    if condition.max_count is not None:
+    if condition.max_count is not None and condition.max_count > 0:
         tests.append(count <= condition.max_count)
     if condition.min_amount is not None:
         tests.append(amount >= to_minor(condition.min_amount, condition.currency))
     if condition.max_amount is not None:
         tests.append(amount <= to_minor(condition.max_amount, condition.currency))
+    if condition.min_amount is not None or condition.max_amount is not None:
+        window.append(orders.c.currency == condition.currency)
+    any_order = select(literal(1)).where(orders.c.customer_id == customers.c.id,
+                                         *window).exists()
+    if condition.max_count == 0:
+        return ~any_order  # bought none of it in the window
+    if not tests:
+        return any_order if condition.least else customers.c.id.is_not(None)
+    per_customer = select(orders.c.customer_id).where(*window).group_by(orders.c.customer_id)
     if condition.admits_none():
-        if not tests:
-            return customers.c.id.is_not(None)  # at least no orders: everyone
         return customers.c.id.not_in(per_customer.having(not_(and_(*tests))))
-    return customers.c.id.in_(per_customer.having(and_(*tests)) if tests else per_customer)
+    return customers.c.id.in_(per_customer.having(and_(*tests)))

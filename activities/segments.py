@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.rfm_sql import counted, fresh_table
+from activities.rfm import DEFAULT_WORK_MEM
+from activities.rfm_sql import counted, fresh_table, set_local
 from activities.segment_sql import members
 from activities.store import Store
 from domain import schema
@@ -78,6 +79,10 @@ def refresh_segment(store: Store, policy: SegmentPolicy, name: str, *,
             raise RuleError(f"no segment named {name!r}")
         condition = parse_rule(segment.rule, policy)
         postgres = session.get_bind().dialect.name == "postgresql"
+        if postgres:
+            # As the RFM sweep: enough to hash a rule's customers (a NOT IN
+            # over a subquery is hashed only if it fits) without spilling.
+            set_local(session, "work_mem", DEFAULT_WORK_MEM)
         at = literal(now, type_=schema.UtcDateTime())
         fresh_table(session, segment_now)
         size = counted(session, insert(segment_now).from_select(
