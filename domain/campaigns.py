@@ -36,20 +36,31 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from domain.campaign_steps import (
+    EVENTS,
+    Branch,
+    CampaignError,
+    Jump,
+    JumpUnless,
+    Message,
+    Step,
+    Wait,
+    WaitFor,
+    parse_steps,
+    program,
+)
 from domain.journeys import Lenient, Rejection
 from domain.limits import Duration, Id
 
 JOURNEY = "campaign"
 HOLDOUT = "holdout"
-CHANNELS = ("email", "sms", "chat")
-TEMPLATE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 MAX_STEPS = 50
 
@@ -67,10 +78,6 @@ class Reentry(StrEnum):
     never = "never"  # one run per customer, ever
     after_end = "after_end"  # again once the previous run has ended
     after_cooldown = "after_cooldown"  # again `cooldown_days` after it ended
-
-
-class CampaignError(ValueError):
-    """A declaration that cannot run; the message says where and why."""
 
 
 class _Strict(BaseModel):
@@ -96,132 +103,6 @@ class CampaignDefinition(_Strict):
     reentry: Reentry = Reentry.never
     cooldown_days: int = Field(default=90, ge=0, le=3650)
     enabled: bool = False  # an example ships switched off
-
-
-# -- steps ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Message:
-    channel: str
-    template: str
-
-
-@dataclass(frozen=True)
-class Wait:
-    days: float = 0
-    until: time | None = None
-
-
-@dataclass(frozen=True)
-class WaitFor:
-    event: str
-    days: float
-
-
-@dataclass(frozen=True)
-class Branch:
-    on: str
-    then: tuple[Step, ...]
-    otherwise: tuple[Step, ...]
-
-
-Step = Message | Wait | WaitFor | Branch
-EVENTS = ("purchase",)
-
-
-def parse_steps(data: Any, at: str = "steps") -> tuple[Step, ...]:
-    if not isinstance(data, list):
-        raise CampaignError(f"{at}: a list of steps")
-    return tuple(_step(item, f"{at}[{n}]") for n, item in enumerate(data))
-
-
-def _step(item: Any, at: str) -> Step:
-    if not isinstance(item, dict) or len(item) != 1:
-        raise CampaignError(f"{at}: a step is an object with one key: message, wait, "
-                            "wait_for or branch")
-    [(kind, body)] = item.items()
-    here = f"{at}.{kind}"
-    if not isinstance(body, dict):
-        raise CampaignError(f"{here}: an object")
-    if kind == "message":
-        channel, template = body.get("channel"), body.get("template")
-        if channel not in CHANNELS:
-            raise CampaignError(f"{here}.channel: one of {', '.join(CHANNELS)}, not {channel!r}")
-        if not isinstance(template, str) or not TEMPLATE.match(template):
-            raise CampaignError(f"{here}.template: a template name (a-z, 0-9, _)")
-        _only(body, {"channel", "template"}, here)
-        return Message(channel=channel, template=template)
-    if kind == "wait":
-        _only(body, {"days", "until"}, here)
-        if "until" in body:
-            try:
-                return Wait(until=time.fromisoformat(str(body["until"])))
-            except ValueError:
-                raise CampaignError(f"{here}.until: a time of day, HH:MM") from None
-        return Wait(days=_days(body.get("days"), here))
-    if kind == "wait_for":
-        _only(body, {"event", "days"}, here)
-        if body.get("event") not in EVENTS:
-            raise CampaignError(f"{here}.event: one of {', '.join(EVENTS)}")
-        return WaitFor(event=body["event"], days=_days(body.get("days"), here))
-    if kind == "branch":
-        _only(body, {"on", "then", "else"}, here)
-        if body.get("on") not in EVENTS:
-            raise CampaignError(f"{here}.on: one of {', '.join(EVENTS)}")
-        return Branch(on=body["on"], then=parse_steps(body.get("then", []), f"{here}.then"),
-                      otherwise=parse_steps(body.get("else", []), f"{here}.else"))
-    raise CampaignError(f"{at}: unknown step {kind!r} (message, wait, wait_for, branch)")
-
-
-@dataclass(frozen=True)
-class JumpUnless:
-    """Go on if the event happened since entering, else jump to `target`."""
-
-    on: str
-    target: int
-
-
-@dataclass(frozen=True)
-class Jump:
-    target: int
-
-
-Instruction = Message | Wait | WaitFor | JumpUnless | Jump
-
-
-def program(steps: tuple[Step, ...]) -> list[Instruction]:
-    """The steps as one list a run walks with a counter: a branch becomes a
-    conditional jump past its `then` and a jump past its `else`."""
-    out: list[Instruction] = []
-
-    def emit(items: tuple[Step, ...]) -> None:
-        for item in items:
-            if isinstance(item, Branch):
-                at = len(out)
-                out.append(JumpUnless(item.on, -1))
-                emit(item.then)
-                jump = len(out)
-                out.append(Jump(-1))
-                out[at] = JumpUnless(item.on, len(out))
-                emit(item.otherwise)
-                out[jump] = Jump(len(out))
-            else:
-                out.append(item)
-
-    emit(steps)
-    return out
-
-
-def _only(body: dict[str, Any], keys: set[str], here: str) -> None:
-    if extra := set(body) - keys:
-        raise CampaignError(f"{here}: unknown field {sorted(extra)[0]!r}")
-
-
-def _days(value: Any, here: str) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 365:
-        raise CampaignError(f"{here}.days: a number of days, more than 0 and at most 365")
-    return float(value)
 
 
 def check_campaign(data: Any) -> CampaignDefinition:
@@ -431,3 +312,8 @@ EXAMPLE_CAMPAIGNS: list[dict[str, Any]] = [
                {"message": {"channel": "email", "template": "new_customer_pack"}}],
      "reentry": "never"},
 ]
+
+
+__all__ = ["EVENTS", "HOLDOUT", "JOURNEY", "ArmResult", "Branch", "CampaignDefinition",
+           "CampaignError", "Jump", "JumpUnless", "Lift", "Message", "Step", "Wait", "WaitFor",
+           "arm", "check_campaign", "lift", "parse_steps", "program"]
