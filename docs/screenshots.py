@@ -39,8 +39,8 @@ from workflows.kit import SEARCH_ATTRIBUTES
 
 def seed(store: Store) -> None:
     now = datetime.now(UTC)
-    add_staff(store, StaffMember(id="shot-mgr", name="Sales Manager", role="manager", regions=["east"],
-                                 chat="shot-mgr"), now=now)
+    add_staff(store, StaffMember(id="shot-mgr", name="Sales Manager", role="manager",
+                                 regions=["east"], chat="shot-mgr"), now=now)
     add_staff(store, StaffMember(id="shot-rep-1", name="Sales Rep", role="rep", regions=["east"],
                                  product_lines=["erp"], manager_id="shot-mgr",
                                  chat="shot-rep-1"), now=now)
