@@ -7,9 +7,9 @@ Ids, money, dates, stages and counts stay, so the books and the KPIs of any
 period add up as before. What goes: names, phone numbers, e-mail addresses,
 companies, what they asked for and every free text written about them
 (contact notes, ticket subjects and descriptions, resolutions, rating
-comments, opportunity and onboarding notes), and any copy of those in the
-journal's JSON (the frozen copy of a record a message was rendered from, a
-rejected signal's payload).
+comments, opportunity and onboarding notes, NPS reasons), and any copy of
+those in the journal's JSON (the frozen copy of a record a message was
+rendered from, a rejected signal's payload).
 
 The send path asks `is_erased` and refuses such a recipient with the reason
 `erased`; the caller ends the person's open journeys (`workflow_ids`).
@@ -33,7 +33,8 @@ from domain.registry import JOURNEYS
 TOMBSTONE = "erased"
 # What a person's journeys can be about, as registry entity kinds.
 KNOWN_ENTITY_KINDS = frozenset({"customer", "lead", "ticket", "contract", "enrollment",
-                                "opportunity", "onboarding", "member"})
+                                "opportunity", "onboarding", "member", "nps",
+                                "campaign"})
 
 
 class ErasureError(Exception):
@@ -82,12 +83,18 @@ def erase_customer(store: Store, customer_id: str, *, reason: str, by: str,
         onboardings = list(session.scalars(select(schema.Onboarding.contract_id)
                                            .where(schema.Onboarding.customer_id == customer_id)))
         member = session.get(schema.LoyaltyMember, customer_id)
+        surveys = list(session.scalars(select(schema.NpsSurvey.id)
+                                       .where(schema.NpsSurvey.customer_id == customer_id)))
+        runs = [f"{name}-{customer_id}" for name in session.scalars(
+            select(schema.CampaignMember.campaign).distinct()
+            .where(schema.CampaignMember.customer_id == customer_id))]
         erased = Erased(subject_kind="customer", subject_id=customer_id,
                         workflow_ids=_journeys({
                             "customer": [customer_id], "lead": lead_ids, "ticket": tickets,
                             "contract": contracts, "enrollment": enrollments,
                             "opportunity": opportunities, "onboarding": onboardings,
-                            "member": [customer_id] if member is not None else []}))
+                            "member": [customer_id] if member is not None else [],
+                            "nps": surveys, "campaign": runs}))
         if member is not None:
             member.birth_date = None  # points and levels stay
             erased.rows["loyalty_members"] = 1
@@ -105,6 +112,9 @@ def erase_customer(store: Store, customer_id: str, *, reason: str, by: str,
         rows["onboardings"] = _count(session.execute(
             update(schema.Onboarding).where(schema.Onboarding.customer_id == customer_id)
             .values(delivery_note=None, group_link=None)))
+        rows["nps_surveys"] = _count(session.execute(
+            update(schema.NpsSurvey).where(schema.NpsSurvey.customer_id == customer_id)
+            .values(reason=None)))
         rows["tickets"] = _count(session.execute(
             update(schema.Ticket).where(schema.Ticket.id.in_(tickets))
             .values(subject=TOMBSTONE, description=None, resolution=None)))
@@ -114,7 +124,7 @@ def erase_customer(store: Store, customer_id: str, *, reason: str, by: str,
         subjects = [("customer", customer_id), *(("lead", i) for i in lead_ids)]
         rows["consent"] = _remove_consent(session, subjects)
         entities = [customer_id, *lead_ids, *tickets, *contracts, *enrollments,
-                    *opportunities]
+                    *opportunities, *surveys]
         rows |= _scrub_journal(session, values, entities=entities, tickets=tickets,
                                recipients=subjects)
         _record(session, erased, reason=reason, by=by, now=now)
