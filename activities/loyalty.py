@@ -185,6 +185,9 @@ class LoyaltyActivities:
             key = f"refund:{order_id}"
             if key in stored:
                 return self._result(book, duplicate=True, points=stored[key].points)
+            # Points that ran out before the refund are gone already: written
+            # off first, so the refund takes back only what is left.
+            book.expire(request.now)
             points = min(earned.points, book.balance())
             if points > 0:
                 book.debit(key=key, kind=PointsKind.reversed, points=points,
@@ -193,6 +196,7 @@ class LoyaltyActivities:
                 save_book(session, request.customer_id, book, stored,
                           spend={key: -earned.spend_minor})
             else:
+                save_book(session, request.customer_id, book, stored)
                 session.add(schema.LoyaltyPoints(
                     key=f"{request.customer_id}:{key}", customer_id=request.customer_id,
                     kind=PointsKind.reversed.value,
@@ -227,6 +231,7 @@ class LoyaltyActivities:
                                         "an active staff member: only staff grant points")
             try:
                 if kind is PointsKind.redeemed:
+                    book.expire(request.now)  # expired points are not there to redeem
                     book.debit(key=request.key, kind=kind, points=request.points,
                                at=request.now, source=request.source, reason=request.reason)
                     signed = -request.points

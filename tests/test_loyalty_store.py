@@ -176,3 +176,17 @@ def test_the_stored_ledger_stays_sound_whatever_the_activities_are_asked(
     stored = rows(store, schema.LoyaltyPoints, customer_id=customer_id)
     assert balance == sum(r.points for r in stored) >= 0
     assert all(r.balance_after >= 0 for r in stored)
+
+
+def test_a_refund_after_the_order_s_points_expired_takes_back_nothing_more(
+        store: Store) -> None:
+    acts, _, _ = member(store, "m5")
+    order(acts, "m5", "O1", "9")
+    after = datetime(2028, 1, 2, tzinfo=UTC)  # the points ran out at the end of 2027
+    refund = acts.reverse_order(RefundRequest(customer_id="m5", refund=Refund(order_id="O1"),
+                                              now=after))
+    assert (refund.points, refund.balance) == (0, 0)
+    written = sorted(rows(store, schema.LoyaltyPoints, customer_id="m5"), key=lambda r: r.id)
+    assert [(r.kind, r.points) for r in written] == [("earned", 9), ("expired", -9),
+                                                     ("reversed", 0)]
+    assert sound(store, "m5") == 0
