@@ -118,7 +118,6 @@ class CourseJourney(Journey):
     entity_kind = "enrollment"
     signals = {"end_course": EndCourse, "log_callback": LogCallback}
     planned = staticmethod(plan)
-    store_calls_local = True
 
     @workflow.init
     def __init__(self, *args: Any) -> None:

@@ -135,8 +135,8 @@ async def record_course_every_signal(env: WorkflowEnvironment, workdir: Path,
 
 
 # The histories this journey's recorders write, by file name (the workflow id).
-# The C recordings: the same journeys started since cost-per-journey (store
-# calls as local activities, one patch marker for the changes before it).
+# The C recordings: the same journeys started since cost-per-journey (one
+# patch marker for the changes before it).
 RECORDINGS = {"enrollment-R2": record_course_full, "enrollment-R8": record_course_every_signal,
               "enrollment-C2": partial(record_course_full, enrollment_id="C2"),
               "enrollment-C8": partial(record_course_every_signal, enrollment_id="C8")}

@@ -116,8 +116,8 @@ async def record_lead_every_signal(env: WorkflowEnvironment, workdir: Path,
 
 
 # The histories this journey's recorders write, by file name (the workflow id).
-# The C recordings: the same journeys started since cost-per-journey (store
-# calls as local activities, one patch marker for the changes before it).
+# The C recordings: the same journeys started since cost-per-journey (one
+# patch marker for the changes before it).
 RECORDINGS = {"lead-R1": record_lead_full, "lead-R5": record_lead_every_signal,
               "lead-C1": partial(record_lead_full, lead_id="C1"),
               "lead-C5": partial(record_lead_every_signal, lead_id="C5")}

@@ -122,8 +122,8 @@ async def record_contract_every_signal(env: WorkflowEnvironment, workdir: Path,
 
 
 # The histories this journey's recorders write, by file name (the workflow id).
-# The C recordings: the same journeys started since cost-per-journey (store
-# calls as local activities, one patch marker for the changes before it).
+# The C recordings: the same journeys started since cost-per-journey (one
+# patch marker for the changes before it).
 RECORDINGS = {"contract-R4": record_contract_full, "contract-R7": record_contract_every_signal,
               "contract-C4": partial(record_contract_full, contract_id="C4"),
               "contract-C7": partial(record_contract_every_signal, contract_id="C7")}

@@ -219,10 +219,9 @@ async def record_ticket_transfer(env: WorkflowEnvironment, workdir: Path) -> str
 
 
 # The histories this journey's recorders write, by file name (the workflow id).
-# The C recordings: the same journeys started since cost-per-journey (store
-# calls as local activities, one patch marker for the changes before it). The
-# every-signal run is not recorded so: its store outage, retried in the worker
-# by a local activity, holds the test server's clock for the outage's length.
+# The C recordings: the same journeys started since cost-per-journey (one
+# patch marker for the changes before it).
 RECORDINGS = {"ticket-R3": record_ticket_full, "ticket-R9": record_ticket_every_signal,
               "ticket-R10": record_ticket_transfer,
-              "ticket-C3": partial(record_ticket_full, ticket_id="C3")}
+              "ticket-C3": partial(record_ticket_full, ticket_id="C3"),
+              "ticket-C9": partial(record_ticket_every_signal, ticket_id="C9")}

@@ -69,9 +69,9 @@ INCIDENT_ATTRIBUTE = "incident-attribute"
 # Journeys started since this change take every change made before it (the
 # patches below) without asking each: every patch asked costs two history
 # events, its marker and an upsert of TemporalChangeVersion. Those of them
-# that opt in (`Journey.store_calls_local`) also run their store calls as local
-# activities: one history event each instead of three, and no workflow task of
-# their own. Asked once per run, at its first patch question or store call.
+# that opt in (`Journey.store_calls_local`, none today) also run their store
+# calls as local activities. Asked once per run, at its first patch question
+# or store call.
 COST_PER_JOURNEY = "cost-per-journey"
 BEFORE_COST_PER_JOURNEY = frozenset({
     SIGNALS_IN_TIME_ORDER, UNKNOWN_SIGNALS_REFUSED, STORE_REFUSAL_REJECTS,

@@ -86,8 +86,11 @@ class Journey:
     # The journey's plan from its policy (the default policy when called bare).
     planned: ClassVar[Callable[..., Plan]]
     # Whether its store calls (`call`) run as local activities, in journeys
-    # started since COST_PER_JOURNEY: each a short write whose retries the
-    # worker runs, one history event instead of three and no workflow task.
+    # started since COST_PER_JOURNEY: one history event instead of three and no
+    # workflow task of their own. Only for workers with a workflow cache: with
+    # none (CRM_WORKFLOW_CACHE_SIZE=0, the default) a journey is evicted at
+    # every task completion, cancelling the local activities still under way,
+    # and its tasks time out (bench/README.md, "Cost per journey").
     store_calls_local: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -56,7 +56,6 @@ class LeadJourney(LeadSignals, LeadClockSteps):
     signals = {"claim": Claim, "log_contact": LogContact, "convert": Convert,
                "discard": Discard, "merge": Merge}
     planned = staticmethod(plan)
-    store_calls_local = True
 
     @workflow.init
     def __init__(self, *args: Any) -> None:

@@ -53,7 +53,6 @@ class PaymentJourney(PaymentSignals, PaymentClockSteps):
     entity_kind = "contract"
     signals = {"accept": Accept, "record_payment": RecordPayment, "cancel": Cancel}
     planned = staticmethod(plan)
-    store_calls_local = True
 
     @workflow.init
     def __init__(self, *args: Any) -> None:

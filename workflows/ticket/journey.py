@@ -72,7 +72,6 @@ class TicketJourney(TicketSignals, TicketClockSteps):
                "customer_replied": CustomerReplied, "resolve": Resolve, "reopen": Reopen,
                "rate": Rate, "transfer": Transfer}
     planned = staticmethod(plan)
-    store_calls_local = True
 
     @workflow.init
     def __init__(self, *args: Any) -> None:
