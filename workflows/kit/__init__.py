@@ -8,20 +8,27 @@
 - `messenger`: the one send path of every touch.
 """
 
-from workflows.kit.agenda import (
-    Agenda,
-    Cadence,
-    Deadline,
-    Due,
-    Ladder,
-    Level,
-    Plan,
-    StepsPerWake,
-    Transition,
-    WaitUntil,
-    moves,
-    span,
-)
+from temporalio import workflow
+
+# The agenda is plain data and pure functions: loaded once per worker instead
+# of once per journey in every workflow sandbox (with no workflow cache, once
+# per workflow task), where building its dataclasses was a large part of the
+# worker's CPU.
+with workflow.unsafe.imports_passed_through():
+    from workflows.kit.agenda import (
+        Agenda,
+        Cadence,
+        Deadline,
+        Due,
+        Ladder,
+        Level,
+        Plan,
+        StepsPerWake,
+        Transition,
+        WaitUntil,
+        moves,
+        span,
+    )
 from workflows.kit.calls import (
     CRM_CUSTOMER_ID,
     CRM_INCIDENT,
