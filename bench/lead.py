@@ -264,8 +264,11 @@ async def main(args: argparse.Namespace) -> int:
                                         assignments=assignments) as noop_queue,
                             real_worker(client, settings, store, threads=args.threads,
                                         assignments=assignments) as real_queue):
-                    variants = [Variant("noop", Journeys(client, task_queue=noop_queue)),
-                                Variant("real", Journeys(client, task_queue=real_queue))]
+                    # Started as the command line starts them: the policy in the input.
+                    variants = [Variant("noop", Journeys(client, task_queue=noop_queue,
+                                                         settings=settings)),
+                                Variant("real", Journeys(client, task_queue=real_queue,
+                                                         settings=settings))]
                     await measure(variants, assignments, run=run, journeys=args.journeys,
                                   rounds=args.rounds, warmup=args.warmup,
                                   concurrency=args.concurrency)
