@@ -15,14 +15,9 @@ from temporalio.exceptions import ApplicationError
 from activities.journal import record_event
 from activities.message_records import entity_loader
 from domain import schema
-from domain.tickets import (
-    JOURNEY,
-    OPEN_STATUSES,
-    AgentLoad,
-    SlaClock,
-    TicketEscalated,
-    TicketStage,
-)
+from domain.sla import SlaClock
+from domain.ticket_routing import AgentLoad
+from domain.tickets import JOURNEY, OPEN_STATUSES, TicketEscalated, TicketStage
 
 # Who may answer or resolve a ticket of their group.
 RESPONDER_ROLES = ("agent", "supervisor")

@@ -36,7 +36,8 @@ from activities.ticket_records import (
 )
 from domain import limits, schema
 from domain.journeys import Decision
-from domain.sla import CalendarClock
+from domain.sla import CalendarClock, SlaClock
+from domain.ticket_routing import choose_agent, complaint_words_in, raised_priority
 from domain.tickets import (
     JOURNEY,
     SUPERVISOR,
@@ -46,7 +47,6 @@ from domain.tickets import (
     RatingRecord,
     ResolveRequest,
     ResponseRequest,
-    SlaClock,
     SlaDeadlines,
     TicketClosed,
     TicketEscalated,
@@ -57,9 +57,6 @@ from domain.tickets import (
     TicketReassignment,
     TicketStage,
     TicketTransfer,
-    choose_agent,
-    complaint_words_in,
-    raised_priority,
 )
 
 log = activity_logger("crm.tickets")

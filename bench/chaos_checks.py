@@ -32,7 +32,7 @@ from domain.courses import CourseStatus
 from domain.leads import LeadStatus
 from domain.lifecycle import LifecycleStatus
 from domain.payments import ContractStatus
-from domain.tickets import TicketStatus
+from domain.ticket_status import TicketStatus
 from starter.client import data_converter
 from worker import WORKFLOWS
 

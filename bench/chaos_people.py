@@ -39,7 +39,8 @@ from domain.lifecycle import LifecycleInput, LifecyclePolicy, Purchase
 from domain.payments import Accept, ContractInput, RecordPayment
 from domain.policy import LeadPolicy
 from domain.settings import TASK_QUEUE
-from domain.tickets import Rate, Resolve, Respond, TicketInput, TicketPolicy, TicketStatus
+from domain.ticket_status import TicketStatus
+from domain.tickets import Rate, Resolve, Respond, TicketInput, TicketPolicy
 
 KINDS = ("lead", "payment", "ticket", "course", "lifecycle")
 RPC = timedelta(seconds=15)

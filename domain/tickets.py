@@ -1,4 +1,6 @@
-"""Ticket journey: the SLA clock, routing and complaint rules, boundary models.
+"""Ticket journey: its policy and the models that cross its boundaries (the SLA
+clock is in `domain.sla`, routing in `domain.ticket_routing`, the status query's
+answer in `domain.ticket_status`).
 
 Pure rules (no I/O, no clock: `now` is passed in) used by the ticket
 activities, the ticket journey and unit tests alike. Boundary models are
@@ -8,17 +10,15 @@ activities), because replay re-decodes old signals with new code.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from domain.journeys import Decision, Lenient, Rejection
+from domain.journeys import Lenient
 from domain.limits import Channel, Duration, FreeText, Group, Id, Moment, Subject
-from domain.sla import CalendarClock
+from domain.sla import SlaClock
 
 JOURNEY = "ticket"
 
@@ -151,159 +151,6 @@ class TicketPolicy(BaseModel):
             "close_after_survey": self.close_after_survey / factor,
             "linger_after_close": self.linger_after_close / factor,
         })
-
-
-# -- the SLA clock -----------------------------------------------------------------
-
-
-def _span(start: datetime, end: datetime) -> timedelta:
-    return max(end - start, timedelta(0))
-
-
-@dataclass(frozen=True)
-class SlaClock:
-    """Resolution time on the SLA clock, which runs while the ticket is open and
-    stops while it waits on the customer and once it is resolved.
-
-    `used` is the SLA time used before `running_since` (all of it while the clock
-    is not running); `paused` the waiting-on-customer time of pauses that have
-    ended. Each transition takes the moment it happened and returns a new clock,
-    so the accounting is exact in every order of events: several pauses, a
-    pause ended by resolution (its waiting time counts as paused), a reopen
-    (the clock runs on from the time already used; the time the ticket spent
-    resolved counts as neither).
-    """
-
-    target: timedelta
-    used: timedelta = timedelta(0)
-    paused: timedelta = timedelta(0)
-    pauses: int = 0
-    running_since: datetime | None = None
-    paused_since: datetime | None = None
-
-    @property
-    def state(self) -> Literal["running", "paused", "stopped"]:
-        if self.running_since is not None:
-            return "running"
-        if self.paused_since is not None:
-            return "paused"
-        return "stopped"
-
-    def start(self, now: datetime) -> SlaClock:
-        """Runs the clock from `now` (a new ticket, a reopened one) with the time used."""
-        if self.state == "running":
-            return self
-        if self.state == "paused":
-            return self.resume(now)
-        return replace(self, running_since=now)
-
-    def pause(self, now: datetime) -> SlaClock:
-        if self.running_since is None:
-            return self
-        return replace(self, used=self.used + _span(self.running_since, now),
-                       running_since=None, paused_since=max(now, self.running_since),
-                       pauses=self.pauses + 1)
-
-    def resume(self, now: datetime) -> SlaClock:
-        if self.paused_since is None:
-            return self
-        return replace(self, paused=self.paused + _span(self.paused_since, now),
-                       paused_since=None, running_since=max(now, self.paused_since))
-
-    def stop(self, now: datetime) -> SlaClock:
-        """Resolution: the clock stops, ending a pause if there is one."""
-        if self.running_since is not None:
-            return replace(self, used=self.used + _span(self.running_since, now),
-                           running_since=None)
-        if self.paused_since is not None:
-            return replace(self, paused=self.paused + _span(self.paused_since, now),
-                           paused_since=None)
-        return self
-
-    def used_at(self, now: datetime) -> timedelta:
-        if self.running_since is None:
-            return self.used
-        return self.used + _span(self.running_since, now)
-
-    def paused_at(self, now: datetime) -> timedelta:
-        if self.paused_since is None:
-            return self.paused
-        return self.paused + _span(self.paused_since, now)
-
-    def remaining_at(self, now: datetime) -> timedelta:
-        return self.target - self.used_at(now)
-
-    def breached_at(self, now: datetime) -> bool:
-        return self.used_at(now) >= self.target
-
-    def due_at(self, threshold: timedelta | None = None,
-               calendar: CalendarClock | None = None) -> datetime | None:
-        """When the time used reaches `threshold` (the target by default) if the
-        clock runs on uninterrupted; None while it is paused or stopped. May lie
-        in the past (a reopened ticket already over its target)."""
-        if self.running_since is None:
-            return None
-        left = (self.target if threshold is None else threshold) - self.used
-        return (calendar or CalendarClock()).due(self.running_since, left)
-
-
-# -- routing and complaints --------------------------------------------------------
-
-
-def complaint_words_in(texts: Iterable[str | None], words: Iterable[str]) -> list[str]:
-    """The complaint words that occur in any of `texts`, case-insensitively, in
-    the policy's order. Substrings count: Chinese has no spaces between words."""
-    haystack = "\n".join(t for t in texts if t).casefold()
-    found: dict[str, str] = {}
-    for word in words:
-        w = word.strip()
-        if w and w.casefold() in haystack:
-            found.setdefault(w.casefold(), w)
-    return list(found.values())
-
-
-def raised_priority(priority: Priority, *, urgent: bool = False) -> Priority:
-    """A complaint is at least high priority; one in urgent words is urgent."""
-    floor = Priority.urgent if urgent else Priority.high
-    return priority if priority.rank <= floor.rank else floor
-
-
-@dataclass(frozen=True)
-class AgentLoad:
-    staff_id: str
-    open_tickets: int
-    seniority: int = 0
-    capacity: int = 50
-    active: bool = True
-
-
-@dataclass(frozen=True)
-class Routing:
-    agent_id: str | None
-    senior: bool  # chosen among the senior agents
-    note: str | None = None
-
-
-def choose_agent(agents: Iterable[AgentLoad], *, min_seniority: int | None = None) -> Routing:
-    """The active agent with the fewest open tickets (under capacity when anyone
-    is); ties go to the more senior, then to the lower id, so the choice is the
-    same on every run. With `min_seniority` (a complaint) only agents that
-    senior are considered, or, when the group has none active, everyone."""
-    active = [a for a in agents if a.active]
-    note = None
-    pool = active
-    senior = False
-    if min_seniority is not None:
-        seniors = [a for a in active if a.seniority >= min_seniority]
-        if seniors:
-            pool, senior = seniors, True
-        else:
-            note = f"no active agent with seniority >= {min_seniority}: any agent of the group"
-    if not pool:
-        return Routing(agent_id=None, senior=False, note="no active agent in the group")
-    under = [a for a in pool if a.open_tickets < a.capacity] or pool
-    best = min(under, key=lambda a: (a.open_tickets, -a.seniority, a.staff_id))
-    return Routing(agent_id=best.staff_id, senior=senior, note=note)
 
 
 # -- boundary models ---------------------------------------------------------------
@@ -506,80 +353,3 @@ class TicketClosed(Lenient):
     workflow_id: str
     at: AwareDatetime
     reason: str
-
-
-# Status ---------------------------------------------------------------------------
-
-
-class EscalationInfo(Lenient):
-    kind: EscalationKind
-    level: int
-    to_staff_id: str | None = None
-    at: AwareDatetime
-    due_at: AwareDatetime | None = None
-
-
-class Breach(Lenient):
-    sla: Literal["first_response", "resolution"]
-    due_at: AwareDatetime | None = None
-    at: AwareDatetime
-
-
-class TicketStatus(Lenient):
-    ticket_id: str
-    customer_id: str
-    type: TicketType
-    priority: Priority
-    priority_raised: bool = False
-    complaint_words: list[str] = Field(default_factory=list)
-    subject: str
-    channel: str
-    group: str | None = None
-    assignee_id: str | None = None
-    # Assignees who were deactivated while they held the ticket, in order.
-    previous_assignees: list[str] = Field(default_factory=list)
-    transfers: int = 0  # handed to another group
-    stage: TicketStage
-    opened_at: datetime
-    first_response_due: datetime | None = None
-    first_response_at: datetime | None = None
-    first_response_time: timedelta | None = None
-    resolution_target: timedelta | None = None
-    resolution_due: datetime | None = None
-    # SLA figures as of `as_of` (the journey's last step: a query cannot read
-    # the clock); `used_at`/`paused_at` carry them on to any later moment.
-    as_of: datetime | None = None
-    sla_clock: Literal["running", "paused", "stopped"] | None = None
-    time_used: timedelta = timedelta(0)
-    time_paused: timedelta = timedelta(0)
-    pauses: int = 0
-    waiting_since: datetime | None = None
-    breaches: list[Breach] = Field(default_factory=list)
-    escalations: list[EscalationInfo] = Field(default_factory=list)
-    resolved_at: datetime | None = None
-    resolved_by: str | None = None
-    reopens: int = 0
-    rating: int | None = None
-    rating_comment: str | None = None
-    survey_due: datetime | None = None
-    survey_sent: bool = False
-    closes_at: datetime | None = None
-    closed_at: datetime | None = None
-    close_reason: str | None = None
-    waiting_for: str | None = None
-    deadline: datetime | None = None
-    rejections: list[Rejection] = Field(default_factory=list)
-    policy: TicketPolicy | None = None
-
-    def used_at(self, now: datetime) -> timedelta:
-        if self.sla_clock == "running" and self.as_of is not None:
-            return self.time_used + _span(self.as_of, now)
-        return self.time_used
-
-    def paused_at(self, now: datetime) -> timedelta:
-        if self.sla_clock == "paused" and self.as_of is not None:
-            return self.time_paused + _span(self.as_of, now)
-        return self.time_paused
-
-
-__all__ = ["Decision"]

@@ -53,6 +53,7 @@ from domain.payments import (
 )
 from domain.policy import LeadPolicy
 from domain.settings import TASK_QUEUE, Settings
+from domain.ticket_status import TicketStatus
 from domain.tickets import (
     CustomerReplied,
     Rate,
@@ -61,7 +62,6 @@ from domain.tickets import (
     Respond,
     TicketInput,
     TicketPolicy,
-    TicketStatus,
     WaitOnCustomer,
     ticket_workflow_id,
 )

@@ -10,17 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.settings import Settings
-from domain.tickets import (
-    AgentLoad,
-    Priority,
-    SlaClock,
-    TicketPolicy,
-    TicketStatus,
-    TicketType,
-    choose_agent,
-    complaint_words_in,
-    raised_priority,
-)
+from domain.sla import SlaClock
+from domain.ticket_routing import AgentLoad, choose_agent, complaint_words_in, raised_priority
+from domain.ticket_status import TicketStatus
+from domain.tickets import Priority, TicketPolicy, TicketType
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -17,7 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store
 from domain import schema
-from domain.tickets import TicketInput, TicketStage, TicketStatus
+from domain.ticket_status import TicketStatus
+from domain.tickets import TicketInput, TicketStage
 from tests.harness import Harness, make_settings, running_worker, seed_staff
 
 SECOND = timedelta(seconds=1)

@@ -164,7 +164,7 @@ def ticket_status(
     as_json: Annotated[bool, typer.Option("--json", help="The status query's JSON.")] = False,
 ) -> None:
     """A ticket's stage, owner and SLA figures; a failed journey says why (exit 1)."""
-    from domain.tickets import TicketStatus
+    from domain.ticket_status import TicketStatus
 
     settings = load_settings()
     subject = Subject.ticket(ticket_id)

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.store import Store, migrate
 from domain import schema
 from domain.policy import MessagingPolicy
+from domain.ticket_status import TicketStatus
 from domain.tickets import (
     CustomerReplied,
     Rate,
@@ -23,7 +24,6 @@ from domain.tickets import (
     TicketReassigned,
     TicketReassignment,
     TicketStage,
-    TicketStatus,
     Transfer,
     WaitOnCustomer,
 )

@@ -12,13 +12,13 @@ from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from domain.messaging import MessageClass, Recipient
+    from domain.sla import SlaClock
+    from domain.ticket_status import EscalationInfo
     from domain.tickets import (
         MANAGER,
         SUPERVISOR,
         ClockChange,
-        EscalationInfo,
         EscalationKind,
-        SlaClock,
         SlaDeadlines,
         TicketClosed,
         TicketEscalated,

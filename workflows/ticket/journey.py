@@ -29,10 +29,10 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
+    from domain.ticket_status import Breach, TicketStatus
     from domain.tickets import (
         JOURNEY,
         SUPERVISOR,
-        Breach,
         CustomerReplied,
         OpenTicketRequest,
         Rate,
@@ -43,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         TicketOpened,
         TicketPolicy,
         TicketStage,
-        TicketStatus,
         Transfer,
         WaitOnCustomer,
     )

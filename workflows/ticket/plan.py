@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.sla import SlaClock
+    from domain.ticket_status import EscalationInfo
     from domain.tickets import (
         JOURNEY,
-        EscalationInfo,
         EscalationKind,
         Priority,
-        SlaClock,
         SlaDeadlines,
         TicketPolicy,
         TicketStage,
