@@ -58,7 +58,6 @@ from workflows.kit import (
     call,
     moves,
     start_input,
-    upsert_search_attributes,
 )
 
 NEXT = WaitUntil("next_step", "the next step", fact="the step's time", wait="step")
@@ -119,8 +118,8 @@ class CampaignJourney(Journey):
         """Takes one `CampaignInput`."""
         s = self.state
         self.policy = await call("load_campaign_policy", result_type=CampaignPolicy)
-        upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id,
-                                  CRM_STAGE: s.stage.value})
+        self._upsert({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id,
+                      CRM_STAGE: s.stage.value})
         await self._advance()
         await self._serve(lambda: s.stage in ENDS)
         await self._drain()
@@ -247,7 +246,7 @@ class CampaignJourney(Journey):
 
     def _publish(self) -> None:
         s = self.state
-        upsert_search_attributes({CRM_STAGE: s.stage.value})
+        self._upsert({CRM_STAGE: s.stage.value})
         workflow.set_current_details(
             f"**Campaign {s.campaign}**, customer {s.customer_id} ({s.arm}) — "
             f"`{s.stage.value}`, step {s.pc} of {len(self.program)}"

@@ -68,7 +68,6 @@ from workflows.kit import (
     call,
     moves,
     start_input,
-    upsert_search_attributes,
 )
 
 FOLLOWING_UP = (NpsStage.follow_up, NpsStage.escalated)
@@ -147,7 +146,7 @@ class NpsJourney(Journey):
         if survey.policy is None:
             self.policy = await call("load_nps_policy", result_type=NpsPolicy)
             self.plan = plan(self.policy)
-        upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id})
+        self._upsert({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id})
         try:
             opened: SurveyOpened = await call("open_nps_survey", OpenSurvey(
                 survey=survey.model_copy(update={"policy": None}), workflow_id=self.workflow_id,
@@ -320,8 +319,8 @@ class NpsJourney(Journey):
     def _publish(self) -> None:
         s = self.state
         deadline = self._agenda().next_at()
-        upsert_search_attributes({CRM_STAGE: s.stage.value, CRM_OWNER_ID: s.owner_id,
-                                  CRM_SLA_DEADLINE: deadline})
+        self._upsert({CRM_STAGE: s.stage.value, CRM_OWNER_ID: s.owner_id,
+                      CRM_SLA_DEADLINE: deadline})
         answered = f"{s.score} ({s.respondent.value})" if s.respondent else "not yet"
         workflow.set_current_details(
             f"**NPS survey {s.period} of customer {s.customer_id}** — stage "

@@ -63,7 +63,6 @@ from workflows.kit import (
     moves,
     refusal,
     start_input,
-    upsert_search_attributes,
 )
 
 AWAITING = (OnboardingStage.awaiting_delivery, OnboardingStage.escalated)
@@ -137,7 +136,7 @@ class OnboardingJourney(Journey):
         if o.policy is None:
             self.policy = await call("load_onboarding_policy", result_type=OnboardingPolicy)
             self.plan = plan(self.policy)
-        upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id})
+        self._upsert({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id})
         try:
             opened: OnboardingOpened = await call("open_onboarding", OpenOnboarding(
                 onboarding=o.model_copy(update={"policy": None}), workflow_id=self.workflow_id,
@@ -285,12 +284,15 @@ class OnboardingJourney(Journey):
                             recipient=Recipient(kind="customer", id=self.state.customer_id),
                             entity_kind=self.entity_kind, entity_id=self.entity_id, facts=facts)
 
+    def _stage_name(self) -> str:
+        return self.state.stage.value
+
     def _publish(self) -> None:
         s = self.state
         deadline = self._agenda().next_at()
-        upsert_search_attributes({CRM_STAGE: s.stage.value,
-                                  CRM_OWNER_ID: s.service_lead_id or s.owner_id,
-                                  CRM_SLA_DEADLINE: deadline})
+        self._upsert({CRM_STAGE: s.stage.value,
+                      CRM_OWNER_ID: s.service_lead_id or s.owner_id,
+                      CRM_SLA_DEADLINE: deadline})
         workflow.set_current_details(
             f"**Onboarding of contract {s.contract_id}** — stage `{s.stage.value}`\n\n"
             f"service lead: {s.service_lead_id or 'nobody'}; group: "

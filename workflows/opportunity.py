@@ -77,7 +77,6 @@ from workflows.kit import (
     moves,
     refusal,
     start_input,
-    upsert_search_attributes,
 )
 
 CLOSE_PASSED = WaitUntil("close_date_passed", "no decision", fact="the expected close date",
@@ -169,7 +168,7 @@ class OpportunityJourney(Journey):
         if o.policy is None:
             self.policy = await call("load_opportunity_policy", result_type=OpportunityPolicy)
             self.plan = plan(self.policy)
-        upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id})
+        self._upsert({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: s.customer_id})
         opened = await self._open(o)
         s.stage = opened.stage if opened.stage in PIPELINE else OpportunityStage.needs_analysis
         s.stage_entered_at = workflow.now()
@@ -457,11 +456,14 @@ class OpportunityJourney(Journey):
             return None
         return f"{s.owner_id} to move the deal on from {s.stage.value}"
 
+    def _stage_name(self) -> str:
+        return self.state.stage.value
+
     def _publish(self) -> None:
         s = self.state
         deadline = self._agenda().next_at()
-        upsert_search_attributes({CRM_STAGE: s.stage.value, CRM_OWNER_ID: s.owner_id,
-                                  CRM_SLA_DEADLINE: deadline})
+        self._upsert({CRM_STAGE: s.stage.value, CRM_OWNER_ID: s.owner_id,
+                      CRM_SLA_DEADLINE: deadline})
         lines = [f"**Opportunity {s.opportunity_id}** — stage `{s.stage.value}`",
                  f"owner: {s.owner_id}"]
         if s.contract_id:

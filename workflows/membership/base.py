@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.loyalty_requests import DatesRequest, MembershipDates, PointsChange, PointsResult
     from domain.messaging import MessageClass, Recipient
 
-from workflows.kit import CRM_STAGE, Agenda, Journey, call, upsert_search_attributes
+from workflows.kit import CRM_STAGE, Agenda, Journey, call
 from workflows.membership.plan import steps
 
 
@@ -86,9 +86,12 @@ class MembershipBase(Journey):
                             entity_kind=self.entity_kind, entity_id=self.customer_id,
                             facts=facts)
 
+    def _stage_name(self) -> str:
+        return self.carry.stage.value
+
     def _publish(self) -> None:
         c = self.carry
-        upsert_search_attributes({CRM_STAGE: c.stage.value})
+        self._upsert({CRM_STAGE: c.stage.value})
         lines = [f"**Member {self.customer_id}** — {c.level}, year {c.cycle} "
                  f"(`{c.stage.value}`)"]
         if nxt := self._agenda().next():

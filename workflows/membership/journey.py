@@ -61,7 +61,6 @@ from workflows.kit import (
     call,
     refusal,
     start_input,
-    upsert_search_attributes,
 )
 from workflows.membership.plan import plan
 from workflows.membership.signals import MembershipSignals
@@ -109,7 +108,7 @@ class MembershipJourney(MembershipSignals):
                                            raw={"referral_code": start.referral_code}),
                                    enrolment.referral_refused)
         await self._refresh_dates()
-        upsert_search_attributes({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: self.customer_id})
+        self._upsert({CRM_JOURNEY: JOURNEY, CRM_CUSTOMER_ID: self.customer_id})
         self._publish()
         while True:
             await self._serve(lambda: self._renew or self._history_full())
