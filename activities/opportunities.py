@@ -1,22 +1,26 @@
 """Opportunity activities: opening, stage moves with their history, forecasts,
 logged activities, quotes, stalled-deal nudges, the win (its contract and
-payment journey) and the loss with its reason."""
+payment journey) and the loss with its reason (what they read and write in
+the store is in `activities.opportunity_records`)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities.journal import record_event
 from activities.logs import activity_logger
-from activities.message_records import entity_loader
 from activities.onboarding import start_onboarding_journey
+from activities.opportunity_records import (
+    OPEN_STAGES,
+    customer_zone,
+    get_opportunity,
+    record_stage_change,
+)
 from activities.parts import ActivityParts
 from activities.store import Store, refuse_invalid
 from activities.store.staff import active_manager_above
@@ -24,7 +28,6 @@ from domain import limits, schema
 from domain.money import from_minor, to_minor
 from domain.onboarding import OnboardingInput
 from domain.opportunities import (
-    CLOSED,
     JOURNEY,
     ActivityRecord,
     ForecastChange,
@@ -50,8 +53,6 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
 log = activity_logger("crm.opportunities")
-
-OPEN_STAGES = [s.value for s in OpportunityStage if s not in CLOSED]
 
 
 class OpportunityActivities:
@@ -112,7 +113,7 @@ class OpportunityActivities:
                 row.close_date = o.close_date
             row.stage_entered_at = row.stage_entered_at or request.now
             session.flush()
-            _stage_history(session, key=f"{request.workflow_id}:opened", row=row,
+            record_stage_change(session, key=f"{request.workflow_id}:opened", row=row,
                            from_stage=None, stage=row.stage, by=o.owner_id, note=None,
                            at=request.now)
             record_event(session, key=f"{request.workflow_id}:opened", journey=JOURNEY,
@@ -127,7 +128,7 @@ class OpportunityActivities:
         refuse_invalid({"note": limits.text_problem(request.note, limits.TEXT),
                         "reason": limits.text_problem(request.reason, limits.TEXT)})
         with self.store.unit_of_work() as session:
-            row = _opportunity(session, request.opportunity_id)
+            row = get_opportunity(session, request.opportunity_id)
             key = f"{request.workflow_id}:stage:{request.n}"
             if session.scalar(select(schema.OpportunityStageChange.id)
                               .where(schema.OpportunityStageChange.key == key)):
@@ -136,7 +137,7 @@ class OpportunityActivities:
             row.stage = request.stage.value
             row.stage_entered_at = request.now
             note = "; ".join(t for t in (request.note, request.reason) if t) or None
-            _stage_history(session, key=key, row=row, from_stage=previous,
+            record_stage_change(session, key=key, row=row, from_stage=previous,
                            stage=request.stage.value, by=request.by, note=note, at=request.now)
             record_event(session, key=key, journey=JOURNEY, entity_id=row.id,
                          step=request.stage.value, at=request.now,
@@ -146,7 +147,7 @@ class OpportunityActivities:
     def change_forecast(self, request: ForecastChange) -> Opened:
         """A new expected amount or close date; returns when the close date passes."""
         with self.store.unit_of_work() as session:
-            row = _opportunity(session, request.opportunity_id)
+            row = get_opportunity(session, request.opportunity_id)
             if request.amount is not None:
                 refuse_invalid({"amount": limits.amount_problem(request.amount, row.currency)})
                 row.amount_minor = to_minor(request.amount, row.currency)
@@ -157,7 +158,7 @@ class OpportunityActivities:
                          detail={"amount": str(request.amount) if request.amount else None,
                                  "close_date": request.close_date.isoformat()
                                  if request.close_date else None})
-            zone = _zone(session, row, self.default_timezone)
+            zone = customer_zone(session, row, self.default_timezone)
             return Opened(timezone=zone, stage=OpportunityStage(row.stage),
                           close_passed_at=overdue_from(row.close_date, zone)
                           if row.close_date else None)
@@ -168,7 +169,7 @@ class OpportunityActivities:
                         "note": limits.text_problem(request.note, limits.TEXT)})
         key = f"{request.workflow_id}:activity:{request.n}"
         with self.store.unit_of_work() as session:
-            row = _opportunity(session, request.opportunity_id)
+            row = get_opportunity(session, request.opportunity_id)
             if session.scalar(select(schema.Interaction.id).where(schema.Interaction.key == key)):
                 return
             session.add(schema.Interaction(
@@ -184,7 +185,7 @@ class OpportunityActivities:
     def record_quote(self, request: QuoteRecord) -> None:
         refuse_invalid({"amount": limits.amount_problem(request.amount, request.currency)})
         with self.store.unit_of_work() as session:
-            row = _opportunity(session, request.opportunity_id)
+            row = get_opportunity(session, request.opportunity_id)
             row.quote_amount_minor = to_minor(request.amount, request.currency)
             record_event(session, key=f"{request.workflow_id}:quote:{request.n}",
                          journey=JOURNEY, entity_id=row.id, step="quote_sent", at=request.now,
@@ -198,7 +199,7 @@ class OpportunityActivities:
         manager, 0 the close date passed); returns the owner's manager."""
         key = f"{request.workflow_id}:stalled:{request.level}:{request.n}"
         with self.store.unit_of_work() as session:
-            row = _opportunity(session, request.opportunity_id)
+            row = get_opportunity(session, request.opportunity_id)
             done = session.scalar(select(schema.Escalation).where(schema.Escalation.key == key))
             if done is not None:
                 return StallTargets(manager_id=done.to_staff_id)
@@ -221,7 +222,7 @@ class OpportunityActivities:
         refuse_invalid({"currency": limits.currency_problem(request.currency),
                         "amount": limits.amount_problem(request.amount, request.currency)})
         with self.store.unit_of_work() as session:
-            row = _opportunity(session, request.opportunity_id)
+            row = get_opportunity(session, request.opportunity_id)
             if row.contract_id is not None:
                 return  # a retry of a win that committed
             previous = row.stage
@@ -230,7 +231,7 @@ class OpportunityActivities:
             row.closed_at = request.now
             row.stage_entered_at = request.now
             key = f"{request.workflow_id}:won"
-            _stage_history(session, key=key, row=row, from_stage=previous,
+            record_stage_change(session, key=key, row=row, from_stage=previous,
                            stage=row.stage, by=request.owner_id, note=None, at=request.now)
             record_event(session, key=key, journey=JOURNEY, entity_id=row.id, step="won",
                          at=request.now, detail={"contract_id": request.contract_id,
@@ -292,7 +293,7 @@ class OpportunityActivities:
 
     def _handover_input(self, opportunity_id: str) -> OpportunityInput | None:
         with self.store.unit_of_work() as session:
-            row = _opportunity(session, opportunity_id)
+            row = get_opportunity(session, opportunity_id)
             if row.owner_id is None or row.customer_id is None:
                 return None
             return OpportunityInput(
@@ -306,7 +307,7 @@ class OpportunityActivities:
         refuse_invalid({"reason_code": limits.text_problem(request.reason_code, 32),
                         "note": limits.text_problem(request.note, limits.TEXT)})
         with self.store.unit_of_work() as session:
-            row = _opportunity(session, request.opportunity_id)
+            row = get_opportunity(session, request.opportunity_id)
             if row.stage == OpportunityStage.lost.value:
                 return
             previous = row.stage
@@ -316,7 +317,7 @@ class OpportunityActivities:
             row.closed_at = request.now
             row.stage_entered_at = request.now
             key = f"{request.workflow_id}:lost"
-            _stage_history(session, key=key, row=row, from_stage=previous, stage=row.stage,
+            record_stage_change(session, key=key, row=row, from_stage=previous, stage=row.stage,
                            by=row.owner_id, note=request.note, at=request.now)
             record_event(session, key=key, journey=JOURNEY, entity_id=row.id, step="lost",
                          at=request.now, detail={"reason_code": request.reason_code})
@@ -327,7 +328,7 @@ class OpportunityActivities:
         same manager with the fewest open opportunities, else to the manager."""
         key = f"{request.workflow_id}:handover:{request.n}"
         with self.store.unit_of_work() as session:
-            row = _opportunity(session, request.opportunity_id)
+            row = get_opportunity(session, request.opportunity_id)
             done = session.scalar(select(schema.JourneyEvent)
                                   .where(schema.JourneyEvent.key == key))
             if done is not None:
@@ -350,59 +351,3 @@ class OpportunityActivities:
                          step="owner_reassigned", at=request.now,
                          detail={"from_owner_id": request.from_owner_id, "owner_id": owner_id})
             return NewOwner(owner_id=owner_id)
-
-
-def _opportunity(session: Session, opportunity_id: str) -> schema.Opportunity:
-    row = session.get(schema.Opportunity, opportunity_id)
-    if row is None:
-        raise ApplicationError(f"unknown opportunity {opportunity_id!r}",
-                               type="UnknownOpportunity", non_retryable=True)
-    return row
-
-
-def _zone(session: Session, row: schema.Opportunity, default: str) -> str:
-    customer = session.get(schema.Customer, row.customer_id) if row.customer_id else None
-    return (customer.timezone if customer else None) or default
-
-
-def _stage_history(session: Session, *, key: str, row: schema.Opportunity,
-                   from_stage: str | None, stage: str, by: str | None, note: str | None,
-                   at: Any) -> None:
-    if session.scalar(select(schema.OpportunityStageChange.id)
-                      .where(schema.OpportunityStageChange.key == key)):
-        return
-    session.add(schema.OpportunityStageChange(key=key, opportunity_id=row.id,
-                                              from_stage=from_stage, stage=stage, by=by,
-                                              note=note, at=at))
-
-
-@entity_loader("opportunity")
-def _opportunity_for_message(session: Session, opportunity_id: str) -> dict[str, Any] | None:
-    row = session.get(schema.Opportunity, opportunity_id)
-    if row is None:
-        return None
-    owner = session.get(schema.Staff, row.owner_id) if row.owner_id else None
-    customer = session.get(schema.Customer, row.customer_id) if row.customer_id else None
-
-    def money(minor: int | None) -> Decimal | None:
-        return None if minor is None else from_minor(minor, row.currency)
-
-    return {
-        "id": row.id,
-        "name": row.name,
-        "stage": row.stage,
-        "amount": money(row.amount_minor),
-        "quote_amount": money(row.quote_amount_minor),
-        "currency": row.currency,
-        "close_date": row.close_date,
-        "owner": {"id": owner.id, "name": owner.name} if owner else None,
-        "customer": {"id": customer.id, "name": customer.name} if customer else None,
-    }
-
-
-def open_roles(session: Session, staff_id: str) -> list[str]:
-    """The open opportunities the staff member owns on a journey (one opened
-    before the pipeline had a journey has no stage entry time and none to tell)."""
-    return sorted(session.scalars(select(schema.Opportunity.id).where(
-        schema.Opportunity.owner_id == staff_id, schema.Opportunity.stage.in_(OPEN_STAGES),
-        schema.Opportunity.stage_entered_at.is_not(None))))

@@ -28,9 +28,11 @@ class JourneyEntry:
     id_prefix: str  # workflow ids are `{id_prefix}-{entity id}`
     entity_kind: str  # what its messages and tasks are about ("lead", "enrollment")
     noun: str  # how commands name one ("lead", "enrolment")
-    # `crm NAME …`: the sub-app, `module:app`, and its command name.
+    # `crm NAME …`: the sub-app, `module:app`, its command name and its help
+    # (declared here, so `crm --help` lists it without importing the sub-app).
     cli: str | None = None
     cli_name: str | None = None
+    cli_help: str = ""
     # A function (session, staff_id) -> entity ids of the open journeys in which
     # the staff member holds a role, each told `staff_deactivated` on deactivation.
     open_roles: str | None = None
@@ -57,6 +59,10 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         noun="lead",
         cli="starter.cli.lead:lead_app",
         cli_name="lead",
+        cli_help=(
+            "Lead journeys: start, claim, log contact, convert, discard, status; erase "
+            "on request."
+        ),
         open_roles="activities.lead_records:open_roles",
         funnel=("received", "assigned", "first_contact", "converted"),
         exits=("escalated", "discarded", "stale", "merged", "pooled"),
@@ -74,6 +80,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         noun="enrolment",
         cli="starter.cli.course:course_app",
         cli_name="course",
+        cli_help="Course journeys: enroll, end the course, log the callback, status.",
         open_roles="activities.courses:open_roles",
         funnel=("enrolled", "course_ended", "callback_task", "callback_logged"),
         exits=("escalated",),
@@ -92,6 +99,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         noun="contract",
         cli="starter.cli.contract:contract_app",
         cli_name="contract",
+        cli_help="Contract payment journeys: sign, accept, pay, cancel, status.",
         open_roles="activities.payment_records:open_roles",
         funnel=("signed", "accepted", "payment_received", "paid"),
         exits=("overdue", "overdue_escalated", "cancelled"),
@@ -107,6 +115,10 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         noun="customer",
         cli="starter.cli.customer:customer_app",
         cli_name="customer",
+        cli_help=(
+            "Customers: add and list them in the store; report purchases and opt-outs "
+            "to their lifecycle journeys, status; erase one on request."
+        ),
         open_roles="activities.lifecycle_records:open_roles",
         funnel=("purchased", "dormant", "reactivated"),
         exits=("lost",),
@@ -123,6 +135,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         noun="ticket",
         cli="starter.cli.ticket:ticket_app",
         cli_name="ticket",
+        cli_help="Ticket journeys: open, respond, wait, reply, resolve, reopen, rate, status.",
         open_roles="activities.ticket_records:open_roles",
         funnel=("opened", "first_response", "resolved", "closed"),
         exits=("breached", "escalated", "reopened", "rated"),
@@ -138,6 +151,10 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         noun="member",
         cli="starter.cli.loyalty:loyalty_app",
         cli_name="loyalty",
+        cli_help=(
+            "Loyalty: join, refund, behaviour, grant, redeem; balance, history, level, "
+            "report."
+        ),
         open_roles="activities.loyalty_records:open_roles",
         funnel=("joined", "level_kept", "level_changed"),
         exits=("retention_offered", "retention_kept", "referral_converted"),
@@ -153,7 +170,11 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         noun="opportunity",
         cli="starter.cli.opportunity:opportunity_app",
         cli_name="opportunity",
-        open_roles="activities.opportunities:open_roles",
+        cli_help=(
+            "Opportunity journeys: start, advance, forecast, activity, quote, win, "
+            "lose, status."
+        ),
+        open_roles="activities.opportunity_records:open_roles",
         funnel=("opened", "proposal", "negotiation", "won"),
         exits=("lost", "stalled", "stalled_escalated", "close_date_passed"),
         colour="#0f609b",
@@ -168,6 +189,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         noun="onboarding",
         cli="starter.cli.onboarding:onboarding_app",
         cli_name="onboarding",
+        cli_help="Onboarding after signing: start, group-ready, delivered, status.",
         open_roles="activities.onboarding:open_roles",
         funnel=("opened", "group_ready", "delivered", "checked_in"),
         exits=("delivery_escalated",),
@@ -183,6 +205,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         noun="survey",
         cli="starter.cli.nps:nps_app",
         cli_name="nps",
+        cli_help="NPS surveys: launch, start, answer, follow-up, status.",
         open_roles="activities.nps:open_roles",
         funnel=("asked", "answered"),
         exits=("reminded", "expired", "follow_up_escalated", "followed_up"),
@@ -199,6 +222,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         noun="campaign run",
         cli="starter.cli.campaign:campaign_app",
         cli_name="campaign",
+        cli_help="Campaigns: define, examples, launch, pause, resume, status, results.",
         open_roles="activities.campaigns:open_roles",
         funnel=("converted",),
         exits=("completed",),
