@@ -60,6 +60,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_domain_settings": "unit",
     "test_journey_kit": "unit",
     "test_batch_cli": "unit",
+    "test_cli_help": "unit",
     "test_limits_amounts": "unit",
     "test_limits_policies": "unit",
     "test_limits_properties": "unit",

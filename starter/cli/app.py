@@ -1,22 +1,46 @@
 """The `crm` command tree: the root app with its sub-apps, in the order the
-help lists them."""
+help lists them.
+
+The root's own commands are built with it; each sub-app is declared here (or,
+for a journey's, in its registry entry) by name, module and help, and its
+module is imported only when one of its commands runs (`starter.cli.lazy`):
+`crm --help` and `crm lead status L1` load neither the other sub-apps nor
+what their modules import.
+"""
 
 from __future__ import annotations
 
 import typer
 
-from domain.registry import JOURNEYS, load
-from starter.cli.batch import batch_app
+from domain.registry import JOURNEYS
 from starter.cli.codec import codec_server
-from starter.cli.db import db_app
-from starter.cli.importing import import_app
-from starter.cli.journeys import journey_app
+from starter.cli.lazy import LazyGroup, SubApp
 from starter.cli.overview import overview
 from starter.cli.report import report
-from starter.cli.rfm import rfm_app
-from starter.cli.segment import segment_app
-from starter.cli.staff import staff_app
 from starter.cli.up import up
+
+SUB_APPS: tuple[SubApp, ...] = (
+    *(SubApp(entry.cli_name, entry.cli, entry.cli_help)
+      for entry in JOURNEYS if entry.cli and entry.cli_name),
+    SubApp("journey", "starter.cli.journeys:journey_app",
+           "The journeys: list them, draw their diagrams."),
+    SubApp("batch", "starter.cli.batch:batch_app",
+           "Act on many journeys at once (Temporal batch jobs)."),
+    SubApp("staff", "starter.cli.staff:staff_app",
+           "Staff in the CRM store: add, list, deactivate."),
+    SubApp("rfm", "starter.cli.rfm:rfm_app", "RFM tiers: run the daily sweep by hand."),
+    SubApp("segment", "starter.cli.segment:segment_app",
+           "Segments: tag rules over the store and their members."),
+    SubApp("import", "starter.cli.importing:import_app",
+           "Import staff, customers or leads from a CSV file (header row: the field names; "
+           "lists separated by ';')."),
+    SubApp("db", "starter.cli.db:db_app", "The CRM store's schema."),
+)
+
+
+class CrmGroup(LazyGroup):
+    sub_apps = SUB_APPS
+
 
 # Tracebacks stay short and without locals: locals hold settings, whose
 # database URL may carry a password.
@@ -25,19 +49,9 @@ app = typer.Typer(
     help="CRM customer journeys on Temporal.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    cls=CrmGroup,
 )
 app.command("up")(up)
 app.command("report")(report)
 app.command("overview")(overview)
 app.command("codec-server")(codec_server)
-# Each journey's sub-app, as the registry names it.
-for entry in JOURNEYS:
-    if entry.cli and entry.cli_name:
-        app.add_typer(load(entry.cli), name=entry.cli_name)
-app.add_typer(journey_app, name="journey")
-app.add_typer(batch_app, name="batch")
-app.add_typer(staff_app, name="staff")
-app.add_typer(rfm_app, name="rfm")
-app.add_typer(segment_app, name="segment")
-app.add_typer(import_app, name="import")
-app.add_typer(db_app, name="db")

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-batch_app = typer.Typer(help="Act on many journeys at once (Temporal batch jobs).",
-                        no_args_is_help=True)
+# Its help is declared in starter/cli/app.py: `crm --help` lists it
+# without importing this module.
+batch_app = typer.Typer(no_args_is_help=True)
 
 QUERY = typer.Option(help="A visibility query, e.g. \"CrmJourney = 'lead' AND "
                           "CrmOwnerId = 'rep-a'\"; only running journeys are touched.")

@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from domain.payments import ContractStatus, MilestoneRule
     from starter.client import Journeys
 
-contract_app = typer.Typer(
-    help="Contract payment journeys: sign, accept, pay, cancel, status.", no_args_is_help=True
-)
+# Its help is its registry entry's (domain/registry.py): `crm --help` lists it
+# without importing this module.
+contract_app = typer.Typer(no_args_is_help=True)
 
 RELATIVE_TO = ("signing", "acceptance")
 

@@ -17,10 +17,9 @@ if TYPE_CHECKING:
     from domain.courses import CourseStatus
     from starter.client import Journeys
 
-course_app = typer.Typer(
-    help="Course journeys: enroll, end the course, log the callback, status.",
-    no_args_is_help=True,
-)
+# Its help is its registry entry's (domain/registry.py): `crm --help` lists it
+# without importing this module.
+course_app = typer.Typer(no_args_is_help=True)
 
 OUTCOMES_HELP = ", ".join(CALLBACK_OUTCOMES)
 

@@ -31,11 +31,9 @@ if TYPE_CHECKING:
     from domain.lifecycle import LifecycleStatus
     from domain.settings import Settings
 
-customer_app = typer.Typer(
-    help="Customers: add and list them in the store; report purchases and opt-outs to their "
-    "lifecycle journeys, status; erase one on request.",
-    no_args_is_help=True,
-)
+# Its help is its registry entry's (domain/registry.py): `crm --help` lists it
+# without importing this module.
+customer_app = typer.Typer(no_args_is_help=True)
 
 CHANNELS = ("email", "sms", "chat")
 # The lifecycle journey's store currency.

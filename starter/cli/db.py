@@ -6,7 +6,9 @@ import typer
 
 from starter.cli.common import CliError, load_settings, reports_errors, safe_url, say
 
-db_app = typer.Typer(help="The CRM store's schema.", no_args_is_help=True)
+# Its help is declared in starter/cli/app.py: `crm --help` lists it
+# without importing this module.
+db_app = typer.Typer(no_args_is_help=True)
 
 
 @db_app.command("upgrade")

@@ -29,11 +29,9 @@ if TYPE_CHECKING:
     from domain.settings import Settings
     from starter.imports import ImportReport, Outcome, Row, Tick
 
-import_app = typer.Typer(
-    help="Import staff, customers or leads from a CSV file (header row: the field names; "
-    "lists separated by ';').",
-    no_args_is_help=True,
-)
+# Its help is declared in starter/cli/app.py: `crm --help` lists it
+# without importing this module.
+import_app = typer.Typer(no_args_is_help=True)
 
 ImportFile = Annotated[
     Path,

@@ -11,8 +11,9 @@ import typer
 
 from starter.cli.common import CliError, console, reports_errors, say
 
-journey_app = typer.Typer(help="The journeys: list them, draw their diagrams.",
-                          no_args_is_help=True)
+# Its help is declared in starter/cli/app.py: `crm --help` lists it
+# without importing this module.
+journey_app = typer.Typer(no_args_is_help=True)
 
 
 @journey_app.command("list")

@@ -31,10 +31,9 @@ if TYPE_CHECKING:
 # against, from the word list the journeys read too.
 Channel = StrEnum("Channel", {c: c for c in CONTACT_CHANNELS})
 
-lead_app = typer.Typer(
-    help="Lead journeys: start, claim, log contact, convert, discard, status; erase on request.",
-    no_args_is_help=True,
-)
+# Its help is its registry entry's (domain/registry.py): `crm --help` lists it
+# without importing this module.
+lead_app = typer.Typer(no_args_is_help=True)
 
 
 @lead_app.command("new")

@@ -25,10 +25,9 @@ from starter.cli.journey import Subject, journey_status, status_table, with_jour
 if TYPE_CHECKING:
     from starter.client import Journeys
 
-loyalty_app = typer.Typer(
-    help="Loyalty: join, refund, behaviour, grant, redeem; balance, history, level, report.",
-    no_args_is_help=True,
-)
+# Its help is its registry entry's (domain/registry.py): `crm --help` lists it
+# without importing this module.
+loyalty_app = typer.Typer(no_args_is_help=True)
 
 
 def member_subject(customer_id: str) -> Subject:

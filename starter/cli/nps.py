@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
     from domain.nps import NpsStatus
 
-nps_app = typer.Typer(help="NPS surveys: launch, start, answer, follow-up, status.",
-                      no_args_is_help=True)
+# Its help is its registry entry's (domain/registry.py): `crm --help` lists it
+# without importing this module.
+nps_app = typer.Typer(no_args_is_help=True)
 
 
 def _subject(customer_id: str, period: str) -> Subject:

@@ -16,10 +16,9 @@ if TYPE_CHECKING:
 
     from domain.onboarding import OnboardingStatus
 
-onboarding_app = typer.Typer(
-    help="Onboarding after signing: start, group-ready, delivered, status.",
-    no_args_is_help=True,
-)
+# Its help is its registry entry's (domain/registry.py): `crm --help` lists it
+# without importing this module.
+onboarding_app = typer.Typer(no_args_is_help=True)
 
 
 def _subject(contract_id: str) -> Subject:

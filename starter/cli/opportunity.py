@@ -30,10 +30,9 @@ if TYPE_CHECKING:
     from domain.opportunities import OpportunityStatus
     from starter.client import Journeys
 
-opportunity_app = typer.Typer(
-    help="Opportunity journeys: start, advance, forecast, activity, quote, win, lose, status.",
-    no_args_is_help=True,
-)
+# Its help is its registry entry's (domain/registry.py): `crm --help` lists it
+# without importing this module.
+opportunity_app = typer.Typer(no_args_is_help=True)
 
 
 def _subject(opportunity_id: str) -> Subject:

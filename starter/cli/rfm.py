@@ -13,7 +13,9 @@ from starter.cli.common import CliError, console, load_settings, open_store, rep
 if TYPE_CHECKING:
     from activities.store import Store
 
-rfm_app = typer.Typer(help="RFM tiers: run the daily sweep by hand.", no_args_is_help=True)
+# Its help is declared in starter/cli/app.py: `crm --help` lists it
+# without importing this module.
+rfm_app = typer.Typer(no_args_is_help=True)
 
 
 def _tier_counts(store: Store) -> tuple[dict[str | None, int], int]:

@@ -13,8 +13,9 @@ import typer
 
 from starter.cli.common import CliError, console, load_settings, open_store, reports_errors, say
 
-segment_app = typer.Typer(help="Segments: tag rules over the store and their members.",
-                          no_args_is_help=True)
+# Its help is declared in starter/cli/app.py: `crm --help` lists it
+# without importing this module.
+segment_app = typer.Typer(no_args_is_help=True)
 
 
 def _json(text: str, what: str) -> Any:

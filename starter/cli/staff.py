@@ -25,7 +25,9 @@ from starter.cli.journey import run_temporal
 if TYPE_CHECKING:
     from domain.settings import Settings
 
-staff_app = typer.Typer(help="Staff in the CRM store: add, list, deactivate.", no_args_is_help=True)
+# Its help is declared in starter/cli/app.py: `crm --help` lists it
+# without importing this module.
+staff_app = typer.Typer(no_args_is_help=True)
 
 ROLES = STAFF_ROLES
 

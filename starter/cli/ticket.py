@@ -14,10 +14,9 @@ from starter.cli.journey import Subject, journey_status, status_table, with_jour
 if TYPE_CHECKING:
     from starter.client import Journeys
 
-ticket_app = typer.Typer(
-    help="Ticket journeys: open, respond, wait, reply, resolve, reopen, rate, status.",
-    no_args_is_help=True,
-)
+# Its help is its registry entry's (domain/registry.py): `crm --help` lists it
+# without importing this module.
+ticket_app = typer.Typer(no_args_is_help=True)
 
 
 def _decided(decision: Any, done: str) -> None:
