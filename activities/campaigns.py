@@ -5,6 +5,7 @@ and the results per arm, set-based."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -13,9 +14,20 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, distinct, func, select, update
 from sqlalchemy.orm import Session
 from temporalio import activity
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 
+from activities.campaign_entry import (
+    ACTIVE,
+    OFF,
+    PAUSED,
+    enrol_entrants,
+    enter,
+    entrants,
+    on_entry_campaigns,
+    runs_to_start,
+    segment_mark,
+    start_runs,
+)
 from activities.journal import record_event
 from activities.parts import ActivityParts
 from activities.store import Store
@@ -26,27 +38,28 @@ from domain.campaigns import (
     ArmResult,
     CampaignDefinition,
     CampaignError,
-    CampaignInput,
     CampaignName,
+    CampaignNames,
     CampaignPolicy,
     CampaignStage,
     CampaignState,
+    Enrolled,
+    EnrolRequest,
+    Entry,
     LocalTime,
     NextTime,
     PurchaseCheck,
     PurchaseFound,
-    Reentry,
+    ReplyCheck,
+    ReplyFound,
     RunEnded,
-    arm,
-    campaign_workflow_id,
+    RunReplied,
     check_campaign,
 )
 from domain.money import from_minor
 
 if TYPE_CHECKING:
     from temporalio.client import Client
-
-OFF, ACTIVE, PAUSED = "off", "active", "paused"
 
 
 def define_campaign(store: Store, data: Any, *, now: datetime) -> CampaignDefinition:
@@ -66,8 +79,9 @@ def define_campaign(store: Store, data: Any, *, now: datetime) -> CampaignDefini
     return definition
 
 
-def campaign(session: Session, name: str) -> tuple[schema.Campaign, CampaignDefinition]:
-    row = session.get(schema.Campaign, name)
+def campaign(session: Session, name: str, *, lock: bool = False
+             ) -> tuple[schema.Campaign, CampaignDefinition]:
+    row = session.get(schema.Campaign, name, with_for_update=lock)
     if row is None:
         raise CampaignError(f"no campaign named {name!r}")
     return row, CampaignDefinition.model_validate(row.definition)
@@ -75,71 +89,29 @@ def campaign(session: Session, name: str) -> tuple[schema.Campaign, CampaignDefi
 
 def set_status(store: Store, name: str, status: str, *, now: datetime) -> None:
     with store.unit_of_work() as session:
-        row, _ = campaign(session, name)
+        row, _ = campaign(session, name, lock=True)
         row.status, row.updated_at = status, now
-
-
-def entrants(session: Session, definition: CampaignDefinition,
-             now: datetime) -> list[tuple[str, int]]:
-    """(customer, run number) of the segment's members who may enter now: the
-    re-entry policy decides for those who were in a run before, and nobody
-    enters while their previous run is still going."""
-    m = schema.CampaignMember
-    members = list(session.scalars(select(schema.SegmentMember.customer_id).where(
-        schema.SegmentMember.segment == definition.segment).order_by(
-        schema.SegmentMember.customer_id)))
-    last = {customer: (run, ended) for customer, run, ended in session.execute(
-        select(m.customer_id, m.run, m.ended_at).where(m.campaign == definition.name)
-        .order_by(m.run)).all()}
-    found = []
-    for customer in members:
-        if customer not in last:
-            found.append((customer, 1))
-            continue
-        run, ended = last[customer]
-        if definition.reentry is Reentry.never or ended is None:
-            continue
-        if definition.reentry is Reentry.after_cooldown and \
-                now < ended + timedelta(days=definition.cooldown_days):
-            continue
-        found.append((customer, run + 1))
-    return found
 
 
 async def launch(store: Store, client: Client, *, task_queue: str, name: str,
                  now: datetime) -> dict[str, int]:
     """Enters the segment's members who may enter: each one's arm recorded,
-    a run started for each outside the hold-out. Counts per arm."""
+    a run started for each outside the hold-out. Counts per arm. An on_entry
+    campaign enrols, from then on, whoever enters the segment after now."""
     with store.unit_of_work() as session:
-        row, definition = campaign(session, name)
+        row, definition = campaign(session, name, lock=True)
         if row.status == PAUSED:
             raise CampaignError(f"campaign {name!r} is paused: resume it to launch")
         row.status = ACTIVE
+        if definition.entry is Entry.on_entry:
+            # Read before the members, under the segment's lock: an entry a
+            # refresh records after it is the next enrolment's.
+            row.entries_seen = segment_mark(session, definition.segment)
         found = entrants(session, definition, now)
-        counts: dict[str, int] = {}
-        entered = []
-        for customer, run in found:
-            chosen = arm(definition, customer)
-            counts[chosen] = counts.get(chosen, 0) + 1
-            session.add(schema.CampaignMember(
-                campaign=name, customer_id=customer, run=run, arm=chosen, entered_at=now,
-                attributed_until=now + timedelta(days=definition.attribution_days),
-                ended_at=now if chosen == HOLDOUT else None,
-                outcome="holdout" if chosen == HOLDOUT else None))
-            if chosen != HOLDOUT:
-                entered.append((customer, chosen))
-    variants = {v.name: v for v in definition.variants}
-    for customer, chosen in entered:
-        try:
-            await client.start_workflow(
-                "CampaignJourney", CampaignInput(
-                    campaign=name, customer_id=customer, arm=chosen, steps=definition.steps,
-                    templates=variants[chosen].templates,
-                    exit_on_conversion=definition.exit_on_conversion, entered_at=now),
-                id=campaign_workflow_id(name, customer), task_queue=task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
-        except WorkflowAlreadyStartedError:
-            pass  # still in a run: one run of a campaign at a time
+        counts = enter(session, definition, found, now)
+    _, entered = runs_to_start(store, name, entered_at=now)
+    await start_runs(client, task_queue=task_queue, definition=definition, entered=entered,
+                     now=now)
     return counts
 
 
@@ -170,13 +142,46 @@ class CampaignActivities:
 
     @classmethod
     def from_parts(cls, parts: ActivityParts, policy: CampaignPolicy) -> CampaignActivities:
-        return cls(store=parts.store, policy=policy, zone=parts.settings.default_timezone)
+        return cls(store=parts.store, policy=policy, zone=parts.settings.default_timezone,
+                   client=parts.client, task_queue=parts.task_queue)
 
-    def __init__(self, *, store: Store, policy: CampaignPolicy,
-                 zone: str = "Asia/Shanghai") -> None:
+    def __init__(self, *, store: Store, policy: CampaignPolicy, zone: str = "Asia/Shanghai",
+                 client: Client | None = None, task_queue: str = "crm-journeys") -> None:
         self.store = store
         self.policy = policy
         self.zone = zone
+        self.client = client
+        self.task_queue = task_queue
+
+    @activity.defn
+    def on_entry_campaigns(self) -> CampaignNames:
+        """The active campaigns that enrol customers as they enter their segment."""
+        return CampaignNames(campaigns=on_entry_campaigns(self.store))
+
+    @activity.defn
+    async def enrol_campaign_entrants(self, request: EnrolRequest) -> Enrolled:
+        """Enrols those who entered the campaign's segment since it last looked
+        (`activities.campaign_entry`), and starts their runs."""
+        if self.client is None:
+            raise ApplicationError("no Temporal client to start the runs", non_retryable=True)
+        arms = await asyncio.to_thread(enrol_entrants, self.store, request.campaign,
+                                       now=request.now)
+        definition, entered = await asyncio.to_thread(runs_to_start, self.store,
+                                                      request.campaign, entered_at=request.now)
+        started = 0 if definition is None else await start_runs(
+            self.client, task_queue=self.task_queue, definition=definition, entered=entered,
+            now=request.now)
+        return Enrolled(campaign=request.campaign, arms=arms, started=started)
+
+    @activity.defn
+    def campaign_reply_since(self, check: ReplyCheck) -> ReplyFound:
+        """The first contact logged with the customer at or after `since`, if any:
+        a reply by another way than the one the `replied` signal reports."""
+        with self.store.unit_of_work() as session:
+            at = session.scalar(select(schema.Interaction.at).where(
+                schema.Interaction.customer_id == check.customer_id,
+                schema.Interaction.at >= check.since).order_by(schema.Interaction.at).limit(1))
+        return ReplyFound(at=at)
 
     @activity.defn
     def campaign_purchase_since(self, check: PurchaseCheck) -> PurchaseFound:
@@ -212,6 +217,14 @@ class CampaignActivities:
             at = datetime.combine(local.date() + timedelta(days=1),
                                   time.fromisoformat(request.until), zone)
         return NextTime(at=at.astimezone(UTC))
+
+    @activity.defn
+    def record_campaign_reply(self, request: RunReplied) -> None:
+        with self.store.unit_of_work() as session:
+            record_event(session, key=f"{request.workflow_id}:replied:{request.n}:"
+                         f"{request.at.isoformat()}",
+                         journey=JOURNEY, entity_id=f"{request.campaign}:{request.customer_id}",
+                         step="replied", at=request.at, detail={"channel": request.channel})
 
     @activity.defn
     def end_campaign_run(self, request: RunEnded) -> None:

@@ -42,7 +42,9 @@ class Branch:
 
 
 Step = Message | Wait | WaitFor | Branch
-EVENTS = ("purchase",)
+# A purchase is a conversion; a reply is the customer answering a touch (the
+# `replied` signal, or a contact logged with them since the wait began).
+EVENTS = ("purchase", "reply")
 
 
 def parse_steps(data: Any, at: str = "steps") -> tuple[Step, ...]:

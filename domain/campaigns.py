@@ -14,8 +14,19 @@ Steps (a list; each one key):
 - ``{"wait_for": {"event": "purchase", "days": 3}}``: until the customer buys
   or the days pass; a purchase is a conversion, and the run ends there unless
   the campaign says ``"exit_on_conversion": false``;
+  ``{"wait_for": {"event": "reply", "days": 2}}``: until the customer replies
+  to a touch (the `replied` signal, or a contact logged with them) or the
+  days pass; a reply ends the wait at once;
 - ``{"branch": {"on": "purchase", "then": [...], "else": [...]}}``: steps by
-  whether the customer has bought since entering.
+  whether the customer has bought (or, ``"on": "reply"``, replied) since
+  entering.
+
+The audience is a segment: its members when the campaign is launched, and
+with ``"entry": "on_entry"`` (or ``"audience": {"segment": ..., "entry":
+"on_entry"}``) also each customer who enters it later, enrolled by the
+segment refresh after it records the entries (`activities.campaign_entry`).
+A ``coupon`` (``{"percent": 15, "valid_days": 14}``) gives each run its own
+unique code, issued once before its first message and carried by every one.
 
 The seed's "e-mail, then SMS 3 days later if no purchase" is four lines::
 
@@ -74,6 +85,11 @@ def run_workflow_id(run: str) -> str:
     return f"campaign-{run}"
 
 
+class Entry(StrEnum):
+    launch = "launch"  # the segment's members when launched
+    on_entry = "on_entry"  # and each customer who enters it after
+
+
 class Reentry(StrEnum):
     never = "never"  # one run per customer, ever
     after_end = "after_end"  # again once the previous run has ended
@@ -91,10 +107,19 @@ class Variant(_Strict):
     templates: dict[str, str] = Field(default_factory=dict)
 
 
+class CouponOffer(_Strict):
+    """A unique single-use code per run (the win-back's coupons)."""
+
+    percent: int = Field(ge=1, le=90)
+    valid_days: int = Field(default=14, ge=1, le=365)
+
+
 class CampaignDefinition(_Strict):
     name: str
     description: str = Field(default="", max_length=2000)
     segment: str = Field(min_length=1, max_length=100)  # the audience
+    entry: Entry = Entry.launch
+    coupon: CouponOffer | None = None
     holdout: float = Field(default=0.10, ge=0, lt=1)
     variants: list[Variant] = Field(default_factory=lambda: [Variant(name="a")], min_length=1)
     steps: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_STEPS)
@@ -105,9 +130,23 @@ class CampaignDefinition(_Strict):
     enabled: bool = False  # an example ships switched off
 
 
+def _audience(data: Any) -> Any:
+    """``"audience": {"segment": ..., "entry": ...}`` as the two fields."""
+    if not isinstance(data, dict) or "audience" not in data:
+        return data
+    audience = data["audience"]
+    if not isinstance(audience, dict) or not set(audience) <= {"segment", "entry"}:
+        raise CampaignError('audience: {"segment": NAME, "entry": "launch" or "on_entry"}')
+    if "segment" in data or "entry" in data:
+        raise CampaignError("audience: give the segment and entry there or beside it, "
+                            "not both")
+    return {**{k: v for k, v in data.items() if k != "audience"}, **audience}
+
+
 def check_campaign(data: Any) -> CampaignDefinition:
     """The declaration, checked: its fields, its steps, its name; or
     `CampaignError` naming the first thing wrong."""
+    data = _audience(data)
     try:
         definition = CampaignDefinition.model_validate(data)
     except ValidationError as exc:
@@ -199,6 +238,13 @@ def lift(variant: ArmResult, holdout: ArmResult, *, alpha: float = 0.05) -> Lift
 # -- the journey's boundary -------------------------------------------------------------------
 
 
+class CouponTerms(Lenient):
+    """A run's coupon, as its declaration's `coupon` gave it."""
+
+    percent: int
+    valid_days: int = 14
+
+
 class CampaignInput(Lenient):
     campaign: Id
     customer_id: Id
@@ -207,10 +253,39 @@ class CampaignInput(Lenient):
     templates: dict[str, str] = Field(default_factory=dict)
     exit_on_conversion: bool = True
     entered_at: AwareDatetime
+    coupon: CouponTerms | None = None
+    # The customer's run of the campaign: a run after the first names its
+    # touches apart (`r2_0_email`), as its workflow id is the first's.
+    run: int = 1
 
 
 class Converted(Lenient):
     order_id: str = ""
+
+
+class Replied(Lenient):
+    """The customer answered a touch (the channel's inbound hook tells the run)."""
+
+    channel: str = ""
+    at: AwareDatetime | None = None
+
+
+class RunReplied(Lenient):
+    campaign: str
+    customer_id: str
+    workflow_id: str
+    channel: str = ""
+    at: AwareDatetime
+    n: int  # the run's replies so far, this one included (one record each)
+
+
+class ReplyCheck(Lenient):
+    customer_id: str
+    since: AwareDatetime
+
+
+class ReplyFound(Lenient):
+    at: AwareDatetime | None = None  # the first contact logged since, if any
 
 
 class CampaignStage(StrEnum):
@@ -259,6 +334,24 @@ class CampaignName(Lenient):
     campaign: str
 
 
+class CampaignNames(Lenient):
+    campaigns: list[str] = Field(default_factory=list)
+
+
+class EnrolRequest(Lenient):
+    """Enrol the customers who entered the campaign's segment since it last
+    looked; `now` is the entry time of their runs (the same on a retry)."""
+
+    campaign: str
+    now: AwareDatetime
+
+
+class Enrolled(Lenient):
+    campaign: str
+    arms: dict[str, int] = Field(default_factory=dict)  # entered per arm
+    started: int = 0  # runs started (a retry finds them started)
+
+
 class CampaignState(Lenient):
     status: str | None = None  # off, active, paused; None: no such campaign
 
@@ -280,6 +373,8 @@ class CampaignStatus(Lenient):
     stage: CampaignStage
     step: int  # the index of the step it is at
     converted_by: str | None = None
+    replied_at: datetime | None = None
+    coupon_code: str | None = None
     touches: list[str] = Field(default_factory=list)
     waiting_until: datetime | None = None
     rejections: list[Rejection] = Field(default_factory=list)
@@ -305,6 +400,7 @@ EXAMPLE_CAMPAIGNS: list[dict[str, Any]] = [
      "steps": [{"message": {"channel": "email", "template": "repurchase_coupon"}},
                {"wait_for": {"event": "purchase", "days": 3}},
                {"message": {"channel": "sms", "template": "repurchase_coupon_reminder"}}],
+     "coupon": {"percent": 15, "valid_days": 14},
      "reentry": "after_cooldown", "cooldown_days": 90},
     {"name": "new-customer-pack", "segment": "new-customers",
      "description": "the new-customer pack, once per customer",
@@ -315,5 +411,6 @@ EXAMPLE_CAMPAIGNS: list[dict[str, Any]] = [
 
 
 __all__ = ["EVENTS", "HOLDOUT", "JOURNEY", "ArmResult", "Branch", "CampaignDefinition",
-           "CampaignError", "Jump", "JumpUnless", "Lift", "Message", "Step", "Wait", "WaitFor",
+           "CampaignError", "CouponOffer", "CouponTerms", "Entry", "Jump", "JumpUnless", "Lift",
+           "Message", "Step", "Wait", "WaitFor",
            "arm", "check_campaign", "lift", "parse_steps", "program"]

@@ -746,6 +746,9 @@ class Campaign(Base):
     status: Mapped[str] = mapped_column(String(10))
     defined_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The last segment change (`segment_changes.id`) an on_entry campaign has
+    # enrolled from: set at launch, moved on by each enrolment.
+    entries_seen: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class CampaignMember(Base):

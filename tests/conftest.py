@@ -106,6 +106,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_onboarding_workflow": "workflow",
     "test_opportunity_workflow": "workflow",
     "test_campaign_workflow": "workflow",
+    "test_campaign_entry": "workflow",
     "test_nps_launch": "workflow",
     "test_nps_workflow": "workflow",
     "test_payment_allocation": "workflow",

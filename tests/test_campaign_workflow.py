@@ -165,8 +165,12 @@ def test_the_lift_matches_the_hand_computation() -> None:
 @pytest.mark.parametrize(("change", "reason"), [
     ({"steps": [{"message": {"channel": "fax", "template": "offer"}}]},
      "steps[0].message.channel: one of email, sms, chat, not 'fax'"),
-    ({"steps": [{"wait_for": {"event": "reply", "days": 3}}]},
-     "steps[0].wait_for.event: one of purchase"),
+    ({"steps": [{"wait_for": {"event": "click", "days": 3}}]},
+     "steps[0].wait_for.event: one of purchase, reply"),
+    ({"entry": "daily"}, "entry: Input should be 'launch' or 'on_entry'"),
+    ({"audience": {"segment": "audience", "entry": "on_entry"}},
+     "audience: give the segment and entry there or beside it, not both"),
+    ({"coupon": {"percent": 0}}, "coupon.percent: Input should be greater than or equal to 1"),
     ({"holdout": 1.5}, "holdout: Input should be less than 1"),
     ({"variants": [{"name": "holdout"}]}, "variants: names are unique and not 'holdout'"),
 ])

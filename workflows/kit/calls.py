@@ -66,6 +66,13 @@ WITHDRAW_UNWANTED_TOUCHES = "withdraw-unwanted-touches"
 STORE_LIMITS = "store-limits"
 INCIDENT_ATTRIBUTE = "incident-attribute"
 
+# Campaigns: customers who enter a segment are enrolled in its on_entry
+# campaigns by the refresh that records them; a reply is a campaign event
+# (the `replied` signal); a run issues its own coupon code.
+CAMPAIGN_ON_ENTRY = "campaign-on-entry"
+CAMPAIGN_REPLIES = "campaign-replies"
+CAMPAIGN_COUPONS = "campaign-coupons"
+
 # Journeys started since this change take every change made before it (the
 # patches below) without asking each: every patch asked costs two history
 # events, its marker and an upsert of TemporalChangeVersion. Those of them
