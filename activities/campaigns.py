@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, distinct, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -28,12 +27,12 @@ from activities.campaign_entry import (
     segment_mark,
     start_runs,
 )
+from activities.campaign_results import arm_results
 from activities.journal import record_event
 from activities.parts import ActivityParts
 from activities.store import Store
 from domain import schema
 from domain.campaigns import (
-    HOLDOUT,
     JOURNEY,
     ArmResult,
     CampaignDefinition,
@@ -56,7 +55,6 @@ from domain.campaigns import (
     RunReplied,
     check_campaign,
 )
-from domain.money import from_minor
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -115,26 +113,12 @@ async def launch(store: Store, client: Client, *, task_queue: str, name: str,
     return counts
 
 
-def results(store: Store, name: str, *, currency: str = "CNY") -> list[ArmResult]:
+def results(store: Store, name: str) -> list[ArmResult]:
     """Per arm: the customers who entered, those with an order within the
-    attribution window after entering (converted), and its revenue."""
-    m, o = schema.CampaignMember, schema.Order
+    attribution window after entering (converted), and its revenue per currency."""
     with store.unit_of_work() as session:
         _, definition = campaign(session, name)
-        entered: dict[str, int] = {a: int(n) for a, n in session.execute(
-            select(m.arm, func.count()).where(m.campaign == name).group_by(m.arm)).all()}
-        in_window = and_(o.customer_id == m.customer_id, o.at >= m.entered_at,
-                         o.at < m.attributed_until, o.currency == currency)
-        converted: dict[str, tuple[int, int]] = {
-            arm_name: (int(n), int(minor or 0)) for arm_name, n, minor in session.execute(
-                select(m.arm, func.count(distinct(m.id)), func.sum(o.amount_minor))
-                .join(o, in_window).where(m.campaign == name).group_by(m.arm)).all()}
-    arms = [HOLDOUT, *(v.name for v in definition.variants)]
-    return [ArmResult(arm=a, customers=int(entered.get(a, 0)),
-                      converted=converted.get(a, (0, 0))[0],
-                      revenue=from_minor(converted.get(a, (0, 0))[1], currency)
-                      if a in converted else Decimal("0.00"))
-            for a in arms]
+        return arm_results(session, definition)
 
 
 class CampaignActivities:

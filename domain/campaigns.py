@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -69,6 +69,7 @@ from domain.campaign_steps import (
 )
 from domain.journeys import Lenient, Rejection
 from domain.limits import Duration, Id
+from domain.money import round_money
 
 JOURNEY = "campaign"
 HOLDOUT = "holdout"
@@ -188,19 +189,25 @@ def arm(definition: CampaignDefinition, customer_id: str) -> str:
 
 @dataclass(frozen=True)
 class ArmResult:
+    """An arm's customers, those converted (an order in any currency within
+    the attribution window) and the revenue of those orders, per currency."""
+
     arm: str
     customers: int
     converted: int
-    revenue: Decimal
+    revenue: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def rate(self) -> float | None:
         return self.converted / self.customers if self.customers else None
 
     @property
-    def revenue_per_customer(self) -> Decimal | None:
-        return (self.revenue / self.customers).quantize(Decimal("0.01")) if self.customers \
-            else None
+    def revenue_per_customer(self) -> dict[str, Decimal]:
+        """Per currency, in that currency's minor units (2 places for CNY, 0 for JPY)."""
+        if not self.customers:
+            return {}
+        return {currency: round_money(amount / self.customers, currency)
+                for currency, amount in sorted(self.revenue.items())}
 
 
 @dataclass(frozen=True)

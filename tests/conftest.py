@@ -79,6 +79,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_report_customers": "store",
     "test_report_pipeline": "store",
     "test_report_nps": "store",
+    "test_report_campaigns": "store",
     "test_report_loyalty": "store",
     "test_report_sales": "store",
     "test_report_tickets": "store",

@@ -156,7 +156,8 @@ def results(name: Annotated[str, typer.Argument(help="The campaign.")]) -> None:
         found = lift(a, holdout) if a.arm != HOLDOUT else None
         table.add_row(a.arm, str(a.customers), str(a.converted),
                       "—" if a.rate is None else f"{a.rate:.1%}",
-                      "—" if a.revenue_per_customer is None else str(a.revenue_per_customer),
+                      ", ".join(f"{v} {k}" for k, v in a.revenue_per_customer.items())
+                      or "—",
                       "" if found is None else
                       f"{found.difference:+.1%} ({found.low:+.1%} to {found.high:+.1%})",
                       "" if found is None else f"{found.p_value:.3f}")

@@ -11,6 +11,7 @@ from typing import Any
 
 from domain.registry import JOURNEYS
 from domain.tickets import TicketStage
+from starter.report.campaigns import CampaignResult
 from starter.report.customers import CustomerFigures
 from starter.report.loyalty import LoyaltyFigures
 from starter.report.nps import NpsFigures
@@ -115,6 +116,7 @@ class Report:
     pipeline: PipelineFigures = field(default_factory=PipelineFigures)
     nps: NpsFigures = field(default_factory=NpsFigures)
     loyalty: LoyaltyFigures = field(default_factory=LoyaltyFigures)
+    campaigns: list[CampaignResult] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

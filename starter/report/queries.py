@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from activities.store import Store
 from domain import schema
 from domain.money import from_minor
+from starter.report.campaigns import campaign_figures
 from starter.report.customers import customer_figures
 from starter.report.figures import (
     ALIASES,
@@ -49,6 +50,7 @@ def build_report(store: Store, *, start: date, end: date,
         report.pipeline = pipeline_figures(session, lo, hi, report.as_of)
         report.nps = nps_figures(session, lo, hi, report.as_of)
         report.loyalty = loyalty_figures(session, lo, hi)
+        report.campaigns = campaign_figures(session, lo, hi)
         report.ticket_groups = dict(sorted(report.ticket_groups.items()))
         report.ticket_agents = dict(sorted(report.ticket_agents.items()))
         report.tiers = {tier or "none": n for tier, n in session.execute(

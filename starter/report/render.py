@@ -9,6 +9,7 @@ from typing import Any
 from jinja2 import Environment, select_autoescape
 
 from domain.registry import JOURNEYS
+from starter.report.campaigns import campaign_rows
 from starter.report.customers import (
     CHURN_LINE,
     REPURCHASE_LINE,
@@ -77,6 +78,7 @@ def render_text(report: Report) -> list[tuple[str, str]]:
         *pipeline_rows(report.pipeline),
         *nps_rows(report.nps),
         *loyalty_rows(report.loyalty),
+        *campaign_rows(report.campaigns),
         *[(f"{label}", value) for label, value in report.extra.items()],
     ]
 
