@@ -9,7 +9,8 @@ runs (a real worker in this process answers its status query), beside `python
 With `--before DIR` (a `git worktree` of older code) each command also runs
 from DIR's code, in turn with this code's (ABAB...), so that the machine's
 other load falls on both alike, and the ratio after/before is printed pair by
-pair. Every command runs as `python -m starter ...` in a scratch directory
+pair. Beside the wall time, each command's own CPU time (user + system), which
+other load on the machine moves less. Every command runs as `python -m starter ...` in a scratch directory
 (no `.env` is read) against a scratch SQLite store. It reports; it asserts
 nothing.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -46,15 +48,20 @@ class Timed:
     label: str
     argv: list[str]
     env: dict[str, str]
-    seconds: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)  # wall
+    cpu: list[float] = field(default_factory=list)  # user + system
 
     async def run(self, workdir: Path) -> None:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         process = await asyncio.create_subprocess_exec(
             *self.argv, cwd=workdir, env=self.env,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         _, stderr = await process.communicate()
         self.seconds.append(time.perf_counter() - start)
+        # The only child reaped meanwhile (the dev server is reaped at the end).
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         if process.returncode != 0:
             raise SystemExit(f"{self.label}: exit {process.returncode}: {stderr.decode()[-500:]}")
 
@@ -62,6 +69,7 @@ class Timed:
         s = sorted(self.seconds)
         median = statistics.median(s)
         return (f"{self.label:<34} {s[0]:>6.3f} {median:>7.3f} {s[-1]:>6.3f}"
+                f" {statistics.median(self.cpu):>6.3f}"
                 f" {median / statistics.median(yardstick.seconds):>9.1f}")
 
 
@@ -100,6 +108,7 @@ async def measure(args: argparse.Namespace, workdir: Path, cli_env: dict[str, st
     for timed in everything:
         await timed.run(workdir)  # warm-up: the page cache, the .pyc files
         timed.seconds.clear()
+        timed.cpu.clear()
     for _ in range(args.runs):
         for timed in everything:
             await timed.run(workdir)
@@ -136,16 +145,18 @@ async def main(args: argparse.Namespace) -> int:
         finally:
             await env.shutdown()
             store.dispose()
-    print(f"\n{args.runs} runs each, wall seconds; load average at the end {load_average()}")
-    print(f"{'command':<34} {'min':>6} {'median':>7} {'max':>6} {'× python':>9}")
+    print(f"\n{args.runs} runs each: wall seconds, and the median CPU seconds (user + "
+          f"system); load average at the end {load_average()}")
+    print(f"{'command':<34} {'min':>6} {'median':>7} {'max':>6} {'CPU':>6} {'× python':>9}")
     print(yardstick.row(yardstick))
     for pair in pairs:
         for timed in pair:
             print(timed.row(yardstick))
         if len(pair) == 2:
             ratios = [a / b for a, b in zip(pair[0].seconds, pair[1].seconds, strict=True)]
+            cpu = statistics.median(pair[0].cpu) / statistics.median(pair[1].cpu)
             print(f"{'  after / before, pair by pair':<34} {min(ratios):>6.2f}"
-                  f" {statistics.median(ratios):>7.2f} {max(ratios):>6.2f}")
+                  f" {statistics.median(ratios):>7.2f} {max(ratios):>6.2f} {cpu:>6.2f}")
     return 0
 
 
