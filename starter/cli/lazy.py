@@ -4,8 +4,9 @@ The root group knows each sub-app by its name, where its `typer.Typer` lives
 and its one-line help (`SubApp`). Listing them (`crm --help`, a typo's
 "did you mean", completing the first word) reads only those declarations;
 running one (`crm lead status L1`, `crm lead --help`) imports that one module
-and builds it as `add_typer` would. So `crm --help` builds four commands
-instead of some two hundred, and `crm lead ...` the lead commands only.
+and builds it as `add_typer` would. So `crm --help` builds the root's own
+four commands, not the twenty groups and their eighty-odd commands, and `crm
+lead ...` the lead commands only.
 """
 
 from __future__ import annotations
