@@ -10,9 +10,9 @@ With `--before DIR` (a `git worktree` of older code) each command also runs
 from DIR's code, in turn with this code's (ABAB...), so that the machine's
 other load falls on both alike, and the ratio after/before is printed pair by
 pair. Beside the wall time, each command's own CPU time (user + system), which
-other load on the machine moves less. Every command runs as `python -m starter ...` in a scratch directory
-(no `.env` is read) against a scratch SQLite store. It reports; it asserts
-nothing.
+other load on the machine moves less. Every command runs as `python -m starter
+...` in a scratch directory (no `.env` is read) against a scratch SQLite
+store. It reports; it asserts nothing.
 """
 
 from __future__ import annotations
