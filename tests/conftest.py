@@ -147,6 +147,8 @@ MODULE_TIERS: dict[str, str] = {
     "test_cli_import": "integration",
     "test_cli_lead": "integration",
     "test_cli_loyalty": "integration",
+    "test_cli_nps": "integration",
+    "test_cli_campaign": "integration",
     "test_cli_rfm": "integration",
     "test_cli_segment": "integration",
     "test_cli_stack": "integration",

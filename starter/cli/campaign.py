@@ -72,18 +72,35 @@ def launch(name: Annotated[str, typer.Argument(help="The campaign.")]) -> None:
     the hold-out or a variant, and start a run for each outside the hold-out."""
     import asyncio
 
+    from activities.campaigns import PAUSED, campaign
     from activities.campaigns import launch as launch_campaign
+    from domain.campaigns import CampaignError
+    from starter.cli.common import unreachable
     from starter.client import connect
 
     settings = load_settings()
 
-    async def go() -> dict[str, int]:
-        client = await connect(settings)
+    def launchable() -> None:
+        """Refused before Temporal is asked: an unknown or paused campaign."""
+        with open_store(settings) as store, store.unit_of_work() as session:
+            row, _ = campaign(session, name)
+            if row.status == PAUSED:
+                raise CampaignError(f"campaign {name!r} is paused: resume it to launch")
+
+    _refused(launchable)
+
+    async def go() -> dict[str, int] | CliError:
+        try:
+            client = await connect(settings)
+        except RuntimeError as exc:  # the SDK's connect failure
+            return CliError(unreachable(settings, exc))
         with open_store(settings) as store:
             return await launch_campaign(store, client, task_queue=settings.task_queue,
                                          name=name, now=datetime.now(UTC))
 
     counts = _refused(lambda: asyncio.run(go()))
+    if isinstance(counts, CliError):
+        raise counts
     say(f"campaign {name} launched: " + (", ".join(f"{k} {v}" for k, v in sorted(
         counts.items())) or "nobody may enter now"))
 
