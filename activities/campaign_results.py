@@ -13,7 +13,8 @@ from sqlalchemy import ColumnElement, and_, distinct, func, select
 from sqlalchemy.orm import Session
 
 from domain import schema
-from domain.campaigns import HOLDOUT, ArmResult, CampaignDefinition
+from domain.campaign_results import ArmResult
+from domain.campaigns import HOLDOUT, CampaignDefinition
 from domain.money import from_minor
 
 

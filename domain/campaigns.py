@@ -36,9 +36,7 @@ The seed's "e-mail, then SMS 3 days later if no purchase" is four lines::
 
 A customer is put in the hold-out or a variant by a hash of the campaign and
 customer ids (the same answer every time, recorded when they enter). Results
-per arm: conversion (an order within the attribution window after entering),
-revenue per customer, and each variant's lift over the hold-out with a 95 %
-confidence interval from a two-proportion test (statsmodels).
+per arm and each variant's lift over the hold-out are `domain.campaign_results`.
 
 Pure models and rules; lenient at the boundary."""
 
@@ -46,14 +44,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from domain.campaign_results import ArmResult, Lift, lift
 from domain.campaign_steps import (
     EVENTS,
     Branch,
@@ -69,7 +66,6 @@ from domain.campaign_steps import (
 )
 from domain.journeys import Lenient, Rejection
 from domain.limits import Duration, Id
-from domain.money import round_money
 
 JOURNEY = "campaign"
 HOLDOUT = "holdout"
@@ -182,64 +178,6 @@ def arm(definition: CampaignDefinition, customer_id: str) -> str:
         if point < 0:
             return variant.name
     return definition.variants[-1].name
-
-
-# -- results ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ArmResult:
-    """An arm's customers, those converted (an order in any currency within
-    the attribution window) and the revenue of those orders, per currency."""
-
-    arm: str
-    customers: int
-    converted: int
-    revenue: dict[str, Decimal] = field(default_factory=dict)
-
-    @property
-    def rate(self) -> float | None:
-        return self.converted / self.customers if self.customers else None
-
-    @property
-    def revenue_per_customer(self) -> dict[str, Decimal]:
-        """Per currency, in that currency's minor units (2 places for CNY, 0 for JPY)."""
-        if not self.customers:
-            return {}
-        return {currency: round_money(amount / self.customers, currency)
-                for currency, amount in sorted(self.revenue.items())}
-
-
-@dataclass(frozen=True)
-class Lift:
-    """A variant's conversion rate minus the hold-out's, with its 95 %
-    confidence interval (Wald, two independent proportions) and the
-    two-sided p-value of the difference."""
-
-    variant: str
-    difference: float
-    low: float
-    high: float
-    p_value: float
-
-
-def lift(variant: ArmResult, holdout: ArmResult, *, alpha: float = 0.05) -> Lift | None:
-    """Computed by statsmodels' two-proportion test; None when an arm is empty."""
-    if not variant.customers or not holdout.customers:
-        return None
-    from statsmodels.stats.proportion import (  # type: ignore[import-untyped]
-        confint_proportions_2indep,
-        test_proportions_2indep,
-    )
-
-    low, high = confint_proportions_2indep(variant.converted, variant.customers,
-                                           holdout.converted, holdout.customers,
-                                           method="wald", compare="diff", alpha=alpha)
-    test = test_proportions_2indep(variant.converted, variant.customers, holdout.converted,
-                                   holdout.customers, method="wald", compare="diff")
-    difference = variant.converted / variant.customers - holdout.converted / holdout.customers
-    return Lift(variant=variant.arm, difference=difference, low=float(low), high=float(high),
-                p_value=float(test.pvalue))
 
 
 # -- the journey's boundary -------------------------------------------------------------------

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from activities.campaign_results import arm_results
 from domain import schema
-from domain.campaigns import HOLDOUT, ArmResult, CampaignDefinition, Lift, lift
+from domain.campaign_results import ArmResult, Lift, lift
+from domain.campaigns import HOLDOUT, CampaignDefinition
 
 
 @dataclass
