@@ -186,8 +186,8 @@ def arm(definition: CampaignDefinition, customer_id: str) -> str:
 class CouponTerms(Lenient):
     """A run's coupon, as its declaration's `coupon` gave it."""
 
-    percent: int
-    valid_days: int = 14
+    percent: int = Field(ge=1, le=90)
+    valid_days: int = Field(default=14, ge=1, le=365)
 
 
 class CampaignInput(Lenient):

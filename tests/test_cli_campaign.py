@@ -79,8 +79,10 @@ def test_bad_declarations_and_unknown_campaigns_are_refused_with_the_reason(
         result = crm(f"campaign {command} nope")
         assert result.exit_code == 1, (command, result.output)
         assert "refused: no campaign named 'nope'" in result.stderr, command
-    result = crm(f"campaign define {_write(tmp_path, SPRING)}")
+    result = crm(f"campaign define {_write(tmp_path, {**SPRING, 'entry': 'on_entry'})}")
     assert result.exit_code == 0, result.output
+    shown = crm("campaign status spring")
+    assert "audience audience (and as customers enter it)" in " ".join(shown.stdout.split())
     result = crm("campaign launch spring")  # Temporal is not there: said so, exit 1
     assert result.exit_code == 1 and "cannot reach Temporal at" in result.stderr
 

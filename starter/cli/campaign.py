@@ -142,7 +142,8 @@ def status(name: Annotated[str, typer.Argument(help="The campaign.")]) -> None:
         row, definition = _refused(lambda: campaign(session, name))
         counts = session.execute(select(m.arm, m.outcome, func.count()).where(
             m.campaign == name).group_by(m.arm, m.outcome)).all()
-    table = Table(title=f"campaign {name}: {row.status}, audience {definition.segment}, "
+    entry = " (and as customers enter it)" if definition.entry.value == "on_entry" else ""
+    table = Table(title=f"campaign {name}: {row.status}, audience {definition.segment}{entry}, "
                         f"hold-out {definition.holdout:.0%}")
     for column in ("arm", "outcome", "runs"):
         table.add_column(column)
