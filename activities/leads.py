@@ -7,16 +7,14 @@ journey's workflow id and an occurrence counter kept in workflow state.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from sqlalchemy import select, update
 from temporalio import activity
 
 from activities.journal import record_event
+from activities.lead_conversion import convert
 from activities.lead_records import (
     checked_contacts,
     close_tasks,
-    customer_from_lead,
     get_lead,
     matching_customer,
     open_duplicate,
@@ -42,12 +40,12 @@ from domain.leads import (
     EscalateRequest,
     EscalateResult,
     FollowUpMissed,
+    IntakeAndAssign,
     IntakeRequest,
     IntakeResult,
     LeadStage,
     StageChange,
 )
-from domain.money import to_minor
 from domain.policy import LeadPolicy
 from domain.scoring import lead_score
 from domain.sla import CalendarClock
@@ -184,6 +182,16 @@ class LeadActivities:
                                                  "result": assigned.model_dump(mode="json")})
             log.info("lead %s assigned to %s, first touch due %s", lead.id, owner, due.isoformat())
             return assigned
+
+    @activity.defn
+    def intake_and_assign_lead(self, request: IntakeAndAssign) -> IntakeResult:
+        """`intake_lead`, then `assign_lead` unless the lead duplicates an open
+        one. Each keeps its own unit of work and answers a retry as it did the
+        first time, so a retry after either finds its work done."""
+        intake = self.intake_lead(request.intake)
+        if intake.duplicate_of:
+            return intake
+        return intake.model_copy(update={"assignment": self.assign_lead(request.assign)})
 
     @activity.defn
     def claim_lead(self, request: ClaimRequest) -> Decision:
@@ -360,41 +368,4 @@ class LeadActivities:
     @activity.defn
     def convert_lead(self, request: ConvertRequest) -> str:
         """Creates the customer account and the opportunity (stage "needs analysis")."""
-        currency_problem = limits.currency_problem(request.currency)
-        refuse_invalid({
-            "opportunity_name": limits.text_problem(request.opportunity_name, limits.NAME),
-            "currency": currency_problem,
-            "amount": None if currency_problem else limits.amount_problem(request.amount,
-                                                                          request.currency),
-        })
-        opportunity_id = f"opp-{request.lead_id}"
-        with self.store.unit_of_work() as session:
-            lead = get_lead(session, request.lead_id)
-            if session.get(schema.Opportunity, opportunity_id) is not None:
-                return opportunity_id
-            amount_minor = None
-            if request.amount is not None:
-                amount_minor = to_minor(Decimal(request.amount), request.currency)
-            if lead.customer_id is None:
-                lead.customer_id = customer_from_lead(session, lead, request.now)
-            session.add(
-                schema.Opportunity(
-                    id=opportunity_id,
-                    lead_id=lead.id,
-                    customer_id=lead.customer_id,
-                    name=(request.opportunity_name
-                          or f"{lead.company or lead.name} {lead.product_line}"),
-                    stage="needs_analysis",
-                    owner_id=request.owner_id,
-                    amount_minor=amount_minor,
-                    currency=request.currency.upper(),
-                    created_at=request.now,
-                )
-            )
-            lead.stage = LeadStage.converted.value
-            lead.closed_at = request.now
-            close_tasks(session, lead.id, request.now, status="done")
-            record_event(session, key=f"{request.workflow_id}:converted", journey=JOURNEY,
-                         entity_id=lead.id, step="converted", at=request.now,
-                         detail={"opportunity_id": opportunity_id})
-            return opportunity_id
+        return convert(self.store, request)

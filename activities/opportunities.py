@@ -5,6 +5,7 @@ the store is in `activities.opportunity_records`)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -13,6 +14,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities.journal import record_event
+from activities.lead_conversion import convert
 from activities.logs import activity_logger
 from activities.onboarding import start_onboarding_journey
 from activities.opportunity_records import (
@@ -25,6 +27,7 @@ from activities.parts import ActivityParts
 from activities.store import Store, refuse_invalid
 from activities.store.staff import active_manager_above
 from domain import limits, schema
+from domain.leads import ConvertRequest
 from domain.money import from_minor, to_minor
 from domain.onboarding import OnboardingInput
 from domain.opportunities import (
@@ -275,8 +278,6 @@ class OpportunityActivities:
         if self.client is None:
             raise ApplicationError("no Temporal client to start the opportunity journey",
                                    non_retryable=True)
-        import asyncio
-
         opportunity = await asyncio.to_thread(self._handover_input, request.opportunity_id)
         if opportunity is None:
             log.warning("opportunity %s has no owner: no journey started",
@@ -290,6 +291,16 @@ class OpportunityActivities:
         except WorkflowAlreadyStartedError:
             log.info("opportunity journey %s already started", workflow_id)
         return workflow_id
+
+    @activity.defn
+    async def convert_lead_and_start_opportunity(self, request: ConvertRequest) -> str:
+        """A lead's conversion (`convert_lead`) and its opportunity's journey
+        (`start_opportunity_journey`) as one activity. Both are done once
+        however often they run, so a retry after either finds its work done."""
+        opportunity_id = await asyncio.to_thread(convert, self.store, request)
+        await self.start_opportunity_journey(LeadHandover(
+            opportunity_id=opportunity_id, lead_workflow_id=request.workflow_id))
+        return opportunity_id
 
     def _handover_input(self, opportunity_id: str) -> OpportunityInput | None:
         with self.store.unit_of_work() as session:

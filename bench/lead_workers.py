@@ -34,6 +34,7 @@ from domain.leads import (
     EscalateRequest,
     EscalateResult,
     FollowUpMissed,
+    IntakeAndAssign,
     IntakeRequest,
     IntakeResult,
     StageChange,
@@ -127,6 +128,11 @@ class NoopLeadActivities:
     def intake_lead(self, request: IntakeRequest) -> IntakeResult:
         return IntakeResult(lead_id=request.lead.lead_id, score=50)
 
+    @activity.defn(name="intake_and_assign_lead")
+    def intake_and_assign_lead(self, request: IntakeAndAssign) -> IntakeResult:
+        return self.intake_lead(request.intake).model_copy(
+            update={"assignment": self.assign_lead(request.assign)})
+
     @activity.defn(name="undo_merge")
     def undo_merge(self, request: StageChange) -> None:
         return None
@@ -160,6 +166,10 @@ class NoopLeadActivities:
     def convert_lead(self, request: ConvertRequest) -> str:
         return f"opp-{request.lead_id}"
 
+    @activity.defn(name="convert_lead_and_start_opportunity")
+    def convert_lead_and_start_opportunity(self, request: ConvertRequest) -> str:
+        return f"opp-{request.lead_id}"
+
     @activity.defn(name="record_rejection")
     def record_rejection(self, record: RejectionRecord) -> None:
         return None
@@ -173,7 +183,8 @@ class NoopLeadActivities:
             self.send_message, self.load_lead_policy, self.intake_lead, self.undo_merge,
             self.assign_lead, self.claim_lead, self.escalate_lead, self.record_contact,
             self.miss_follow_up, self.change_lead_stage, self.convert_lead, self.record_rejection,
-            self.start_opportunity_journey,
+            self.start_opportunity_journey, self.intake_and_assign_lead,
+            self.convert_lead_and_start_opportunity,
         ]
 
 

@@ -159,13 +159,6 @@ class IntakeRequest(Lenient):
     now: AwareDatetime
 
 
-class IntakeResult(Lenient):
-    lead_id: str
-    score: int
-    duplicate_of: str | None = None
-    customer_id: str | None = None
-
-
 class AssignRequest(Lenient):
     lead_id: str
     workflow_id: str
@@ -180,6 +173,23 @@ class AssignResult(Lenient):
     owner_id: str | None
     due_at: AwareDatetime | None = None
     pool_manager_id: str | None = None
+
+
+class IntakeResult(Lenient):
+    lead_id: str
+    score: int
+    duplicate_of: str | None = None
+    customer_id: str | None = None
+    # The first assignment, when intake and assignment were one activity.
+    assignment: AssignResult | None = None
+
+
+class IntakeAndAssign(Lenient):
+    """A new lead's intake and, unless it duplicates an open lead, its first
+    assignment, as one activity."""
+
+    intake: IntakeRequest
+    assign: AssignRequest
 
 
 class ClaimRequest(Lenient):

@@ -117,7 +117,11 @@ async def record_lead_every_signal(env: WorkflowEnvironment, workdir: Path,
 
 # The histories this journey's recorders write, by file name (the workflow id).
 # The C recordings: the same journeys started since cost-per-journey (one
-# patch marker for the changes before it).
+# patch marker for the changes before it); the F recordings: since
+# folded-store-calls (intake with assignment, conversion with the
+# opportunity's start).
 RECORDINGS = {"lead-R1": record_lead_full, "lead-R5": record_lead_every_signal,
               "lead-C1": partial(record_lead_full, lead_id="C1"),
-              "lead-C5": partial(record_lead_every_signal, lead_id="C5")}
+              "lead-C5": partial(record_lead_every_signal, lead_id="C5"),
+              "lead-F1": partial(record_lead_full, lead_id="F1"),
+              "lead-F5": partial(record_lead_every_signal, lead_id="F5")}

@@ -39,6 +39,7 @@ from workflows.kit.calls import (
     CRM_STEP,
     CRM_TIER,
     CRM_VERSION,
+    FOLDED_STORE_CALLS,
     SEARCH_ATTRIBUTES,
     STORE_RETRY,
     answering,
@@ -46,6 +47,7 @@ from workflows.kit.calls import (
     call_local,
     patched,
     refusal,
+    since,
     start_input,
     upsert_search_attributes,
 )
@@ -53,8 +55,9 @@ from workflows.kit.journey import Inbound, Journey
 
 __all__ = [
     "CRM_CUSTOMER_ID", "CRM_INCIDENT", "CRM_JOURNEY", "CRM_OWNER_ID", "CRM_SLA_DEADLINE",
-    "CRM_STAGE", "CRM_STEP", "CRM_TIER", "CRM_VERSION", "SEARCH_ATTRIBUTES", "STORE_RETRY",
+    "CRM_STAGE", "CRM_STEP", "CRM_TIER", "CRM_VERSION", "FOLDED_STORE_CALLS",
+    "SEARCH_ATTRIBUTES", "STORE_RETRY",
     "Agenda", "Cadence", "Deadline", "Due", "Inbound", "Journey", "Ladder", "Level", "Plan",
     "StepsPerWake", "Transition", "WaitUntil", "answering", "call", "call_local", "moves",
-    "patched", "refusal", "span", "start_input", "upsert_search_attributes",
+    "patched", "refusal", "since", "span", "start_input", "upsert_search_attributes",
 ]

@@ -88,36 +88,61 @@ BEFORE_COST_PER_JOURNEY = frozenset({
     "contact-checked", "convert-starts-opportunity", "adopt-recorded-payment",
     "serve-during-handover", "low-rating-notice", "ticket-transfer", "ticket-step-published",
 })
-# Runs that asked COST_PER_JOURNEY in their constructor, before the workflow
+# The next such change: the lead journey takes its intake and first
+# assignment in one activity, and its conversion with the opportunity's start
+# in another (twelve history events fewer). A run started since takes every
+# change above as well, still for one marker.
+FOLDED_STORE_CALLS = "folded-store-calls"
+# Oldest first: a run started since one of them takes it and all before it.
+EPOCHS = (COST_PER_JOURNEY, FOLDED_STORE_CALLS)
+# Runs that asked their epoch in their constructor, before the workflow
 # instance that keeps the answer exists; taken over by the instance after.
-_ASKED_BEFORE_INSTANCE: dict[str, bool] = {}
+_ASKED_BEFORE_INSTANCE: dict[str, int] = {}
 
 
 def patched(change: str) -> bool:
     """`workflow.patched(change)`, except that a journey started since
     COST_PER_JOURNEY takes a change made before it without asking."""
-    if change in BEFORE_COST_PER_JOURNEY and since_cost_per_journey():
+    if change in BEFORE_COST_PER_JOURNEY and since(COST_PER_JOURNEY):
         return True
     return workflow.patched(change)
 
 
+def since(epoch: str) -> bool:
+    """Whether this run started on code with `epoch` (one of EPOCHS) or a
+    later one."""
+    return journey_epoch() > EPOCHS.index(epoch)
+
+
 def since_cost_per_journey() -> bool:
-    """Whether this run started on code with COST_PER_JOURNEY (or reached its
-    first patch question or store call there): asked once per run, so that
-    the answer is the same at every later point and on every replay."""
+    return since(COST_PER_JOURNEY)
+
+
+def journey_epoch() -> int:
+    """How many of EPOCHS this run started with (or reached at its first
+    patch question or store call): asked once per run, newest first, so that
+    the answer is the same at every later point and on every replay, and a
+    new run records one marker."""
     holder = workflow.instance()
     run_id = workflow.info().run_id
     if holder is None:  # the journey's constructor
         if run_id not in _ASKED_BEFORE_INSTANCE:
-            _ASKED_BEFORE_INSTANCE[run_id] = workflow.patched(COST_PER_JOURNEY)
+            _ASKED_BEFORE_INSTANCE[run_id] = _ask_epoch()
         return _ASKED_BEFORE_INSTANCE[run_id]
-    answer: bool | None = getattr(holder, "_since_cost_per_journey", None)
+    answer: int | None = getattr(holder, "_journey_epoch", None)
     if answer is None:
         answer = _ASKED_BEFORE_INSTANCE.pop(run_id, None)
         if answer is None:
-            answer = workflow.patched(COST_PER_JOURNEY)
-        holder._since_cost_per_journey = answer
+            answer = _ask_epoch()
+        holder._journey_epoch = answer
     return answer
+
+
+def _ask_epoch() -> int:
+    for reached in range(len(EPOCHS), 0, -1):
+        if workflow.patched(EPOCHS[reached - 1]):
+            return reached
+    return 0
 
 
 def refusal(reason: str) -> ApplicationError:

@@ -3,6 +3,8 @@ changes and what it publishes."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -27,23 +29,28 @@ class LeadBase(Journey):
     intake_done: bool
 
     async def _assign(self, *, reason: str) -> None:
+        assigned_at = workflow.now()
+        request = self._assign_request(reason, assigned_at)
+        result: AssignResult = await call("assign_lead", request, AssignResult)
+        self._take_assignment(result, reason, assigned_at)
+
+    def _assign_request(self, reason: str, assigned_at: datetime) -> AssignRequest:
+        """The next assignment's request: the current owner, if any, is left out."""
         s = self.state
         if s.owner_id:
             s.previous_owners.append(s.owner_id)
-        assigned_at = workflow.now()
-        result: AssignResult = await call(
-            "assign_lead",
-            AssignRequest(
-                lead_id=s.lead_id,
-                workflow_id=self.workflow_id,
-                now=assigned_at,
-                first_touch=self.policy.first_touch,
-                exclude=s.previous_owners,
-                reason=reason,
-                n=self._count("assign"),
-            ),
-            AssignResult,
+        return AssignRequest(
+            lead_id=s.lead_id,
+            workflow_id=self.workflow_id,
+            now=assigned_at,
+            first_touch=self.policy.first_touch,
+            exclude=s.previous_owners,
+            reason=reason,
+            n=self._count("assign"),
         )
+
+    def _take_assignment(self, result: AssignResult, reason: str, assigned_at: datetime) -> None:
+        s = self.state
         if result.owner_id is None:
             self._to_pool(result.pool_manager_id, reason)
             return

@@ -11,6 +11,7 @@ the lead goes stale. Converting or discarding ends the journey.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         Claim,
         Convert,
         Discard,
+        IntakeAndAssign,
         IntakeRequest,
         IntakeResult,
         LeadInput,
@@ -40,8 +42,10 @@ with workflow.unsafe.imports_passed_through():
 from workflows.kit import (
     CRM_JOURNEY,
     CRM_STAGE,
+    FOLDED_STORE_CALLS,
     answering,
     call,
+    since,
     start_input,
 )
 from workflows.lead.clock import LeadClockSteps
@@ -73,7 +77,8 @@ class LeadJourney(LeadSignals, LeadClockSteps):
             self.policy = await call("load_lead_policy", result_type=LeadPolicy)
             self.plan = plan(self.policy)
         self._upsert({CRM_JOURNEY: JOURNEY, CRM_STAGE: s.stage.value})
-        intake = await self._intake(lead)
+        intake_at = workflow.now()
+        intake = await self._intake(lead, intake_at)
         s.score = intake.score
         if intake.duplicate_of and await self._merge_into(intake.duplicate_of):
             return await self._finish()
@@ -85,7 +90,10 @@ class LeadJourney(LeadSignals, LeadClockSteps):
             entity_kind="lead",
             entity_id=s.lead_id,
         )
-        await self._assign(reason="intake")
+        if intake.assignment is not None:
+            self._take_assignment(intake.assignment, "intake", intake_at)
+        else:
+            await self._assign(reason="intake")
 
         await self._serve(lambda: s.stage in ENDED)
         return await self._finish()
@@ -129,13 +137,18 @@ class LeadJourney(LeadSignals, LeadClockSteps):
             policy=self.policy,
         )
 
-    async def _intake(self, lead: LeadInput) -> IntakeResult:
+    async def _intake(self, lead: LeadInput, now: datetime) -> IntakeResult:
+        """The lead recorded, scored and checked for duplicates; in a journey
+        started since FOLDED_STORE_CALLS, assigned in the same activity."""
         request = IntakeRequest(
             lead=lead.model_copy(update={"policy": None}),
             workflow_id=self.workflow_id,
-            now=workflow.now(),
+            now=now,
         )
         try:
+            if since(FOLDED_STORE_CALLS):
+                return await call("intake_and_assign_lead", IntakeAndAssign(
+                    intake=request, assign=self._assign_request("intake", now)), IntakeResult)
             return await call("intake_lead", request, IntakeResult)
         except ActivityError as err:
             # Invalid contact details: the journey fails at once with the reason,

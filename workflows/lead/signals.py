@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.opportunities import LeadHandover
 
-from workflows.kit import Inbound, call, patched
+from workflows.kit import FOLDED_STORE_CALLS, Inbound, call, patched, since
 from workflows.lead.base import LeadBase
 from workflows.lead.plan import CONTACT_CHECKED, ENDED, OPPORTUNITY_HANDOVER, OWNED
 
@@ -102,8 +102,10 @@ class LeadSignals(LeadBase):
         if convert.amount is not None and convert.amount < 0:
             return Decision(accepted=False, reason=f"amount {convert.amount} is negative")
         try:
+            # Since FOLDED_STORE_CALLS one activity also starts the opportunity's journey.
+            folded = since(FOLDED_STORE_CALLS)
             s.opportunity_id = await call(
-                "convert_lead",
+                "convert_lead_and_start_opportunity" if folded else "convert_lead",
                 ConvertRequest(
                     lead_id=s.lead_id,
                     workflow_id=self.workflow_id,
@@ -119,7 +121,7 @@ class LeadSignals(LeadBase):
             return Decision(accepted=False,
                             reason=cause.message if isinstance(cause, ApplicationError)
                             else str(err))
-        if patched(OPPORTUNITY_HANDOVER):
+        if not folded and patched(OPPORTUNITY_HANDOVER):
             await call("start_opportunity_journey", LeadHandover(
                 opportunity_id=s.opportunity_id, lead_workflow_id=self.workflow_id))
         s.deadline = None
