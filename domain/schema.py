@@ -666,6 +666,9 @@ class Segment(Base):
     updated_at: Mapped[datetime]
     refreshed_at: Mapped[datetime | None]
     size: Mapped[int] = mapped_column(Integer, default=0)
+    # The store's clock when the last refresh looked at the facts; empty, the
+    # next refresh recomputes every customer (a new or redefined rule).
+    facts_seen_at: Mapped[datetime | None]
 
 
 class SegmentMember(Base):
@@ -705,6 +708,21 @@ class CustomerInterest(Base):
     at: Mapped[datetime]
 
     __table_args__ = (Index("ix_customer_interests_category", "category", "customer_id"),)
+
+
+class CustomerFactStamp(Base):
+    """When a fact a segment rule reads last changed for a customer (a field a
+    rule may test, the tier, an order, an interaction, a followed category),
+    by the store's clock. The database's triggers keep it (migration 0017),
+    never the application: the segment refresh looks up who changed since it
+    last looked."""
+
+    __tablename__ = "customer_fact_stamps"
+
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    changed_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_customer_fact_stamps_changed_at", "changed_at", "customer_id"),)
 
 
 class NpsSurvey(Base):
