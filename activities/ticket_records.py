@@ -17,7 +17,14 @@ from activities.message_records import entity_loader
 from domain import schema
 from domain.sla import SlaClock
 from domain.ticket_routing import AgentLoad
-from domain.tickets import JOURNEY, OPEN_STATUSES, TicketEscalated, TicketStage
+from domain.tickets import (
+    JOURNEY,
+    OPEN_STATUSES,
+    RatingRecord,
+    TicketClosed,
+    TicketEscalated,
+    TicketStage,
+)
 
 # Who may answer or resolve a ticket of their group.
 RESPONDER_ROLES = ("agent", "supervisor")
@@ -193,3 +200,33 @@ def open_roles(session: Session, staff_id: str) -> list[str]:
     return sorted(session.scalars(select(schema.Ticket.id).where(
         schema.Ticket.assignee_id == staff_id,
         schema.Ticket.status != TicketStage.closed.value)))
+
+
+def record_rating(session: Session, request: RatingRecord) -> None:
+    """The customer's rating of the resolution, once however often it is told."""
+    key = f"{request.workflow_id}:rated:{request.n}"
+    ticket = get_ticket(session, request.ticket_id)
+    if session.scalar(select(schema.TicketRating.id).where(schema.TicketRating.key == key)):
+        return
+    session.add(schema.TicketRating(
+        key=key, ticket_id=ticket.id, customer_id=ticket.customer_id,
+        agent_id=ticket.resolved_by, group=ticket.group, score=request.score,
+        comment=request.comment, at=request.at))
+    ticket.rating = request.score
+    ticket.updated_at = request.at
+    record_step(session, ticket, key, "rated", request.at, staff_id=ticket.resolved_by,
+                detail={"score": request.score, "comment": request.comment})
+
+
+def record_close(session: Session, request: TicketClosed) -> None:
+    """The ticket closed (rated, or no rating in time), once."""
+    key = f"{request.workflow_id}:closed"
+    ticket = get_ticket(session, request.ticket_id)
+    if step_done(session, key):
+        return
+    ticket.status = TicketStage.closed.value
+    ticket.closed_at = request.at
+    ticket.close_reason = request.reason
+    ticket.updated_at = request.at
+    record_step(session, ticket, key, "closed", request.at, staff_id=ticket.resolved_by,
+                detail={"reason": request.reason})

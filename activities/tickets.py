@@ -26,7 +26,9 @@ from activities.ticket_records import (
     group_supervisor,
     iso,
     manager_of,
+    record_close,
     record_first_response,
+    record_rating,
     record_step,
     recorded_escalation,
     responder_problem,
@@ -379,35 +381,16 @@ class TicketActivities:
     def rate_ticket(self, request: RatingRecord) -> None:
         refuse_invalid({"score": None if 1 <= request.score <= 5 else "must be 1 to 5",
                         "comment": limits.text_problem(request.comment, limits.TEXT)})
-        key = f"{request.workflow_id}:rated:{request.n}"
         with self.store.unit_of_work() as session:
-            ticket = get_ticket(session, request.ticket_id)
-            if session.scalar(select(schema.TicketRating.id)
-                              .where(schema.TicketRating.key == key)):
-                return
-            session.add(schema.TicketRating(
-                key=key, ticket_id=ticket.id, customer_id=ticket.customer_id,
-                agent_id=ticket.resolved_by, group=ticket.group, score=request.score,
-                comment=request.comment, at=request.at))
-            ticket.rating = request.score
-            ticket.updated_at = request.at
-            record_step(session, ticket, key, "rated", request.at, staff_id=ticket.resolved_by,
-                        detail={"score": request.score, "comment": request.comment})
+            record_rating(session, request)
+        if request.close is not None:  # the close the rating brings, in the same activity
+            self.close_ticket(request.close)
 
     @activity.defn
     def close_ticket(self, request: TicketClosed) -> None:
         refuse_invalid({"reason": limits.text_problem(request.reason, CLOSE_REASON)})
-        key = f"{request.workflow_id}:closed"
         with self.store.unit_of_work() as session:
-            ticket = get_ticket(session, request.ticket_id)
-            if step_done(session, key):
-                return
-            ticket.status = TicketStage.closed.value
-            ticket.closed_at = request.at
-            ticket.close_reason = request.reason
-            ticket.updated_at = request.at
-            record_step(session, ticket, key, "closed", request.at, staff_id=ticket.resolved_by,
-                        detail={"reason": request.reason})
+            record_close(session, request)
 
     def _deadlines(self, clock: SlaClock, manager_after: timedelta) -> SlaDeadlines:
         return SlaDeadlines(

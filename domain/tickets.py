@@ -339,6 +339,13 @@ class TicketReassigned(Lenient):
     senior: bool = False
 
 
+class TicketClosed(Lenient):
+    ticket_id: str
+    workflow_id: str
+    at: AwareDatetime
+    reason: str
+
+
 class RatingRecord(Lenient):
     ticket_id: str
     workflow_id: str
@@ -346,10 +353,6 @@ class RatingRecord(Lenient):
     comment: str | None = None
     at: AwareDatetime
     n: int
-
-
-class TicketClosed(Lenient):
-    ticket_id: str
-    workflow_id: str
-    at: AwareDatetime
-    reason: str
+    # The close a rating brings, in the same activity (journeys started since
+    # folded-store-calls).
+    close: TicketClosed | None = None

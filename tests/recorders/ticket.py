@@ -224,4 +224,7 @@ async def record_ticket_transfer(env: WorkflowEnvironment, workdir: Path) -> str
 RECORDINGS = {"ticket-R3": record_ticket_full, "ticket-R9": record_ticket_every_signal,
               "ticket-R10": record_ticket_transfer,
               "ticket-C3": partial(record_ticket_full, ticket_id="C3"),
-              "ticket-C9": partial(record_ticket_every_signal, ticket_id="C9")}
+              "ticket-C9": partial(record_ticket_every_signal, ticket_id="C9"),
+              # since folded-store-calls: a rating that closes closes in its activity
+              "ticket-F3": partial(record_ticket_full, ticket_id="F3"),
+              "ticket-F9": partial(record_ticket_every_signal, ticket_id="F9")}

@@ -116,10 +116,15 @@ class TicketBase(Journey):
         self._notify_staff(s.assignee_id, "ticket_reopened", {"reason": reason})
 
     async def _close(self, reason: str) -> None:
+        await call("close_ticket", self._close_request(reason))
+        self._closed(reason)
+
+    def _close_request(self, reason: str) -> TicketClosed:
+        return TicketClosed(ticket_id=self.state.ticket_id, workflow_id=self.workflow_id,
+                            at=workflow.now(), reason=reason)
+
+    def _closed(self, reason: str) -> None:
         s = self.state
-        await call("close_ticket", TicketClosed(ticket_id=s.ticket_id,
-                                                workflow_id=self.workflow_id,
-                                                at=workflow.now(), reason=reason))
         s.closed_at = workflow.now()
         s.close_reason = reason
         s.stage = TicketStage.closed

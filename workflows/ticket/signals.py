@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         Transfer,
     )
 
-from workflows.kit import Inbound, call, patched
+from workflows.kit import FOLDED_STORE_CALLS, Inbound, call, patched, since
 from workflows.ticket.base import TicketBase
 from workflows.ticket.plan import FIRST_RESPONSE, LOW_RATING, LOW_RATING_NOTICE, TICKET_TRANSFER
 
@@ -135,6 +135,9 @@ class TicketSignals(TicketBase):
         if problem:
             return Decision(accepted=False, reason=problem)
         score: int = rate.score
+        closes = score >= self.policy.reopen_below
+        # Since FOLDED_STORE_CALLS the close a rating brings is in the rating's activity.
+        folded = closes and since(FOLDED_STORE_CALLS)
         await call("rate_ticket", RatingRecord(
             ticket_id=s.ticket_id,
             workflow_id=self.workflow_id,
@@ -142,14 +145,18 @@ class TicketSignals(TicketBase):
             comment=rate.comment,
             at=item.received_at,
             n=self._count("rate"),
+            close=self._close_request("rated") if folded else None,
         ))
         s.rating, s.rating_comment = score, rate.comment
-        if score >= self.policy.reopen_below:
+        if closes:
             # A middling score closes the ticket, and the supervisor hears of it.
             if score < self.policy.notify_below and patched(LOW_RATING_NOTICE):
                 self._notify_staff(s.supervisor_id, "low_rating_notice", {
                     "score": score, "comment": rate.comment, "assignee_id": s.assignee_id})
-            await self._close("rated")
+            if folded:
+                self._closed("rated")
+            else:
+                await self._close("rated")
             return Decision(accepted=True, at=item.received_at)
         await self._reopen(item.received_at, f"rated {score}/5"
                            + (f": {rate.comment}" if rate.comment else ""))
