@@ -88,10 +88,12 @@ BEFORE_COST_PER_JOURNEY = frozenset({
     "contact-checked", "convert-starts-opportunity", "adopt-recorded-payment",
     "serve-during-handover", "low-rating-notice", "ticket-transfer", "ticket-step-published",
 })
-# The next such change: the lead journey takes its intake and first
-# assignment in one activity, and its conversion with the opportunity's start
-# in another (twelve history events fewer). A run started since takes every
-# change above as well, still for one marker.
+# The next such change: store calls that follow one another fold into one
+# activity (three history events and a workflow task each). The lead takes
+# its intake with its first assignment and its conversion with the
+# opportunity's start; a ticket's closing rating closes it in the same
+# activity. A run started since takes every change above as well, still for
+# one marker.
 FOLDED_STORE_CALLS = "folded-store-calls"
 # Oldest first: a run started since one of them takes it and all before it.
 EPOCHS = (COST_PER_JOURNEY, FOLDED_STORE_CALLS)
