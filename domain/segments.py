@@ -272,6 +272,7 @@ def parse_definitions(data: Any, policy: SegmentPolicy) -> list[SegmentDefinitio
 
 class SegmentRefreshRequest(BaseModel):
     names: list[str] = Field(default_factory=list)  # empty: every segment
+    full: bool = False  # recompute every customer, not only the candidates
 
 
 class SegmentRefreshAnswer(BaseModel):
@@ -286,3 +287,5 @@ class RefreshResult:
     left: int
     at: datetime
     seconds: float
+    mode: str = "full"  # or "incremental"
+    candidates: int | None = None  # the customers an incremental refresh evaluated

@@ -85,6 +85,7 @@ MODULE_TIERS: dict[str, str] = {
     "test_report_tickets": "store",
     "test_rfm": "store",
     "test_segments_store": "store",
+    "test_segments_incremental": "store",
     "test_campaign_entry_store": "store",
     "test_send_path": "store",
     "test_signal_value_refusals": "store",

@@ -66,6 +66,13 @@ def test_define_load_refresh_and_show(store_url: str, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     sizes = {s.name: s.size for s in _rows(store_url, schema.Segment)}
     assert sizes == {TAG: 1, "baby-buyers": 2, "beauty-fans": 1}
+    # Again: only the customers whose facts changed since are looked at, unless --full.
+    result = crm("segment refresh beauty-fans")
+    assert result.exit_code == 0, result.output
+    assert "incremental" in result.output
+    result = crm("segment refresh --full beauty-fans")
+    assert result.exit_code == 0, result.output
+    assert "full" in result.output and "incremental" not in result.output
 
     result = crm(f"segment show {TAG}")
     assert result.exit_code == 0, result.output

@@ -87,6 +87,9 @@ def load(
 @reports_errors
 def refresh(
     names: Annotated[list[str] | None, typer.Argument(help="Segments (default: all).")] = None,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Recompute every customer, not only those whose facts changed "
+                       "or whose windows slid since the last refresh.")] = False,
 ) -> None:
     """Compute the members now, as the daily schedule does, recording who
     entered and who left."""
@@ -98,16 +101,16 @@ def refresh(
     settings = load_settings()
     policy = settings.policy_for("segment", SegmentPolicy)
     table = Table(title="segments refreshed")
-    for column in ("segment", "members", "entered", "left", "seconds"):
+    for column in ("segment", "members", "entered", "left", "refresh", "seconds"):
         table.add_column(column, justify="left" if column == "segment" else "right")
     now = datetime.now(UTC)
     with open_store(settings) as store:
         for name in names or segment_names(store):
             try:
-                done = refresh_segment(store, policy, name, now=now)
+                done = refresh_segment(store, policy, name, now=now, full=full)
             except RuleError as exc:
                 raise CliError(str(exc)) from exc
-            table.add_row(name, str(done.size), str(done.entered), str(done.left),
+            table.add_row(name, str(done.size), str(done.entered), str(done.left), done.mode,
                           f"{done.seconds:.3f}")
     console().print(table)
 
