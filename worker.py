@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import logging
 import os
@@ -26,7 +25,6 @@ from activities.messaging import MessagingActivities
 from activities.parts import ActivityParts, build_journey_activities, defined
 from activities.segments import SegmentActivities
 from activities.store import Store
-from domain.nps import LaunchPage, NpsPolicy
 from domain.registry import JOURNEYS, load
 from domain.segments import SegmentPolicy, SegmentRefreshRequest
 from domain.settings import Settings
@@ -54,8 +52,6 @@ SHUTDOWN_LIMIT = GRACEFUL_SHUTDOWN + timedelta(seconds=10)
 EXIT_FORCED = 2
 # The segment refresh runs this long after the RFM sweep starts.
 SEGMENTS_AFTER_RFM_MINUTES = 30
-# The NPS surveys go out at this hour of a period's first day (business zone).
-NPS_LAUNCH_HOUR = 10
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -161,68 +157,24 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> None:
-    """The daily RFM sweep at 02:00 in the business time zone (`rfm-daily`),
-    the segment refresh half an hour later (`segments-daily`, so rules on the
-    tier see the day's tiers) and the NPS surveys at the start of each
-    quarter (policy: or half year) for the one that ended (`nps-quarterly`):
-    created on the first start, brought in line with the settings on every
-    later one."""
-    from temporalio.client import (
-        Schedule,
-        ScheduleActionStartWorkflow,
-        ScheduleAlreadyRunningError,
-        ScheduleCalendarSpec,
-        ScheduleOverlapPolicy,
-        SchedulePolicy,
-        ScheduleRange,
-        ScheduleSpec,
-        ScheduleUpdate,
-        ScheduleUpdateInput,
-    )
+    """Every journey's schedules, as the registry names them (the daily RFM
+    sweep, `rfm-daily`; the NPS surveys at the start of each period,
+    `nps-quarterly`), and the segment refresh half an hour after the sweep
+    (`segments-daily`, so rules on the tier see the day's tiers): created on
+    the first start, brought in line with the settings on every later one."""
+    from temporalio.client import Schedule, ScheduleActionStartWorkflow
 
-    def daily(action: ScheduleActionStartWorkflow, minute: int) -> Schedule:
-        return Schedule(
-            action=action,
-            spec=ScheduleSpec(
-                calendars=[ScheduleCalendarSpec(
-                    hour=[ScheduleRange(settings.rfm_schedule_hour)],
-                    minute=[ScheduleRange(minute)], second=[ScheduleRange(0)])],
-                time_zone_name=settings.default_timezone),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-        )
+    from activities.schedules import daily, ensure
 
-    schedules = {
-        "rfm-daily": daily(ScheduleActionStartWorkflow(
-            "RfmSweep", "", id="rfm-sweep", task_queue=settings.task_queue), 0),
-        "segments-daily": daily(ScheduleActionStartWorkflow(
-            "SegmentRefresh", SegmentRefreshRequest(), id="segment-refresh",
-            task_queue=settings.task_queue), SEGMENTS_AFTER_RFM_MINUTES),
-        # At the start of each survey period, for the period that ended.
-        "nps-quarterly": Schedule(
-            action=ScheduleActionStartWorkflow(
-                "NpsLaunch", LaunchPage(), id="nps-launch", task_queue=settings.task_queue),
-            spec=ScheduleSpec(
-                calendars=[ScheduleCalendarSpec(
-                    month=[ScheduleRange(1, 12, settings.policy_for("nps", NpsPolicy)
-                                         .every_months)],
-                    day_of_month=[ScheduleRange(1)], hour=[ScheduleRange(NPS_LAUNCH_HOUR)],
-                    minute=[ScheduleRange(0)], second=[ScheduleRange(0)])],
-                time_zone_name=settings.default_timezone),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP)),
-    }
-    for schedule_id, schedule in schedules.items():
-        try:
-            await client.create_schedule(schedule_id, schedule)
-            logging.getLogger("crm.worker").info("schedule %s created", schedule_id)
-        except ScheduleAlreadyRunningError:
-            # A changed hour, time zone or task queue would otherwise never reach
-            # the server. The state (paused, its note) stays as an admin left it.
-            def follow_settings(current: ScheduleUpdateInput,
-                                schedule: Schedule = schedule) -> ScheduleUpdate:
-                return ScheduleUpdate(schedule=dataclasses.replace(
-                    schedule, state=current.description.schedule.state))
+    schedules: dict[str, Schedule] = {}
+    for entry in JOURNEYS:
+        if entry.schedules:
+            schedules |= load(entry.schedules)(settings)
+    schedules["segments-daily"] = daily(settings, ScheduleActionStartWorkflow(
+        "SegmentRefresh", SegmentRefreshRequest(), id="segment-refresh",
+        task_queue=settings.task_queue), minute=SEGMENTS_AFTER_RFM_MINUTES)
+    await ensure(client, schedules)
 
-            await client.get_schedule_handle(schedule_id).update(follow_settings)
 
 class ShutdownTimedOut(Exception):
     """The worker did not finish shutting down within its limit."""

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, union, update
 from sqlalchemy.orm import Session
 from temporalio import activity
+from temporalio.client import Schedule, ScheduleActionStartWorkflow
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
@@ -53,6 +54,8 @@ from domain.nps import (
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+
+    from domain.settings import Settings
 
 log = activity_logger("crm.nps")
 OPEN = (NpsStage.asked.value, NpsStage.follow_up.value, NpsStage.escalated.value)
@@ -296,3 +299,19 @@ def open_roles(session: Session, staff_id: str) -> list[str]:
     """The surveys still open whose follow-ups the staff member owns."""
     return sorted(session.scalars(select(schema.NpsSurvey.id).where(
         schema.NpsSurvey.owner_id == staff_id, schema.NpsSurvey.status.in_(OPEN))))
+
+
+# The surveys go out at this hour of a period's first day (business zone).
+NPS_LAUNCH_HOUR = 10
+
+
+def schedules(settings: Settings) -> dict[str, Schedule]:
+    """`nps-quarterly`: at the start of each survey period (the policy's
+    `every_months`: a quarter, or half a year), the surveys for the period that
+    ended."""
+    from activities.schedules import every_months
+
+    return {"nps-quarterly": every_months(
+        settings, ScheduleActionStartWorkflow(
+            "NpsLaunch", LaunchPage(), id="nps-launch", task_queue=settings.task_queue),
+        months=settings.policy_for("nps", NpsPolicy).every_months, hour=NPS_LAUNCH_HOUR)}

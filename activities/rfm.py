@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
+from temporalio.client import Schedule, ScheduleActionStartWorkflow
 
 from activities.journal import record_event
 from activities.rfm_sql import (
@@ -42,6 +43,7 @@ from activities.rfm_sql import (
 from activities.store import Store
 from domain import schema
 from domain.lifecycle import RfmPolicy
+from domain.settings import Settings
 
 # The sweep's own work_mem on PostgreSQL (SET LOCAL): enough to hash a day's
 # candidates and the customer join without spilling, not so much that the
@@ -214,3 +216,12 @@ def recorded_sweep(session: Session, call: str) -> SweepResult | None:
 
 def customer_tiers(session: Session) -> dict[str, str | None]:
     return dict(session.execute(select(customers.c.id, customers.c.tier)).all())
+
+
+def schedules(settings: Settings) -> dict[str, Schedule]:
+    """`rfm-daily`: the sweep at the nightly hour (02:00 by default) in the
+    business time zone."""
+    from activities.schedules import daily
+
+    return {"rfm-daily": daily(settings, ScheduleActionStartWorkflow(
+        "RfmSweep", "", id="rfm-sweep", task_queue=settings.task_queue))}

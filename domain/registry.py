@@ -43,6 +43,9 @@ class JourneyEntry:
     colour: str = "#7b8794"
     # Other workflows the journey's activities start (the RFM sweep).
     more_workflows: tuple[str, ...] = ()
+    # A function (settings) -> {schedule id: temporalio Schedule}: what the
+    # worker keeps on the server for the journey (`activities/schedules.py`).
+    schedules: str | None = None
 
     def workflow_id(self, entity_id: str) -> str:
         return f"{self.id_prefix}-{entity_id}"
@@ -124,6 +127,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         exits=("lost",),
         colour="#9446ed",
         more_workflows=("workflows.lifecycle:RfmSweep",),
+        schedules="activities.rfm:schedules",
     ),
     JourneyEntry(
         name="ticket",
@@ -211,6 +215,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         exits=("reminded", "expired", "follow_up_escalated", "followed_up"),
         colour="#d64545",
         more_workflows=("workflows.nps:NpsLaunch",),
+        schedules="activities.nps:schedules",
     ),
     JourneyEntry(
         name="campaign",
