@@ -31,6 +31,7 @@ from activities.campaign_results import arm_results
 from activities.journal import record_event
 from activities.parts import ActivityParts
 from activities.store import Store
+from activities.store.erasure import Held, Person
 from domain import schema
 from domain.campaigns import (
     JOURNEY,
@@ -232,3 +233,12 @@ def open_roles(session: Session, staff_id: str) -> list[str]:
 
 __all__ = ["ACTIVE", "OFF", "PAUSED", "CampaignActivities", "CampaignStage", "define_campaign",
            "launch", "results", "set_status"]
+
+
+def personal_data(session: Session, person: Person) -> Held:
+    """The person's campaign runs, for erasure (a run keeps no free text)."""
+    if person.customer_id is None:
+        return Held()
+    return Held(ids=[f"{name}-{person.customer_id}" for name in session.scalars(
+        select(schema.CampaignMember.campaign).distinct()
+        .where(schema.CampaignMember.customer_id == person.customer_id))])

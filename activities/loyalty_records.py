@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from activities.message_records import entity_loader
+from activities.store.erasure import Held, Person
 from domain import schema
 from domain.points import PointsBook, PointsKind, PointsRow
 
@@ -110,3 +111,14 @@ def _member_for_message(session: Session, customer_id: str) -> dict[str, Any] | 
 def open_roles(session: Session, staff_id: str) -> list[str]:
     """Staff hold no role in a membership: nothing to hand on."""
     return []
+
+
+def personal_data(session: Session, person: Person) -> Held:
+    """The person's membership, for erasure: the birth date goes; points and
+    levels stay."""
+    member = (session.get(schema.LoyaltyMember, person.customer_id)
+              if person.customer_id is not None else None)
+    if member is None:
+        return Held()
+    member.birth_date = None
+    return Held(ids=[member.customer_id], rows={"loyalty_members": 1})

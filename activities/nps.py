@@ -23,6 +23,7 @@ from activities.logs import activity_logger
 from activities.message_records import entity_loader
 from activities.parts import ActivityParts
 from activities.store import Store, refuse_invalid
+from activities.store.erasure import Held, Person, changed
 from activities.store.staff import active_manager_above
 from domain import limits, schema
 from domain.loyalty import Behaviour, membership_workflow_id
@@ -315,3 +316,15 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
         settings, ScheduleActionStartWorkflow(
             "NpsLaunch", LaunchPage(), id="nps-launch", task_queue=settings.task_queue),
         months=settings.policy_for("nps", NpsPolicy).every_months, hour=NPS_LAUNCH_HOUR)}
+
+
+def personal_data(session: Session, person: Person) -> Held:
+    """The person's surveys, for erasure: the reasons in their words go;
+    scores stay."""
+    if person.customer_id is None:
+        return Held()
+    ids = list(session.scalars(select(schema.NpsSurvey.id)
+                               .where(schema.NpsSurvey.customer_id == person.customer_id)))
+    return Held(ids=ids, rows={"nps_surveys": changed(session.execute(
+        update(schema.NpsSurvey).where(schema.NpsSurvey.customer_id == person.customer_id)
+        .values(reason=None)))})

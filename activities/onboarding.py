@@ -17,6 +17,7 @@ from activities.logs import activity_logger
 from activities.message_records import entity_loader
 from activities.parts import ActivityParts
 from activities.store import Store, refuse_invalid
+from activities.store.erasure import Held, Person, changed
 from activities.store.staff import active_manager_above
 from domain import limits, schema
 from domain.onboarding import (
@@ -248,3 +249,14 @@ def open_roles(session: Session, staff_id: str) -> list[str]:
     return sorted(session.scalars(select(schema.Onboarding.contract_id).where(
         schema.Onboarding.service_lead_id == staff_id,
         schema.Onboarding.status != OnboardingStage.completed.value)))
+
+
+def personal_data(session: Session, person: Person) -> Held:
+    """The person's onboardings, for erasure: delivery notes and group links go."""
+    if person.customer_id is None:
+        return Held()
+    ids = list(session.scalars(select(schema.Onboarding.contract_id)
+                               .where(schema.Onboarding.customer_id == person.customer_id)))
+    return Held(ids=ids, rows={"onboardings": changed(session.execute(
+        update(schema.Onboarding).where(schema.Onboarding.customer_id == person.customer_id)
+        .values(delivery_note=None, group_link=None)))})

@@ -7,11 +7,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 from temporalio.exceptions import ApplicationError
 
 from activities.message_records import entity_loader
+from activities.store.erasure import TOMBSTONE, Held, Person, changed
 from domain import schema
 from domain.money import from_minor
 from domain.opportunities import CLOSED, OpportunityStage
@@ -73,3 +75,22 @@ def open_roles(session: Session, staff_id: str) -> list[str]:
     return sorted(session.scalars(select(schema.Opportunity.id).where(
         schema.Opportunity.owner_id == staff_id, schema.Opportunity.stage.in_(OPEN_STAGES),
         schema.Opportunity.stage_entered_at.is_not(None))))
+
+
+def personal_data(session: Session, person: Person) -> Held:
+    """The person's opportunities (as a customer, or from their leads), for
+    erasure: a name and notes may name them; amounts and stages stay."""
+    whose: list[ColumnElement[bool]] = [schema.Opportunity.lead_id.in_(person.lead_ids)]
+    if person.customer_id is not None:
+        whose.append(schema.Opportunity.customer_id == person.customer_id)
+    ids = list(session.scalars(select(schema.Opportunity.id).where(or_(*whose))))
+    return Held(ids=ids, rows={
+        "opportunities": changed(session.execute(
+            update(schema.Opportunity).where(schema.Opportunity.id.in_(ids))
+            .values(name=TOMBSTONE, lost_note=None))),
+        "opportunity_stage_changes": changed(session.execute(
+            update(schema.OpportunityStageChange)
+            .where(schema.OpportunityStageChange.opportunity_id.in_(ids),
+                   schema.OpportunityStageChange.note.is_not(None))
+            .values(note=None))),
+    })

@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from temporalio.exceptions import ApplicationError
 
 from activities.journal import record_event
 from activities.message_records import entity_loader
+from activities.store.erasure import TOMBSTONE, Held, Person, changed, scrub_details
 from domain import schema
 from domain.sla import SlaClock
 from domain.ticket_routing import AgentLoad
@@ -230,3 +231,25 @@ def record_close(session: Session, request: TicketClosed) -> None:
     ticket.updated_at = request.at
     record_step(session, ticket, key, "closed", request.at, staff_id=ticket.resolved_by,
                 detail={"reason": request.reason})
+
+
+def personal_data(session: Session, person: Person) -> Held:
+    """The person's tickets, for erasure: subjects, descriptions, resolutions
+    and rating comments go; copies in the tickets' step details too."""
+    if person.customer_id is None:
+        return Held()
+    tickets = list(session.scalars(select(schema.Ticket.id)
+                                   .where(schema.Ticket.customer_id == person.customer_id)))
+    return Held(ids=tickets, rows={
+        "tickets": changed(session.execute(
+            update(schema.Ticket).where(schema.Ticket.id.in_(tickets))
+            .values(subject=TOMBSTONE, description=None, resolution=None))),
+        "ticket_ratings": changed(session.execute(
+            update(schema.TicketRating)
+            .where(schema.TicketRating.customer_id == person.customer_id)
+            .values(comment=None))),
+        "ticket_events": scrub_details(session.scalars(
+            select(schema.TicketEvent).where(schema.TicketEvent.ticket_id.in_(tickets),
+                                             schema.TicketEvent.detail.is_not(None))),
+            person.values),
+    })

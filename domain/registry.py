@@ -43,6 +43,10 @@ class JourneyEntry:
     colour: str = "#7b8794"
     # Other workflows the journey's activities start (the RFM sweep).
     more_workflows: tuple[str, ...] = ()
+    # A function (session, Person) -> Held: the journey's records about a
+    # person being erased, their free text tombstoned (`activities/store/
+    # erasure.py`). Journeys about a customer or lead themselves need none.
+    erasure: str | None = None
     # A function (settings) -> {schedule id: temporalio Schedule}: what the
     # worker keeps on the server for the journey (`activities/schedules.py`).
     schedules: str | None = None
@@ -91,6 +95,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
                  ("callback_no_interest", "callback_logged"),
                  ("callback_unreachable", "callback_logged")),
         colour="#3ebd93",
+        erasure="activities.courses:personal_data",
     ),
     JourneyEntry(
         name="payment",
@@ -107,6 +112,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         funnel=("signed", "accepted", "payment_received", "paid"),
         exits=("overdue", "overdue_escalated", "cancelled"),
         colour="#f0b429",
+        erasure="activities.payment_records:personal_data",
     ),
     JourneyEntry(
         name="lifecycle",
@@ -144,6 +150,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         funnel=("opened", "first_response", "resolved", "closed"),
         exits=("breached", "escalated", "reopened", "rated"),
         colour="#e12d39",
+        erasure="activities.ticket_records:personal_data",
     ),
     JourneyEntry(
         name="membership",
@@ -163,6 +170,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         funnel=("joined", "level_kept", "level_changed"),
         exits=("retention_offered", "retention_kept", "referral_converted"),
         colour="#d9822b",
+        erasure="activities.loyalty_records:personal_data",
     ),
     JourneyEntry(
         name="opportunity",
@@ -182,6 +190,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         funnel=("opened", "proposal", "negotiation", "won"),
         exits=("lost", "stalled", "stalled_escalated", "close_date_passed"),
         colour="#0f609b",
+        erasure="activities.opportunity_records:personal_data",
     ),
     JourneyEntry(
         name="onboarding",
@@ -198,6 +207,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         funnel=("opened", "group_ready", "delivered", "checked_in"),
         exits=("delivery_escalated",),
         colour="#27ab83",
+        erasure="activities.onboarding:personal_data",
     ),
     JourneyEntry(
         name="nps",
@@ -216,6 +226,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         colour="#d64545",
         more_workflows=("workflows.nps:NpsLaunch",),
         schedules="activities.nps:schedules",
+        erasure="activities.nps:personal_data",
     ),
     JourneyEntry(
         name="campaign",
@@ -232,6 +243,7 @@ JOURNEYS: tuple[JourneyEntry, ...] = (
         funnel=("converted",),
         exits=("completed",),
         colour="#8662c7",
+        erasure="activities.campaigns:personal_data",
     ),
 )
 

@@ -20,6 +20,8 @@ from activities.store import Store
 from activities.store.erasure import (
     TOMBSTONE,
     ErasureError,
+    Held,
+    Person,
     erase_customer,
     erase_lead,
     unknown_entity_kinds,
@@ -212,5 +214,30 @@ def test_an_erasure_names_its_reason_and_its_person(crm: Store) -> None:
 
 
 def test_every_journey_in_the_registry_is_one_an_erasure_looks_up() -> None:
-    # A journey about a new kind of record needs its lookup in the erasure.
+    # A journey about a new kind of record names its part in its entry.
     assert unknown_entity_kinds() == []
+
+
+def widgets_held(session: Any, person: Person) -> Held:
+    """The part of a journey about widgets, added to the registry in a test."""
+    return Held(ids=[f"w-{person.customer_id}"], rows={"widgets": 1})
+
+
+def test_a_journey_added_to_the_registry_is_erased_through_its_own_part(
+        crm: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import activities.store.erasure as erasure
+    from domain.registry import JOURNEYS, JourneyEntry
+
+    widget = JourneyEntry(name="widget", workflow="x:y", activities="x:y", policy="x:y",
+                          id_prefix="widget", entity_kind="widget", noun="widget",
+                          erasure="tests.test_erasure:widgets_held")
+    monkeypatch.setattr(erasure, "JOURNEYS", (*JOURNEYS, widget))
+    erased = erase_customer(crm, "cust-1", reason="request", by="dpo", now=NOW)
+    assert "widget-w-cust-1" in erased.workflow_ids
+    assert erased.rows["widgets"] == 1
+    assert unknown_entity_kinds() == []
+    # One without a part is named when erasing, not silently skipped.
+    monkeypatch.setattr(erasure, "JOURNEYS", (*JOURNEYS, dataclasses.replace(widget, erasure=None)))
+    assert unknown_entity_kinds() == ["widget"]

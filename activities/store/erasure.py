@@ -11,6 +11,11 @@ comments, opportunity and onboarding notes, NPS reasons), and any copy of
 those in the journal's JSON (the frozen copy of a record a message was
 rendered from, a rejected signal's payload).
 
+Each journey's own records are its to find and scrub: its registry entry
+names a function `(session, Person) -> Held` (`JourneyEntry.erasure`), so a
+journey added to the registry is erased without a change here. The customer,
+the lead, their interactions and consent, and the journal are done here.
+
 The send path asks `is_erased` and refuses such a recipient with the reason
 `erased`; the caller ends the person's open journeys (`workflow_ids`).
 """
@@ -28,13 +33,11 @@ from sqlalchemy.orm import Session
 
 from activities.store.engine import Store
 from domain import schema
-from domain.registry import JOURNEYS
+from domain.registry import JOURNEYS, load
 
 TOMBSTONE = "erased"
-# What a person's journeys can be about, as registry entity kinds.
-KNOWN_ENTITY_KINDS = frozenset({"customer", "lead", "ticket", "contract", "enrollment",
-                                "opportunity", "onboarding", "member", "nps",
-                                "campaign"})
+# The entity kinds erased here; every other journey's entry names its own part.
+CORE_ENTITY_KINDS = frozenset({"customer", "lead"})
 
 
 class ErasureError(Exception):
@@ -50,6 +53,26 @@ class Erased:
     subject_kind: str
     subject_id: str
     workflow_ids: list[str]
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Person:
+    """Whom an erasure is about: a customer with the leads that became them,
+    or a lead alone (`customer_id` None); `values` are their names and contact
+    details as the store holds them, to be looked for in copies."""
+
+    customer_id: str | None
+    lead_ids: tuple[str, ...]
+    values: frozenset[str]
+
+
+@dataclass
+class Held:
+    """What one journey holds about a person: the entity ids of its journeys
+    about them, and the rows whose free text it tombstoned, by table."""
+
+    ids: list[str] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
 
 
@@ -69,35 +92,13 @@ def erase_customer(store: Store, customer_id: str, *, reason: str, by: str,
             raise ErasureError(f"no customer {customer_id!r} in the store")
         leads = list(session.scalars(select(schema.Lead)
                                      .where(schema.Lead.customer_id == customer_id)))
-        values = _personal_values([customer, *leads])
         lead_ids = [lead.id for lead in leads]
-        tickets = list(session.scalars(select(schema.Ticket.id)
-                                       .where(schema.Ticket.customer_id == customer_id)))
-        contracts = list(session.scalars(select(schema.Contract.id)
-                                         .where(schema.Contract.customer_id == customer_id)))
-        enrollments = list(session.scalars(
-            select(schema.Enrollment.id).where(schema.Enrollment.customer_id == customer_id)))
-        opportunities = list(session.scalars(select(schema.Opportunity.id).where(or_(
-            schema.Opportunity.customer_id == customer_id,
-            schema.Opportunity.lead_id.in_(lead_ids)))))
-        onboardings = list(session.scalars(select(schema.Onboarding.contract_id)
-                                           .where(schema.Onboarding.customer_id == customer_id)))
-        member = session.get(schema.LoyaltyMember, customer_id)
-        surveys = list(session.scalars(select(schema.NpsSurvey.id)
-                                       .where(schema.NpsSurvey.customer_id == customer_id)))
-        runs = [f"{name}-{customer_id}" for name in session.scalars(
-            select(schema.CampaignMember.campaign).distinct()
-            .where(schema.CampaignMember.customer_id == customer_id))]
+        person = Person(customer_id, tuple(lead_ids),
+                        frozenset(_personal_values([customer, *leads])))
+        held = _held_by_journeys(session, person)
         erased = Erased(subject_kind="customer", subject_id=customer_id,
-                        workflow_ids=_journeys({
-                            "customer": [customer_id], "lead": lead_ids, "ticket": tickets,
-                            "contract": contracts, "enrollment": enrollments,
-                            "opportunity": opportunities, "onboarding": onboardings,
-                            "member": [customer_id] if member is not None else [],
-                            "nps": surveys, "campaign": runs}))
-        if member is not None:
-            member.birth_date = None  # points and levels stay
-            erased.rows["loyalty_members"] = 1
+                        workflow_ids=_journeys({"customer": [customer_id], "lead": lead_ids}
+                                               | {kind: h.ids for kind, h in held.items()}))
         _tombstone_customer(session, customer)
         for lead in leads:
             _tombstone_lead(session, lead)
@@ -108,24 +109,12 @@ def erase_customer(store: Store, customer_id: str, *, reason: str, by: str,
             .where(or_(schema.Interaction.customer_id == customer_id,
                        schema.Interaction.lead_id.in_(lead_ids)))
             .values(note=None)))
-        rows |= _tombstone_opportunities(session, opportunities)
-        rows["onboardings"] = _count(session.execute(
-            update(schema.Onboarding).where(schema.Onboarding.customer_id == customer_id)
-            .values(delivery_note=None, group_link=None)))
-        rows["nps_surveys"] = _count(session.execute(
-            update(schema.NpsSurvey).where(schema.NpsSurvey.customer_id == customer_id)
-            .values(reason=None)))
-        rows["tickets"] = _count(session.execute(
-            update(schema.Ticket).where(schema.Ticket.id.in_(tickets))
-            .values(subject=TOMBSTONE, description=None, resolution=None)))
-        rows["ticket_ratings"] = _count(session.execute(
-            update(schema.TicketRating).where(schema.TicketRating.customer_id == customer_id)
-            .values(comment=None)))
+        for part in held.values():
+            rows |= part.rows
         subjects = [("customer", customer_id), *(("lead", i) for i in lead_ids)]
         rows["consent"] = _remove_consent(session, subjects)
-        entities = [customer_id, *lead_ids, *tickets, *contracts, *enrollments,
-                    *opportunities, *surveys]
-        rows |= _scrub_journal(session, values, entities=entities, tickets=tickets,
+        entities = [customer_id, *lead_ids, *(i for part in held.values() for i in part.ids)]
+        rows |= _scrub_journal(session, set(person.values), entities=entities,
                                recipients=subjects)
         _record(session, erased, reason=reason, by=by, now=now)
         return erased
@@ -138,21 +127,22 @@ def erase_lead(store: Store, lead_id: str, *, reason: str, by: str, now: datetim
         lead = session.get(schema.Lead, lead_id)
         if lead is None:
             raise ErasureError(f"no lead {lead_id!r} in the store")
-        values = _personal_values([lead])
-        opportunities = list(session.scalars(select(schema.Opportunity.id)
-                                             .where(schema.Opportunity.lead_id == lead_id)))
+        person = Person(None, (lead_id,), frozenset(_personal_values([lead])))
+        held = _held_by_journeys(session, person)
         erased = Erased(subject_kind="lead", subject_id=lead_id,
-                        workflow_ids=_journeys({"lead": [lead_id],
-                                                "opportunity": opportunities}))
+                        workflow_ids=_journeys({"lead": [lead_id]}
+                                               | {kind: h.ids for kind, h in held.items()}))
         _tombstone_lead(session, lead)
         rows = erased.rows
         rows["leads"] = 1
         rows["interactions"] = _count(session.execute(
             update(schema.Interaction).where(schema.Interaction.lead_id == lead_id)
             .values(note=None)))
-        rows |= _tombstone_opportunities(session, opportunities)
+        for part in held.values():
+            rows |= part.rows
         rows["consent"] = _remove_consent(session, [("lead", lead_id)])
-        rows |= _scrub_journal(session, values, entities=[lead_id, *opportunities], tickets=[],
+        entities = [lead_id, *(i for part in held.values() for i in part.ids)]
+        rows |= _scrub_journal(session, set(person.values), entities=entities,
                                recipients=[("lead", lead_id)])
         _record(session, erased, reason=reason, by=by, now=now)
         return erased
@@ -169,9 +159,17 @@ def _journeys(entities: dict[str, list[str]]) -> list[str]:
             for entity_id in entities.get(entry.entity_kind, [])]
 
 
+def _held_by_journeys(session: Session, person: Person) -> dict[str, Held]:
+    """Each journey's records about the person, their free text tombstoned by
+    the journey's own part, by entity kind."""
+    return {entry.entity_kind: load(entry.erasure)(session, person)
+            for entry in JOURNEYS if entry.erasure}
+
+
 def unknown_entity_kinds() -> list[str]:
     """Journeys about something an erasure does not look up (said when erasing)."""
-    return sorted({entry.entity_kind for entry in JOURNEYS} - KNOWN_ENTITY_KINDS)
+    return sorted({entry.entity_kind for entry in JOURNEYS if not entry.erasure}
+                  - CORE_ENTITY_KINDS)
 
 
 def _check(reason: str, by: str) -> None:
@@ -181,8 +179,25 @@ def _check(reason: str, by: str) -> None:
         raise ErasureError("an erasure needs the name of who asks for it")
 
 
-def _count(result: Any) -> int:
+def changed(result: Any) -> int:
+    """The rows an UPDATE or DELETE changed (for `Held.rows`)."""
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+_count = changed
+
+
+def scrub_details(rows: Iterable[Any], values: frozenset[str] | set[str],
+                  attribute: str = "detail") -> int:
+    """Replaces every string in each row's JSON `attribute` that holds one of
+    the person's `values` by the tombstone; the rows changed."""
+    scrubbed = 0
+    for row in rows:
+        value = getattr(row, attribute)
+        if value is not None and _holds(value, set(values)):
+            setattr(row, attribute, _scrub(value, set(values)))
+            scrubbed += 1
+    return scrubbed
 
 
 def _personal_values(rows: Iterable[schema.Customer | schema.Lead]) -> set[str]:
@@ -206,21 +221,6 @@ def _tombstone_customer(session: Session, customer: schema.Customer) -> None:
 def _tombstone_lead(session: Session, lead: schema.Lead) -> None:
     lead.name = TOMBSTONE
     lead.phone = lead.email = lead.company = lead.company_key = lead.need = None
-
-
-def _tombstone_opportunities(session: Session, ids: list[str]) -> dict[str, int]:
-    """An opportunity's name and notes may name the person; its amounts and
-    stages stay."""
-    return {
-        "opportunities": _count(session.execute(
-            update(schema.Opportunity).where(schema.Opportunity.id.in_(ids))
-            .values(name=TOMBSTONE, lost_note=None))),
-        "opportunity_stage_changes": _count(session.execute(
-            update(schema.OpportunityStageChange)
-            .where(schema.OpportunityStageChange.opportunity_id.in_(ids),
-                   schema.OpportunityStageChange.note.is_not(None))
-            .values(note=None))),
-    }
 
 
 def _remove_consent(session: Session, subjects: list[tuple[str, str]]) -> int:
@@ -249,11 +249,11 @@ def _holds(value: Any, values: set[str]) -> bool:
 
 
 def _scrub_journal(session: Session, values: set[str], *, entities: list[str],
-                   tickets: list[str], recipients: list[tuple[str, str]]) -> dict[str, int]:
+                   recipients: list[tuple[str, str]]) -> dict[str, int]:
     """Copies of the person's details in the journal's JSON and in touch
     outcomes (a failed delivery names its address), for the records that
     concern them."""
-    counts = {"journey_events": 0, "signal_rejections": 0, "ticket_events": 0, "touches": 0}
+    counts = {"journey_events": 0, "signal_rejections": 0, "touches": 0}
     if not values:
         return counts
     for event in session.scalars(select(schema.JourneyEvent)
@@ -267,12 +267,6 @@ def _scrub_journal(session: Session, values: set[str], *, entities: list[str],
         if _holds(rejection.payload, values):
             rejection.payload = _scrub(rejection.payload, values)
             counts["signal_rejections"] += 1
-    for ticket_event in session.scalars(select(schema.TicketEvent)
-                                        .where(schema.TicketEvent.ticket_id.in_(tickets),
-                                               schema.TicketEvent.detail.is_not(None))):
-        if _holds(ticket_event.detail, values):
-            ticket_event.detail = _scrub(ticket_event.detail, values)
-            counts["ticket_events"] += 1
     for kind, subject_id in recipients:
         for touch in session.scalars(select(schema.Touch).where(
                 schema.Touch.recipient_kind == kind, schema.Touch.recipient_id == subject_id,
