@@ -1,6 +1,7 @@
 """Lead journeys per second, end to end, beside a no-op twin of the same shape.
 
     python -m bench.lead [--journeys N] [--concurrency C] [--database-url URL]
+                         [--workers N]
 
 Starts a local Temporal dev server, a local SMTP server and a webhook receiver,
 and runs N lead journeys (intake -> assignment -> welcome -> first contact ->
@@ -25,12 +26,21 @@ reached the SMTP server exactly once. It reports; it asserts nothing.
 A journey logs its first contact once the assignment notice is handed to its
 channel: the rep learns from that notice that the lead is theirs, and so does
 the bench (assignment picks the least-loaded of 20 reps).
+
+With --workers N the real variant runs on N worker processes instead
+(`worker.py` as in production, configured by environment, on one task queue of
+the one dev server) and the no-op twin is not run: journeys per second of the
+real journeys, with the CPU split between the workers, the dev server,
+PostgreSQL (every `postgres` process on the machine) and this process (client
+and sinks), and the same duplicate check. The bench learns each lead's owner
+from the staff notice at the webhook sink.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -40,6 +50,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store
@@ -50,6 +61,7 @@ from bench.lead_infra import (
     bench_settings,
     check_welcomes,
     crm_database,
+    postgres_cpu_seconds,
     running_sinks,
     seed_staff,
     server_cpu_seconds,
@@ -58,10 +70,13 @@ from bench.lead_infra import (
 from bench.lead_workers import (
     Assignments,
     NoopLeadActivities,
+    NoticingHooks,
     activities_journey_calls,
     noop_worker,
     real_worker,
+    worker_processes,
 )
+from bench.lifecycle_infra import children, cpu_of
 from bench.quiet import stdout_to_devnull
 from domain.leads import (
     Convert,
@@ -71,7 +86,9 @@ from domain.leads import (
     LogContact,
     lead_workflow_id,
 )
+from domain.settings import Settings
 from starter.client import Journeys, data_converter
+from tests.sinks import SmtpSink, WebhookSink
 from worker import ACTIVITY_THREADS
 from workflows.kit import SEARCH_ATTRIBUTES
 
@@ -92,6 +109,9 @@ class Batch:
     # and by the dev server, where /proc tells.
     cpu_here: float = 0.0
     cpu_server: float | None = None
+    # With worker processes (--workers): theirs, and PostgreSQL's.
+    cpu_workers: float | None = None
+    cpu_postgres: float | None = None
 
     @property
     def rate(self) -> float:
@@ -134,8 +154,25 @@ async def one_journey(journeys: Journeys, assignments: Assignments, lead: LeadIn
         raise RuntimeError(f"ended {status.stage.value}, opportunity {status.opportunity_id}")
 
 
+@dataclass
+class CpuSplit:
+    """Where the CPU goes when the workers are processes of their own: the dev
+    server's pids apart from the workers', and PostgreSQL's."""
+
+    server: list[int]
+    workers: list[int]
+
+    def read(self) -> tuple[float | None, float | None, float | None]:
+        return cpu_of(self.server), cpu_of(self.workers), postgres_cpu_seconds()
+
+
+def _spent(after: float | None, before: float | None) -> float | None:
+    return after - before if after is not None and before is not None else None
+
+
 async def run_batch(variant: str, journeys: Journeys, assignments: Assignments,
-                    leads: list[LeadInput], concurrency: int) -> Batch:
+                    leads: list[LeadInput], concurrency: int,
+                    split: CpuSplit | None = None) -> Batch:
     gate = asyncio.Semaphore(concurrency)
     failures: list[str] = []
 
@@ -148,16 +185,23 @@ async def run_batch(variant: str, journeys: Journeys, assignments: Assignments,
                 failures.append(f"{lead.lead_id}: {type(exc).__name__}: {exc}")
 
     cpu_before, server_before = time.process_time(), server_cpu_seconds()
+    split_before = split.read() if split else (None, None, None)
     started = time.perf_counter()
     await asyncio.gather(*(bounded(lead) for lead in leads))
     seconds = time.perf_counter() - started
     server_after = server_cpu_seconds()
-    return Batch(variant=variant, journeys=len(leads), seconds=seconds,
-                 lead_ids=[lead.lead_id for lead in leads], failures=failures,
-                 cpu_here=time.process_time() - cpu_before,
-                 cpu_server=(server_after - server_before
-                             if server_after is not None and server_before is not None
-                             else None))
+    batch = Batch(variant=variant, journeys=len(leads), seconds=seconds,
+                  lead_ids=[lead.lead_id for lead in leads], failures=failures,
+                  cpu_here=time.process_time() - cpu_before,
+                  cpu_server=_spent(server_after, server_before))
+    if split:  # the dev server apart from the worker processes, also its children
+        batch.cpu_server, batch.cpu_workers, batch.cpu_postgres = (
+            _spent(a, b) for a, b in zip(split.read(), split_before, strict=True))
+    return batch
+
+
+def _total(values: list[float | None]) -> float | None:
+    return None if None in values else sum(v for v in values if v is not None)
 
 
 def merge(batches: list[Batch]) -> Batch:
@@ -170,6 +214,8 @@ def merge(batches: list[Batch]) -> Batch:
         failures=[f for b in batches for f in b.failures],
         cpu_here=sum(b.cpu_here for b in batches),
         cpu_server=None if None in servers else sum(s for s in servers if s is not None),
+        cpu_workers=_total([b.cpu_workers for b in batches]),
+        cpu_postgres=_total([b.cpu_postgres for b in batches]),
     )
 
 
@@ -188,7 +234,8 @@ class Variant:
 
 
 async def measure(variants: list[Variant], assignments: Assignments, *, run: str,
-                  journeys: int, rounds: int, warmup: int, concurrency: int) -> None:
+                  journeys: int, rounds: int, warmup: int, concurrency: int,
+                  split: CpuSplit | None = None) -> None:
     """Warms each variant up, then runs them in alternating rounds, so a change
     in the machine's background load (other processes) falls on both alike."""
     for variant in variants:
@@ -199,7 +246,8 @@ async def measure(variants: list[Variant], assignments: Assignments, *, run: str
     for r, size in enumerate(sizes):
         for variant in (variants if r % 2 == 0 else variants[::-1]):
             variant.batches.append(await run_batch(variant.name, variant.journeys, assignments,
-                                                   variant.leads(run, size), concurrency))
+                                                   variant.leads(run, size), concurrency,
+                                                   split))
 
 
 # -- the run -----------------------------------------------------------------------
@@ -218,6 +266,20 @@ def print_rates(batches: list[Batch]) -> None:
             print(f"{b.variant}: {len(b.failures)} journeys failed, e.g. {b.failures[0]}")
 
 
+def print_cpu_split(real: Batch, workers: int) -> None:
+    """Where a journey's CPU went with worker processes, and how busy the machine was."""
+    parts = {"workers": real.cpu_workers, "dev server": real.cpu_server,
+             "PostgreSQL": real.cpu_postgres, "this process (client, sinks)": real.cpu_here}
+    known = {k: v for k, v in parts.items() if v is not None}
+    total = sum(known.values())
+    print(f"CPU per journey ({workers} worker process{'es' if workers > 1 else ''}): "
+          + ", ".join(f"{k} {v / real.journeys * 1000:.0f} ms" for k, v in known.items())
+          + f"; total {total / real.journeys * 1000:.0f} ms")
+    print("CPU share: " + ", ".join(f"{k} {v / total * 100:.0f} %" for k, v in known.items())
+          + f"; {total / real.seconds:.2f} of {os.cpu_count()} cores busy on average "
+          f"({total:.1f} CPU s in {real.seconds:.1f} s)")
+
+
 def print_cpu_ratio(real: Batch, noop: Batch) -> None:
     """The same comparison in CPU time, which the machine's other load disturbs less."""
     if real.cpu_server is None or noop.cpu_server is None:
@@ -226,6 +288,91 @@ def print_cpu_ratio(real: Batch, noop: Batch) -> None:
     noop_ms = (noop.cpu_here + noop.cpu_server) / noop.journeys * 1000
     print(f"CPU per journey (this process + dev server): real {real_ms:.0f} ms, "
           f"no-op {noop_ms:.0f} ms; no-op/real {noop_ms / real_ms:.2f}")
+
+
+async def measure_twins(args: argparse.Namespace, client: Client, settings: Settings,
+                        store: Store, assignments: Assignments, *, run: str,
+                        store_name: str, smtp: SmtpSink, webhook: WebhookSink) -> bool:
+    """The real worker and its no-op twin in this process, in alternating rounds;
+    True if journeys failed."""
+    print(f"lead journeys: {args.journeys} per variant after {args.warmup} warm-up, "
+          f"in {args.rounds} alternating rounds, concurrency {args.concurrency}, "
+          f"{args.threads} activity threads, store {store_name}")
+    twin_lacks = activities_journey_calls() - {
+        fn.__name__ for fn in NoopLeadActivities(assignments).all()
+    }
+    if twin_lacks:
+        raise SystemExit(f"LeadJourney calls {', '.join(sorted(twin_lacks))}, which "
+                         "the no-op twin in bench/lead_workers.py does not have yet")
+    async with (noop_worker(client, threads=args.threads,
+                            assignments=assignments) as noop_queue,
+                real_worker(client, settings, store, threads=args.threads,
+                            assignments=assignments) as real_queue):
+        # Started as the command line starts them: the policy in the input.
+        variants = [Variant("noop", Journeys(client, task_queue=noop_queue,
+                                             settings=settings)),
+                    Variant("real", Journeys(client, task_queue=real_queue,
+                                             settings=settings))]
+        await measure(variants, assignments, run=run, journeys=args.journeys,
+                      rounds=args.rounds, warmup=args.warmup,
+                      concurrency=args.concurrency)
+    noop, real = (merge(v.batches) for v in variants)
+    real_warm = variants[1].warmed
+    print()
+    print_rates([real, noop])
+    ratio = real.rate / noop.rate if noop.rate else float("nan")
+    print(f"ratio real/no-op: {ratio:.2f} (target >= 0.70)")
+
+    print_cpu_ratio(real, noop)
+    for v in variants:
+        if v.warm_failures:
+            print(f"{v.name} warm-up: {len(v.warm_failures)} journeys failed, "
+                  f"e.g. {v.warm_failures[0]}")
+
+    real_hist = await history(client, real.lead_ids[0])
+    noop_hist = await history(client, noop.lead_ids[0])
+    print(f"\nhistory events of one journey: real {len(real_hist.events)}, "
+          f"no-op {len(noop_hist.events)}")
+    print_event_types(real_hist, noop_hist)
+
+    sample = min(args.profile_sample, args.journeys)
+    print_profiles({
+        b.variant: await activity_profile(client, spread(b.lead_ids, sample))
+        for b in (real, noop)
+    }, sample)
+
+    check_welcomes(smtp, webhook, real_warm + real.lead_ids, store)
+    return bool(real.failures or noop.failures)
+
+
+async def measure_processes(args: argparse.Namespace, client: Client, settings: Settings,
+                            assignments: Assignments, *, run: str, workdir: Path,
+                            database_url: str, store: Store, smtp: SmtpSink,
+                            webhook: WebhookSink) -> bool:
+    """The real journeys on --workers worker processes; True if journeys failed."""
+    server = children()  # the dev server, before any worker process is started
+    webhook.hooks = NoticingHooks(assignments)
+    async with worker_processes(client, args.workers, workdir=workdir, database_url=database_url,
+                                smtp_port=smtp.port,
+                                webhook_port=webhook.server.server_address[1]) as (queue, pids):
+        # Started as the command line starts them: the policy in the input.
+        variant = Variant("real", Journeys(client, task_queue=queue, settings=settings))
+        await measure([variant], assignments, run=run, journeys=args.journeys,
+                      rounds=args.rounds, warmup=args.warmup, concurrency=args.concurrency,
+                      split=CpuSplit(server=server, workers=pids))
+    real = merge(variant.batches)
+    print()
+    print_rates([real])
+    print_cpu_split(real, args.workers)
+    print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if variant.warm_failures:
+        print(f"warm-up: {len(variant.warm_failures)} journeys failed, "
+              f"e.g. {variant.warm_failures[0]}")
+    sample = min(args.profile_sample, args.journeys)
+    print_profiles({"real": await activity_profile(client, spread(real.lead_ids, sample))},
+                   sample)
+    check_welcomes(smtp, webhook, variant.warmed + real.lead_ids, store)
+    return bool(real.failures)
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -251,59 +398,24 @@ async def main(args: argparse.Namespace) -> int:
             try:
                 client = env.client
                 store_name = make_url(database_url).get_backend_name()
-                print(f"lead journeys: {args.journeys} per variant after {args.warmup} warm-up, "
-                      f"in {args.rounds} alternating rounds, concurrency {args.concurrency}, "
-                      f"{args.threads} activity threads, store {store_name}")
-                twin_lacks = activities_journey_calls() - {
-                    fn.__name__ for fn in NoopLeadActivities(assignments).all()
-                }
-                if twin_lacks:
-                    raise SystemExit(f"LeadJourney calls {', '.join(sorted(twin_lacks))}, which "
-                                     "the no-op twin in bench/lead_workers.py does not have yet")
-                async with (noop_worker(client, threads=args.threads,
-                                        assignments=assignments) as noop_queue,
-                            real_worker(client, settings, store, threads=args.threads,
-                                        assignments=assignments) as real_queue):
-                    # Started as the command line starts them: the policy in the input.
-                    variants = [Variant("noop", Journeys(client, task_queue=noop_queue,
-                                                         settings=settings)),
-                                Variant("real", Journeys(client, task_queue=real_queue,
-                                                         settings=settings))]
-                    await measure(variants, assignments, run=run, journeys=args.journeys,
-                                  rounds=args.rounds, warmup=args.warmup,
-                                  concurrency=args.concurrency)
-                noop, real = (merge(v.batches) for v in variants)
-                real_warm = variants[1].warmed
-                print()
-                print_rates([real, noop])
-                ratio = real.rate / noop.rate if noop.rate else float("nan")
-                print(f"ratio real/no-op: {ratio:.2f} (target >= 0.70)")
-
-                print_cpu_ratio(real, noop)
-                for v in variants:
-                    if v.warm_failures:
-                        print(f"{v.name} warm-up: {len(v.warm_failures)} journeys failed, "
-                              f"e.g. {v.warm_failures[0]}")
-
-                real_hist = await history(client, real.lead_ids[0])
-                noop_hist = await history(client, noop.lead_ids[0])
-                print(f"\nhistory events of one journey: real {len(real_hist.events)}, "
-                      f"no-op {len(noop_hist.events)}")
-                print_event_types(real_hist, noop_hist)
-
-                sample = min(args.profile_sample, args.journeys)
-                print_profiles({
-                    b.variant: await activity_profile(client, spread(b.lead_ids, sample))
-                    for b in (real, noop)
-                }, sample)
-
-                check_welcomes(smtp, webhook, real_warm + real.lead_ids, store)
+                if args.workers:
+                    print(f"lead journeys: {args.journeys} on {args.workers} worker processes "
+                          f"after {args.warmup} warm-up, in {args.rounds} rounds, concurrency "
+                          f"{args.concurrency}, store {store_name}; load average before "
+                          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+                    failed = await measure_processes(
+                        args, client, settings, assignments, run=run, workdir=workdir,
+                        database_url=database_url, store=store, smtp=smtp, webhook=webhook)
+                else:
+                    failed = await measure_twins(args, client, settings, store, assignments,
+                                                 run=run, store_name=store_name, smtp=smtp,
+                                                 webhook=webhook)
             finally:
                 await env.shutdown()
         finally:
             store.dispose()
     print(f"\nwhole run: {time.perf_counter() - total_started:.1f} s")
-    return 1 if real.failures or noop.failures else 0
+    return 1 if failed else 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -321,6 +433,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="a PostgreSQL server, e.g. "
                              "postgresql://postgres@127.0.0.1:5432/postgres (a throwaway "
                              "database is created there); default: SQLite in a temp dir")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="run the real journeys on this many worker processes (worker.py, "
+                             "configured by environment) and no no-op twin; default: the "
+                             "real worker and the twin in this process")
     parser.add_argument("--profile-sample", type=int, default=50,
                         help="journeys per variant whose histories give the activity timings")
     return parser.parse_args(argv)

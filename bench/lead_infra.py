@@ -145,3 +145,32 @@ def check_welcomes(smtp: SmtpSink, webhook: WebhookSink, lead_ids: list[str],
             select(schema.Touch.status).where(schema.Touch.workflow_id.in_(workflow_ids))
         ))
     print("touches in the store: " + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items())))
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU seconds used so far by the PostgreSQL server on this machine: every
+    `postgres` process (server, background processes, connections), plus what
+    the server's ended connections used (its children's times, which the
+    kernel adds to the parent when it reaps them). Every database's work, not
+    this run's alone. None where /proc does not tell."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        pids: dict[int, list[str]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if (entry / "comm").read_text().strip() != "postgres":
+                    continue
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            pids[int(entry.name)] = fields
+        for fields in pids.values():
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+            if int(fields[1]) not in pids:  # the server itself: its reaped children too
+                total += (int(fields[13]) + int(fields[14])) / ticks  # cutime + cstime
+        return total if pids else None
+    except (OSError, ValueError, IndexError):
+        return None

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -215,3 +217,64 @@ async def noop_worker(client: Client, *, threads: int,
         )
         async with worker:
             yield task_queue
+
+
+class NoticingHooks(list[Any]):
+    """The webhook sink's list of what it received, telling `Assignments` of
+    each staff notice as it arrives: how the bench learns a lead's owner when
+    the workers are processes of their own. The chat URL's path ends in the
+    recipient's handle, which for a rep is their staff id (see `seed_staff`)."""
+
+    def __init__(self, assignments: Assignments) -> None:
+        super().__init__()
+        self.assignments = assignments
+
+    def append(self, hook: Any) -> None:
+        super().append(hook)
+        if hook.key:
+            self.assignments.noticed(hook.key, hook.path.rstrip("/").rsplit("/", 1)[-1])
+
+
+@asynccontextmanager
+async def worker_processes(client: Client, count: int, *, workdir: Path, database_url: str,
+                           smtp_port: int,
+                           webhook_port: int) -> AsyncIterator[tuple[str, list[int]]]:
+    """`count` workers as in production: `worker.py`, each its own process,
+    configured by environment (`bench.chaos`'s: quiet hours off, delivery to
+    the sinks, metrics off), on one task queue of this dev server. Yields the
+    task queue and their pids once every one polls it; SIGTERM afterwards."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    from bench.chaos_infra import worker_env, worker_process
+
+    task_queue = f"bench-real-{uuid.uuid4().hex[:8]}"
+    env = worker_env(workdir=workdir, temporal=client.service_client.config.target_host,
+                     database_url=database_url, smtp_port=smtp_port, webhook_port=webhook_port)
+    env["CRM_TASK_QUEUE"] = task_queue
+    if "CRM_WORKFLOW_CACHE_SIZE" in os.environ:  # as the in-process worker's settings read it
+        env["CRM_WORKFLOW_CACHE_SIZE"] = os.environ["CRM_WORKFLOW_CACHE_SIZE"]
+    processes = [worker_process(n, workdir, env) for n in range(1, count + 1)]
+    try:
+        for process in processes:
+            process.start()
+        deadline = time.monotonic() + 60
+        while True:
+            pollers = (await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(namespace=client.namespace,
+                                         task_queue=TaskQueue(name=task_queue),
+                                         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW))
+                       ).pollers
+            if len({p.identity for p in pollers}) >= count:
+                break
+            dead = [p.name for p in processes if not p.alive]
+            if dead or time.monotonic() > deadline:
+                logs = "; ".join(p.log.read_text(errors="replace")[-500:] for p in processes
+                                 if p.log.exists())
+                raise SystemExit(f"workers not polling ({', '.join(dead) or 'timed out'}): {logs}")
+            await asyncio.sleep(0.5)
+        yield task_queue, [p.pid for p in processes if p.pid is not None]
+    finally:
+        for process in processes:
+            process.terminate(45)

@@ -17,14 +17,16 @@ with --database-url sqlite).
    (signal-with-start, as the order system sends it; at most --window journeys
    under way at once, so that the worker is kept busy rather than flooded) and
    sit on their 180-day dormancy timers: every journey is "active" in
-   visibility and its order is in the store. The SDK keeps up to
-   `max_cached_workflows` journeys (default 1000) in memory between their
-   tasks ("sticky" cache); a journey pushed out of the cache costs nothing here
-   and is rebuilt by replaying its history when it next has work.
+   visibility and its order is in the store. The worker keeps up to
+   `max_cached_workflows` journeys in memory between their tasks ("sticky"
+   cache; the settings' `CRM_WORKFLOW_CACHE_SIZE`, default 0, unless
+   --max-cached-workflows); a journey not in the cache costs nothing here and
+   is rebuilt by replaying its history when it next has work.
 2. Latency: M purchases to existing journeys, half to the most recently
    active (still cached) and half to the oldest (evicted from the cache when
    there are more journeys than it holds, so their next task replays their
-   history); --in-flight senders, each waiting for its order row before
+   history); with no cache, to journeys drawn from all, every one replayed;
+   --in-flight senders, each waiting for its order row before
    sending the next. For each, the time from just before the client sends the
    signal to the order row being visible in the store, which a thread polls
    every 5 ms.
@@ -81,9 +83,6 @@ from starter.client import Journeys, data_converter
 from worker import ACTIVITY_THREADS
 from workflows.kit import SEARCH_ATTRIBUTES
 
-SDK_CACHE = 1000  # temporalio.worker.Worker's max_cached_workflows default
-
-
 # -- the run ----------------------------------------------------------------------------
 
 
@@ -92,9 +91,13 @@ async def main(args: argparse.Namespace) -> int:
     with (tempfile.TemporaryDirectory(prefix="crm-bench-life-") as tmp,
           store_url(args.database_url, Path(tmp)) as url):
         store = Store.from_url(url)
+        # --max-cached-workflows as the setting, so the worker is the real one either way.
+        sized = ({} if args.max_cached_workflows is None
+                 else {"workflow_cache_size": args.max_cached_workflows})
         settings = Settings(database_url=url, outbox_path=Path(tmp) / "outbox.log",
                             quiet_hours_enabled=False, log_level="WARNING",
-                            _env_file=None)  # type: ignore[call-arg]
+                            _env_file=None, **sized)  # type: ignore[call-arg]
+        cache = settings.workflow_cache_size
         slow_tasks = SlowTasks()
         with stdout_to_devnull():
             env = await WorkflowEnvironment.start_local(
@@ -108,17 +111,18 @@ async def main(args: argparse.Namespace) -> int:
             client = env.client
             server = children()
             task_queue = f"bench-life-{run}"
-            cache = args.max_cached_workflows
             say(f"dev server up; store {store.engine.url.get_backend_name()}; "
-                f"{args.workflows:,} journeys, max_cached_workflows "
-                f"{cache if cache is not None else '1000 (SDK default)'}, workflow runner "
+                f"{args.workflows:,} journeys, max_cached_workflows {cache}"
+                f"{'' if args.max_cached_workflows is not None else ' (the setting)'}"
+                ", workflow runner "
                 f"{'unsandboxed (diagnosis only)' if args.unsandboxed else 'sandboxed (default)'}")
             gc.collect()
             rss_before = rss_mb()
             with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS,
                                     thread_name_prefix="crm-activity") as executor:
                 worker = make_worker(client, settings, store, task_queue=task_queue,
-                                     executor=executor, max_cached=cache,
+                                     executor=executor,
+                                     max_cached=cache if args.unsandboxed else None,
                                      unsandboxed=args.unsandboxed)
                 async with worker:
                     journeys = Journeys(client, task_queue=task_queue)
@@ -172,8 +176,7 @@ async def main(args: argparse.Namespace) -> int:
                     per_k = (rss_rest - rss_idle) / max(resting, 1) * 1000
                     server_mb = sum(rss_mb(p) for p in server) if server else float("nan")
 
-                    groups = latency_groups(args.workflows, args.purchases,
-                                            cache if cache is not None else SDK_CACHE)
+                    groups = latency_groups(args.workflows, args.purchases, cache)
                     say(f"latency: {args.purchases} purchases to existing journeys ("
                         + ", ".join(f"{len(v)} {k}" for k, v in groups.items())
                         + f"), {args.in_flight} in flight ...")
@@ -188,12 +191,13 @@ async def main(args: argparse.Namespace) -> int:
     print(f"  worker process RSS: before the worker {rss_before:.0f} MB, worker idle "
           f"{rss_idle:.0f} MB, {args.workflows:,} journeys at rest {rss_rest:.0f} MB "
           f"(peak {peak:.0f} MB), after the latency run {rss_after:.0f} MB")
-    held = min(resting, cache if cache is not None else SDK_CACHE)
+    held = min(resting, cache)
     print(f"  growth with {resting:,} journeys at rest: {rss_rest - rss_idle:.0f} MB = "
           f"{per_k:.1f} MB per 1,000 journeys; the cache (max_cached_workflows "
-          f"{cache if cache is not None else SDK_CACHE}) holds {held:,} of them: "
-          f"{(rss_rest - rss_idle) / max(held, 1) * 1000:.0f} MB per 1,000 cached; "
-          f"dev server RSS {server_mb:.0f} MB")
+          f"{cache}) holds {held:,} of them"
+          + (f": {(rss_rest - rss_idle) / held * 1000:.0f} MB per 1,000 cached; " if held
+             else "; ")
+          + f"dev server RSS {server_mb:.0f} MB")
     sent = sum(len(r.calls) for r in latency.values())
     print(f"  purchase signal -> order row in the store ({sent} purchases, {args.in_flight} in "
           f"flight, {sent / latency_s:.1f}/s; the store polled every {POLL_S * 1000:.0f} ms):")
@@ -230,7 +234,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window", type=int, default=50,
                         help="journeys started whose first order is not yet stored")
     parser.add_argument("--max-cached-workflows", type=int, default=None,
-                        help="the worker's workflow cache (default: the SDK's, 1000)")
+                        help="the worker's workflow cache (default: the settings', "
+                             "CRM_WORKFLOW_CACHE_SIZE, 0: every task replayed)")
     parser.add_argument("--unsandboxed", action="store_true",
                         help="diagnosis: run workflows without the SDK's sandbox, to see "
                              "what the sandbox costs in memory and CPU")

@@ -160,6 +160,8 @@ def latency_groups(n: int, m: int, cache: int) -> dict[str, list[int]]:
     cache) and, when there are more journeys than the cache holds, the oldest
     (evicted long ago: their next task replays their history)."""
     rng = random.Random(11)
+    if cache == 0:  # nothing is cached: every journey's next task replays its history
+        return {"replayed": rng.sample(range(n), min(m, n))}
     recent = range(max(0, n - cache // 2), n)
     if n <= cache:
         return {"cached": rng.sample(recent, min(m, len(recent)))}
