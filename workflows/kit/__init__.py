@@ -45,6 +45,7 @@ from workflows.kit.calls import (
     answering,
     call,
     call_local,
+    call_urgent,
     patched,
     refusal,
     since,
@@ -58,6 +59,7 @@ __all__ = [
     "CRM_STAGE", "CRM_STEP", "CRM_TIER", "CRM_VERSION", "FOLDED_STORE_CALLS",
     "SEARCH_ATTRIBUTES", "STORE_RETRY",
     "Agenda", "Cadence", "Deadline", "Due", "Inbound", "Journey", "Ladder", "Level", "Plan",
-    "StepsPerWake", "Transition", "WaitUntil", "answering", "call", "call_local", "moves",
+    "StepsPerWake", "Transition", "WaitUntil", "answering", "call", "call_local", "call_urgent",
+    "moves",
     "patched", "refusal", "since", "span", "start_input", "upsert_search_attributes",
 ]

@@ -32,9 +32,12 @@ from workflows.kit import (
     CRM_SLA_DEADLINE,
     CRM_STAGE,
     CRM_STEP,
+    FOLDED_STORE_CALLS,
     Journey,
     call,
     call_local,
+    call_urgent,
+    since,
 )
 from workflows.ticket.plan import FIRST_RESPONSE, RESOLUTION, TicketState
 
@@ -55,11 +58,12 @@ class TicketBase(Journey):
         s.active[kind.value] = max(s.active.get(kind.value, 0), level)
         reassign = (self.policy.reassign_to_supervisor and kind is FIRST_RESPONSE
                     and level == SUPERVISOR)
-        # A local activity: the escalation is written by this worker as soon as
-        # the deadline's workflow task runs, not queued on the task queue behind
-        # the notices and other journeys' activities (the SLA action is on time
-        # even under a backlog). Idempotent by its key, like every store write.
-        result = await call_local("escalate_ticket", TicketEscalation(
+        # Ahead of the notices and other journeys' activities queued (the SLA
+        # action is on time even under a backlog): an urgent activity, a
+        # local one in journeys started before FOLDED_STORE_CALLS. Idempotent
+        # by its key, like every store write.
+        escalate = call_urgent if since(FOLDED_STORE_CALLS) else call_local
+        result = await escalate("escalate_ticket", TicketEscalation(
             ticket_id=s.ticket_id,
             workflow_id=self.workflow_id,
             kind=kind,
