@@ -32,7 +32,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store
-from bench.lead import Batch, Variant, measure, merge, print_rates
+from bench.lead import Variant, measure
 from bench.lead_history import history
 from bench.lead_infra import (
     bench_settings,
@@ -41,6 +41,7 @@ from bench.lead_infra import (
     seed_staff,
     temporal_binary,
 )
+from bench.lead_report import Batch, merge, print_rates
 from bench.lead_workers import Assignments, real_worker
 from bench.quiet import stdout_to_devnull
 from starter.client import Journeys, data_converter
