@@ -13,7 +13,7 @@ from activities.journal import record_event
 from activities.logs import activity_logger
 from activities.message_records import entity_loader
 from activities.store import Store, refuse_invalid
-from activities.store.erasure import Held, Person
+from activities.store.erasure import Held, Person, held_as_customer
 from activities.store.staff import active_manager_above
 from domain import limits, schema
 from domain.courses import (
@@ -295,7 +295,4 @@ def open_roles(session: Session, staff_id: str) -> list[str]:
 
 def personal_data(session: Session, person: Person) -> Held:
     """The person's enrolments, for erasure: they hold nothing to scrub."""
-    if person.customer_id is None:
-        return Held()
-    return Held(ids=list(session.scalars(select(schema.Enrollment.id).where(
-        schema.Enrollment.customer_id == person.customer_id))))
+    return held_as_customer(session, person, schema.Enrollment.id)

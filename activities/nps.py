@@ -23,7 +23,7 @@ from activities.logs import activity_logger
 from activities.message_records import entity_loader
 from activities.parts import ActivityParts
 from activities.store import Store, refuse_invalid
-from activities.store.erasure import Held, Person, changed
+from activities.store.erasure import Held, Person, held_as_customer
 from activities.store.staff import active_manager_above
 from domain import limits, schema
 from domain.loyalty import Behaviour, membership_workflow_id
@@ -321,10 +321,4 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
 def personal_data(session: Session, person: Person) -> Held:
     """The person's surveys, for erasure: the reasons in their words go;
     scores stay."""
-    if person.customer_id is None:
-        return Held()
-    ids = list(session.scalars(select(schema.NpsSurvey.id)
-                               .where(schema.NpsSurvey.customer_id == person.customer_id)))
-    return Held(ids=ids, rows={"nps_surveys": changed(session.execute(
-        update(schema.NpsSurvey).where(schema.NpsSurvey.customer_id == person.customer_id)
-        .values(reason=None)))})
+    return held_as_customer(session, person, schema.NpsSurvey.id, {"reason": None})

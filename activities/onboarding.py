@@ -17,7 +17,7 @@ from activities.logs import activity_logger
 from activities.message_records import entity_loader
 from activities.parts import ActivityParts
 from activities.store import Store, refuse_invalid
-from activities.store.erasure import Held, Person, changed
+from activities.store.erasure import Held, Person, held_as_customer
 from activities.store.staff import active_manager_above
 from domain import limits, schema
 from domain.onboarding import (
@@ -253,10 +253,5 @@ def open_roles(session: Session, staff_id: str) -> list[str]:
 
 def personal_data(session: Session, person: Person) -> Held:
     """The person's onboardings, for erasure: delivery notes and group links go."""
-    if person.customer_id is None:
-        return Held()
-    ids = list(session.scalars(select(schema.Onboarding.contract_id)
-                               .where(schema.Onboarding.customer_id == person.customer_id)))
-    return Held(ids=ids, rows={"onboardings": changed(session.execute(
-        update(schema.Onboarding).where(schema.Onboarding.customer_id == person.customer_id)
-        .values(delivery_note=None, group_link=None)))})
+    return held_as_customer(session, person, schema.Onboarding.contract_id,
+                            {"delivery_note": None, "group_link": None})

@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.logs import activity_logger
 from activities.message_records import entity_loader
-from activities.store.erasure import Held, Person
+from activities.store.erasure import Held, Person, held_as_customer
 from domain import schema
 from domain.money import from_minor
 from domain.payments import (
@@ -171,7 +171,4 @@ def open_roles(session: Session, staff_id: str) -> list[str]:
 
 def personal_data(session: Session, person: Person) -> Held:
     """The person's contracts, for erasure: ids, money and dates stay."""
-    if person.customer_id is None:
-        return Held()
-    return Held(ids=list(session.scalars(select(schema.Contract.id).where(
-        schema.Contract.customer_id == person.customer_id))))
+    return held_as_customer(session, person, schema.Contract.id)

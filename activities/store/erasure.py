@@ -187,6 +187,22 @@ def changed(result: Any) -> int:
 _count = changed
 
 
+def held_as_customer(session: Session, person: Person, id_column: Any,
+                     cleared: dict[str, None] | None = None) -> Held:
+    """A journey's part for records that name the person only by their
+    `customer_id`: the ids in `id_column` of their rows, with the `cleared`
+    columns emptied and counted under the table's name."""
+    if person.customer_id is None:
+        return Held()
+    model = id_column.class_
+    theirs = model.customer_id == person.customer_id
+    held = Held(ids=list(session.scalars(select(id_column).where(theirs))))
+    if cleared:
+        held.rows[model.__tablename__] = changed(session.execute(
+            update(model).where(theirs).values(**cleared)))
+    return held
+
+
 def scrub_details(rows: Iterable[Any], values: frozenset[str] | set[str],
                   attribute: str = "detail") -> int:
     """Replaces every string in each row's JSON `attribute` that holds one of
